@@ -1,0 +1,51 @@
+"""The Flask application factory: ``flask --app app …`` and ``wsgi.py`` use it."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask
+
+from dxc.api.cors import register_cors
+from dxc.api.database import bp as database_bp
+from dxc.api.errors import register_error_handlers
+from dxc.cli import dxc_cli
+from dxc.config import Settings, load_settings
+from dxc.services import build_services
+
+_SLASHES = re.compile("/{2,}")
+
+
+class CollapseSlashes:
+    """Route ``//sync`` like ``/sync``: clients concatenate URLs verbatim.
+
+    Werkzeug would answer a doubled slash with a redirect, which a browser
+    refuses to follow for a preflighted ``POST``.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        environ["PATH_INFO"] = _SLASHES.sub("/", environ.get("PATH_INFO", ""))
+        return self.app(environ, start_response)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["dxc"] = build_services(settings)
+    app.wsgi_app = CollapseSlashes(app.wsgi_app)  # type: ignore[method-assign]
+    register_error_handlers(app)
+    register_cors(app)
+    app.register_blueprint(database_bp)
+    app.cli.add_command(dxc_cli)
+    if not app.debug:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    return app

@@ -1,0 +1,1 @@
+"""Authentication: access tokens, refresh tokens and the ``/token`` grants."""

@@ -1,0 +1,91 @@
+"""Signed JWT access tokens, one signing key per logical database.
+
+Each database's key is derived from ``DXC_SECRET`` with HMAC, so a token of
+one database is worthless for another and no key needs to be stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+import jwt
+
+ALGORITHM = "HS256"
+LEEWAY_SECONDS = 30
+
+
+class InvalidToken(Exception):
+    """An access token that is malformed, forged, expired or for another database."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    sub: str
+    scopes: frozenset[str]
+    user_type: str
+    email: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_ms: int
+
+
+class TokenSigner:
+    def __init__(self, secret: str, issuer: str, ttl_seconds: int) -> None:
+        self._secret = secret.encode()
+        self.issuer = issuer
+        self.ttl_seconds = ttl_seconds
+
+    def _key(self, db_id: str) -> bytes:
+        return hmac.new(self._secret, b"access-token:" + db_id.encode(), hashlib.sha256).digest()
+
+    def issue(self, db_id: str, claims: AccessClaims) -> IssuedToken:
+        now = int(time.time())
+        expires = now + self.ttl_seconds
+        payload = {
+            "iss": self.issuer,
+            "aud": db_id,
+            "sub": claims.sub,
+            "iat": now,
+            "nbf": now,
+            "exp": expires,
+            "scopes": sorted(claims.scopes),
+            "userType": claims.user_type,
+        }
+        if claims.email:
+            payload["email"] = claims.email
+        if claims.name:
+            payload["name"] = claims.name
+        return IssuedToken(jwt.encode(payload, self._key(db_id), ALGORITHM), expires * 1000)
+
+    def verify(self, db_id: str, token: str) -> AccessClaims:
+        try:
+            payload = jwt.decode(
+                token,
+                self._key(db_id),
+                algorithms=[ALGORITHM],
+                audience=db_id,
+                issuer=self.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "sub", "aud", "iss"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("the access token has expired") from None
+        except jwt.InvalidTokenError:
+            raise InvalidToken("the access token is not valid for this database") from None
+        scopes = payload.get("scopes")
+        if not isinstance(payload["sub"], str) or not isinstance(scopes, list):
+            raise InvalidToken("the access token is not valid for this database")
+        return AccessClaims(
+            sub=payload["sub"],
+            scopes=frozenset(s for s in scopes if isinstance(s, str)),
+            user_type=str(payload.get("userType", "prod")),
+            email=payload.get("email"),
+            name=payload.get("name"),
+        )

@@ -1,0 +1,199 @@
+"""Configuration, read from the environment in one place (12-factor).
+
+Every setting the server understands is parsed here, and a bad or missing one
+raises :class:`ConfigError` naming it, so that a misconfigured deployment
+fails at start-up instead of at the first request.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import URL, make_url
+
+#: Where Azure App Service puts a portal connection string named DEXIE_CLOUD.
+CONNECTION_STRING_NAMES = (
+    "DEXIE_CLOUD",
+    "POSTGRESQLCONNSTR_DEXIE_CLOUD",
+    "CUSTOMCONNSTR_DEXIE_CLOUD",
+    "SQLCONNSTR_DEXIE_CLOUD",
+)
+
+ENVIRONMENTS = ("development", "production")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The server's whole configuration."""
+
+    secret: str
+    public_url: str
+    database_url: URL
+    redis_url: str | None = None
+    env: str = "development"
+    instance_path: Path = Path("instance")
+    max_body_bytes: int = 100 * 1024 * 1024
+    cors_origins: tuple[str, ...] = ("*",)
+    access_token_ttl: int = 3600
+    refresh_token_ttl: int = 90 * 24 * 3600
+    refresh_clock_skew: int = 15 * 60
+
+    @property
+    def service_url(self) -> str:
+        """The URL given to ``npx dexie-cloud create --service``."""
+        return f"{self.public_url}/service"
+
+    def database_url_for(self, db_id: str) -> str:
+        """The ``databaseUrl`` an app passes to ``db.cloud.configure``."""
+        return f"{self.public_url}/{db_id}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.get_backend_name() == "sqlite"
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, instance_path: Path | None = None
+) -> Settings:
+    """Build :class:`Settings` from ``environ`` (default: ``os.environ``)."""
+    environ = os.environ if environ is None else environ
+    instance_path = Path(environ.get("DXC_INSTANCE_PATH") or instance_path or "instance")
+    env = environ.get("DXC_ENV", "development").strip().lower()
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"DXC_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+    port = _integer(environ, "PORT", 3000)
+    return Settings(
+        secret=_secret(environ, env, instance_path),
+        public_url=_public_url(environ.get("DXC_URL") or f"http://localhost:{port}"),
+        database_url=_database_url(environ, instance_path),
+        redis_url=environ.get("REDIS_URL") or None,
+        env=env,
+        instance_path=instance_path,
+        max_body_bytes=_integer(environ, "DXC_MAX_BODY_BYTES", Settings.max_body_bytes),
+        cors_origins=_origins(environ.get("DXC_CORS_ORIGINS", "*")),
+        access_token_ttl=_integer(environ, "DXC_ACCESS_TOKEN_TTL", Settings.access_token_ttl),
+        refresh_token_ttl=_integer(environ, "DXC_REFRESH_TOKEN_TTL", Settings.refresh_token_ttl),
+        refresh_clock_skew=_integer(
+            environ, "DXC_REFRESH_CLOCK_SKEW", Settings.refresh_clock_skew
+        ),
+    )
+
+
+def parse_connection_string(text: str) -> URL:
+    """Accept a URL (``postgresql://…``, ``sqlite:///…``) or Azure's keyword form.
+
+    The keyword form is what Azure App Service shows for a PostgreSQL
+    connection string: ``Server=h;Database=d;Port=5432;User Id=u;Password=p;Ssl Mode=Require;``.
+    """
+    text = text.strip()
+    if "://" in text:
+        try:
+            url = make_url(text)
+        except Exception as exc:  # SQLAlchemy raises ArgumentError; the message is enough
+            raise ConfigError(f"DEXIE_CLOUD is not a valid database URL: {exc}") from None
+        backend = url.get_backend_name()
+        if backend in ("postgres", "postgresql"):
+            return url.set(drivername="postgresql+psycopg2")
+        if backend == "sqlite":
+            return url
+        raise ConfigError(f"DEXIE_CLOUD: unsupported database {backend!r} (use PostgreSQL)")
+    return _keyword_connection_string(text)
+
+
+def _keyword_connection_string(text: str) -> URL:
+    pairs: dict[str, str] = {}
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise ConfigError(f"DEXIE_CLOUD: cannot read {part.strip()!r} (expected Name=value)")
+        pairs[name.strip().lower().replace(" ", "").replace("_", "")] = value.strip()
+
+    def pick(*names: str) -> str | None:
+        return next((pairs[n] for n in names if pairs.get(n)), None)
+
+    host = pick("server", "host", "datasource")
+    database = pick("database", "initialcatalog", "dbname")
+    if not host or not database:
+        raise ConfigError("DEXIE_CLOUD: the connection string needs Server= and Database=")
+    port = pick("port")
+    query = {}
+    ssl_mode = pick("sslmode")
+    if ssl_mode:
+        query["sslmode"] = ssl_mode.lower().replace(" ", "-")
+    try:
+        return URL.create(
+            "postgresql+psycopg2",
+            username=pick("userid", "user", "username", "uid"),
+            password=pick("password", "pwd"),
+            host=host,
+            port=int(port) if port else None,
+            database=database,
+            query=query,
+        )
+    except ValueError:
+        raise ConfigError(f"DEXIE_CLOUD: Port must be a number, not {port!r}") from None
+
+
+def _database_url(environ: Mapping[str, str], instance_path: Path) -> URL:
+    for name in CONNECTION_STRING_NAMES:
+        if environ.get(name):
+            return parse_connection_string(environ[name])
+    return URL.create("sqlite", database=str((instance_path / "dxc.sqlite").resolve()))
+
+
+def _secret(environ: Mapping[str, str], env: str, instance_path: Path) -> str:
+    """``DXC_SECRET``, or in development a random one kept under ``instance/``.
+
+    Keeping it on disk lets every worker process, and the next start, verify
+    the tokens the others issued.
+    """
+    secret = environ.get("DXC_SECRET", "")
+    if secret:
+        if len(secret) < 16:
+            raise ConfigError("DXC_SECRET must be at least 16 characters long")
+        return secret
+    if env == "production":
+        raise ConfigError("DXC_SECRET is required when DXC_ENV=production")
+    path = instance_path / "secret"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def _public_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"DXC_URL must be an http(s) URL, not {url!r}")
+    return url.rstrip("/")
+
+
+def _integer(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be positive, not {number}")
+    return number
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+    return origins or ("*",)

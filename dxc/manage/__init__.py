@@ -1,0 +1,1 @@
+"""Administrative tasks shared by the Flask CLI and the management API."""

@@ -1,0 +1,58 @@
+"""Setting up the installation and its logical databases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dxc.services import Services
+from dxc.storage import credentials
+from dxc.storage import databases as database_store
+from dxc.storage.migrate import upgrade
+from dxc.storage.objects import ObjectStore
+
+#: What the key written for the CLI may do (the CLI asks for exactly these).
+ADMIN_SCOPES = (
+    "ACCESS_DB",
+    "IMPERSONATE",
+    "MANAGE_DB",
+    "DELETE_DB",
+    "GLOBAL_READ",
+    "GLOBAL_WRITE",
+)
+
+
+@dataclass(frozen=True)
+class CreatedDatabase:
+    db_id: str
+    url: str
+    client_id: str
+    client_secret: str
+
+
+def migrate(services: Services) -> None:
+    """Bring the control database and every shard to the newest schema."""
+    upgrade(services.control, "control")
+    with services.control.begin() as connection:
+        database_store.ensure_default_shard(connection)
+    for shard in services.router.all_shards():
+        upgrade(shard.engine, "shard")
+
+
+def create_database(services: Services, owner_email: str | None = None) -> CreatedDatabase:
+    """A new logical database on the default shard, with an admin API client."""
+    with services.control.begin() as connection:
+        shard_id = database_store.ensure_default_shard(connection)
+        db_id = database_store.create_database(connection, shard_id)
+        client, secret = credentials.create_api_client(
+            connection, db_id, ADMIN_SCOPES, owner_email
+        )
+    with services.router.shard_for(db_id).transaction() as connection:
+        ObjectStore(connection, db_id).create_revision_counter()
+    return CreatedDatabase(
+        db_id, services.settings.database_url_for(db_id), client.client_id, secret
+    )
+
+
+def list_databases(services: Services) -> list[str]:
+    with services.control.connect() as connection:
+        return database_store.list_databases(connection)

@@ -1,0 +1,39 @@
+"""Create SQLAlchemy engines tuned for each backend we support."""
+
+from __future__ import annotations
+
+from sqlalchemy import URL, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+def make_engine(url: URL | str, *, pool_size: int = 5) -> Engine:
+    """An engine for PostgreSQL (production) or SQLite (the embedded default).
+
+    SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` so that several
+    worker processes can share one file: a writing transaction takes the
+    write lock up front instead of failing at its first write. Connections
+    with the ``read_only`` execution option begin a plain (deferred)
+    transaction and never wait for writers.
+    """
+    url = make_url(url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _serialize_sqlite_writers(engine)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _serialize_sqlite_writers(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below rule
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):  # type: ignore[no-untyped-def]
+        read_only = connection.get_execution_options().get("read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

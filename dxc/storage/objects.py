@@ -1,0 +1,278 @@
+"""The synced data of one logical database on its shard.
+
+One row per (table, key) holds the current value, its realm and owner, the
+revision that last touched it and a tombstone flag. A pull is then "rows of
+my realms with a revision above mine", which already is the net effect per
+key that the client needs.
+
+The revision counter is taken with ``UPDATE … RETURNING`` inside the writing
+transaction, so its row lock orders commits: a revision is never visible
+before every smaller one is committed, and a pull that reads the counter and
+then the rows up to it misses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dxc.storage import schema
+from dxc.storage.clock import utcnow
+
+objects = schema.objects
+
+#: Rows fetched per round trip when streaming a pull.
+BATCH = 500
+
+
+@dataclass
+class StoredObject:
+    tbl: str
+    key: str
+    realm_id: str
+    owner: str | None
+    rev: int
+    deleted: bool
+    value: str | None  # TSON text; None for tombstones
+
+
+_COLUMNS = (
+    objects.c.tbl,
+    objects.c.key,
+    objects.c.realm_id,
+    objects.c.owner,
+    objects.c.rev,
+    objects.c.deleted,
+    objects.c.value,
+)
+
+
+class ObjectStore:
+    """Reads and writes the objects of database ``db_id`` over one connection."""
+
+    def __init__(self, connection: Connection, db_id: str) -> None:
+        self.connection = connection
+        self.db_id = db_id
+        dialect = connection.dialect.name
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    # --- revisions ----------------------------------------------------------
+
+    def create_revision_counter(self) -> None:
+        statement = self._insert(schema.revisions).values(db_id=self.db_id, rev=0)
+        self.connection.execute(statement.on_conflict_do_nothing())
+
+    def current_revision(self) -> int:
+        rev = self.connection.scalar(
+            select(schema.revisions.c.rev).where(schema.revisions.c.db_id == self.db_id)
+        )
+        return rev or 0
+
+    def next_revision(self) -> int:
+        """Increment the counter and hold its row lock until this transaction ends."""
+        statement = (
+            update(schema.revisions)
+            .where(schema.revisions.c.db_id == self.db_id)
+            .values(rev=schema.revisions.c.rev + 1)
+            .returning(schema.revisions.c.rev)
+        )
+        rev = self.connection.scalar(statement)
+        if rev is None:
+            self.create_revision_counter()
+            rev = self.connection.scalar(statement)
+        return rev
+
+    # --- reading ------------------------------------------------------------
+
+    def get_many(self, tbl: str, keys: Iterable[str]) -> dict[str, StoredObject]:
+        """The rows (live or tombstones) of ``keys`` in ``tbl``."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, StoredObject] = {}
+        for start in range(0, len(keys), BATCH):
+            rows = self.connection.execute(
+                select(*_COLUMNS).where(
+                    objects.c.db_id == self.db_id,
+                    objects.c.tbl == tbl,
+                    objects.c.key.in_(keys[start : start + BATCH]),
+                )
+            )
+            found.update((row.key, StoredObject(*row)) for row in rows)
+        return found
+
+    def live_objects(self, tbl: str, realms: Sequence[str]) -> Iterator[StoredObject]:
+        """Every live object of ``tbl`` in ``realms`` (for criteria evaluation)."""
+        yield from self._stream(
+            select(*_COLUMNS).where(
+                objects.c.db_id == self.db_id,
+                objects.c.tbl == tbl,
+                objects.c.realm_id.in_(realms),
+                objects.c.deleted.is_(False),
+            )
+        )
+
+    def realms_owned_by(self, user_id: str) -> list[str]:
+        """Realms whose ``realms`` row names ``user_id`` as owner."""
+        return list(
+            self.connection.scalars(
+                select(objects.c.key).where(
+                    objects.c.db_id == self.db_id,
+                    objects.c.tbl == "realms",
+                    objects.c.owner == user_id,
+                    objects.c.deleted.is_(False),
+                )
+            )
+        )
+
+    def changed(
+        self, realms: Sequence[str], after: int, upto: int
+    ) -> Iterator[StoredObject]:
+        """Rows of ``realms`` touched in revisions (after, upto], tombstones included."""
+        yield from self._stream(
+            select(*_COLUMNS).where(
+                objects.c.db_id == self.db_id,
+                objects.c.realm_id.in_(realms),
+                objects.c.rev > after,
+                objects.c.rev <= upto,
+            )
+        )
+
+    def snapshot(self, realms: Sequence[str], upto: int) -> Iterator[StoredObject]:
+        """Every live object of ``realms`` as of revision ``upto``."""
+        yield from self._stream(
+            select(*_COLUMNS).where(
+                objects.c.db_id == self.db_id,
+                objects.c.realm_id.in_(realms),
+                objects.c.rev <= upto,
+                objects.c.deleted.is_(False),
+            )
+        )
+
+    def departures(
+        self, realms: Sequence[str], after: int, upto: int
+    ) -> list[tuple[str, str]]:
+        """(table, key) of objects that left ``realms`` in revisions (after, upto]."""
+        table = schema.departures
+        rows = self.connection.execute(
+            select(table.c.tbl, table.c.key).where(
+                table.c.db_id == self.db_id,
+                table.c.realm_id.in_(realms),
+                table.c.rev > after,
+                table.c.rev <= upto,
+            )
+        )
+        return [(row.tbl, row.key) for row in rows]
+
+    def _stream(self, statement) -> Iterator[StoredObject]:  # type: ignore[no-untyped-def]
+        result = self.connection.execution_options(yield_per=BATCH).execute(statement)
+        for row in result:
+            yield StoredObject(*row)
+
+    # --- writing ------------------------------------------------------------
+
+    def put_many(self, rows: Sequence[StoredObject]) -> None:
+        """Insert or replace ``rows`` (live objects and tombstones alike)."""
+        if not rows:
+            return
+        statement = self._insert(objects)
+        statement = statement.on_conflict_do_update(
+            index_elements=[objects.c.db_id, objects.c.tbl, objects.c.key],
+            set_={
+                "realm_id": statement.excluded.realm_id,
+                "owner": statement.excluded.owner,
+                "rev": statement.excluded.rev,
+                "deleted": statement.excluded.deleted,
+                "value": statement.excluded.value,
+            },
+        )
+        self.connection.execute(
+            statement,
+            [
+                {
+                    "db_id": self.db_id,
+                    "tbl": row.tbl,
+                    "key": row.key,
+                    "realm_id": row.realm_id,
+                    "owner": row.owner,
+                    "rev": row.rev,
+                    "deleted": row.deleted,
+                    "value": row.value,
+                }
+                for row in rows
+            ],
+        )
+
+    def record_departure(self, tbl: str, key: str, realm_id: str, rev: int) -> None:
+        statement = self._insert(schema.departures).values(
+            db_id=self.db_id, tbl=tbl, key=key, realm_id=realm_id, rev=rev
+        )
+        self.connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=list(schema.departures.primary_key.columns),
+                set_={"rev": statement.excluded.rev},
+            )
+        )
+
+    # --- applied transactions and consistent operations -------------------
+
+    def applied_among(self, client_identity: str, txids: Sequence[str]) -> set[str]:
+        """Which of ``txids`` this client already had applied (a resent request)."""
+        table = schema.applied_transactions
+        if not txids:
+            return set()
+        return set(
+            self.connection.scalars(
+                select(table.c.txid).where(
+                    table.c.db_id == self.db_id,
+                    table.c.client_identity == client_identity,
+                    table.c.txid.in_(set(txids)),
+                )
+            )
+        )
+
+    def mark_applied(self, client_identity: str, txids: Iterable[str], rev: int) -> None:
+        rows = [
+            {
+                "db_id": self.db_id,
+                "client_identity": client_identity,
+                "txid": txid,
+                "rev": rev,
+                "created": utcnow(),
+            }
+            for txid in txids
+        ]
+        if rows:
+            self.connection.execute(insert(schema.applied_transactions), rows)
+
+    def record_consistent_operation(
+        self, tbl: str, client_identity: str, rev: int, operation: str
+    ) -> None:
+        self.connection.execute(
+            insert(schema.consistent_operations).values(
+                db_id=self.db_id,
+                tbl=tbl,
+                client_identity=client_identity,
+                rev=rev,
+                operation=operation,
+            )
+        )
+
+    def consistent_operations_after(
+        self, tbl: str, rev: int, exclude_client: str
+    ) -> list[str]:
+        """Operations on ``tbl`` committed by other clients after ``rev``, oldest first."""
+        table = schema.consistent_operations
+        return list(
+            self.connection.scalars(
+                select(table.c.operation)
+                .where(
+                    table.c.db_id == self.db_id,
+                    table.c.tbl == tbl,
+                    table.c.rev > rev,
+                    table.c.client_identity != exclude_client,
+                )
+                .order_by(table.c.rev, table.c.id)
+            )
+        )

@@ -1,0 +1,94 @@
+"""The shard router: the one way to reach the data of a logical database.
+
+Every shard has one engine (and so one connection pool) per process. The
+control database says which shard holds which database; nothing else in the
+code knows where data lives.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, select
+
+from dxc.storage import schema
+from dxc.storage.engines import make_engine
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One shard database and its connection pool."""
+
+    id: int
+    name: str
+    engine: Engine
+
+    @contextmanager
+    def transaction(self, read_only: bool = False) -> Iterator[Connection]:
+        """A connection inside one transaction: committed on success, else rolled back."""
+        with self.engine.connect() as connection:
+            connection.execution_options(read_only=read_only)
+            with connection.begin():
+                yield connection
+
+
+class UnknownDatabase(LookupError):
+    """No logical database has that id."""
+
+
+class ShardRouter:
+    """Finds the shard of a logical database, creating engines on first use."""
+
+    def __init__(self, control: Engine) -> None:
+        self.control = control
+        self._shards: dict[int, Shard] = {}
+        self._placement: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def shard(self, shard_id: int) -> Shard:
+        """The shard with id ``shard_id``."""
+        shard = self._shards.get(shard_id)
+        if shard is None:
+            with self._lock:
+                shard = self._shards.get(shard_id) or self._open(shard_id)
+                self._shards[shard_id] = shard
+        return shard
+
+    def shard_for(self, db_id: str) -> Shard:
+        """The shard holding database ``db_id``; :class:`UnknownDatabase` if none does."""
+        shard_id = self._placement.get(db_id)
+        if shard_id is None:
+            with self.control.connect() as connection:
+                shard_id = connection.scalar(
+                    select(schema.databases.c.shard_id).where(
+                        schema.databases.c.id == db_id, schema.databases.c.deleted.is_(None)
+                    )
+                )
+            if shard_id is None:
+                raise UnknownDatabase(db_id)
+            self._placement[db_id] = shard_id
+        return self.shard(shard_id)
+
+    def all_shards(self) -> list[Shard]:
+        with self.control.connect() as connection:
+            ids = connection.scalars(select(schema.shards.c.id).order_by(schema.shards.c.id))
+            return [self.shard(shard_id) for shard_id in ids]
+
+    def forget(self, db_id: str) -> None:
+        """Drop the cached placement of ``db_id`` (after a move or a delete)."""
+        self._placement.pop(db_id, None)
+
+    def _open(self, shard_id: int) -> Shard:
+        with self.control.connect() as connection:
+            row = connection.execute(
+                select(schema.shards.c.name, schema.shards.c.url).where(
+                    schema.shards.c.id == shard_id
+                )
+            ).one_or_none()
+        if row is None:
+            raise LookupError(f"no shard with id {shard_id}")
+        engine = self.control if row.url is None else make_engine(row.url)
+        return Shard(id=shard_id, name=row.name, engine=engine)

@@ -1,0 +1,156 @@
+"""One ``/sync`` request from start to finish, without any web framework.
+
+1. Read the request and register the tables it names (stable ``idPrefix``es).
+2. Apply its client transactions in one shard transaction under the
+   revision lock, and commit: nothing is acknowledged before it is stored.
+3. Stream the answer: the realms, the schema echo, the rejections and the
+   changes the client has not seen, up to the revision in ``serverRevision``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from dxc import tson
+from dxc.access import Principal, RealmAccess
+from dxc.protocol.request import Operation, SyncRequest, parse_sync_request
+from dxc.protocol.revisions import decode_revision, encode_revision
+from dxc.protocol.schema import echo_schema, is_synced, synced_tables
+from dxc.storage import tables as table_store
+from dxc.storage.objects import ObjectStore
+from dxc.storage.router import Shard, ShardRouter
+from dxc.sync.apply import ApplyResult, TransactionApplier
+from dxc.sync.pull import PullPlan, pull_changes
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """What a sync did, for logs and metrics."""
+
+    applied: int
+    rejected: int
+
+
+class SyncService:
+    def __init__(self, control: Engine, router: ShardRouter) -> None:
+        self.control = control
+        self.router = router
+
+    def sync(
+        self, db_id: str, principal: Principal, body: bytes
+    ) -> tuple[SyncOutcome, Iterator[str]]:
+        """Apply ``body`` and return the outcome and the answer's text pieces.
+
+        Everything that can refuse the request (bad TSON, a broken envelope,
+        an unknown database) raises before the first piece is produced.
+        """
+        request = parse_sync_request(tson.loads(body))
+        shard = self.router.shard_for(db_id)
+        tables = self._register_tables(db_id, request)
+        since = self._since(db_id, shard, request)
+        result, upto = ApplyResult(), None
+        if request.transactions:
+            with shard.transaction() as connection:
+                store = ObjectStore(connection, db_id)
+                upto = store.next_revision()
+                applier = TransactionApplier(
+                    store,
+                    RealmAccess(store, principal),
+                    tables,
+                    request.client_identity,
+                    upto,
+                    lambda op: self._base_revision(request, shard, op, since),
+                )
+                result = applier.apply_all(request.transactions)
+        outcome = SyncOutcome(len(result.applied), len(result.rejections))
+        prefixes = {name: info.id_prefix for name, info in tables.items()}
+        answer = self._answer(db_id, shard, principal, request, since, upto, result, prefixes)
+        return outcome, answer
+
+    def _register_tables(
+        self, db_id: str, request: SyncRequest
+    ) -> dict[str, table_store.TableInfo]:
+        with self.control.begin() as connection:
+            tables = table_store.get_tables(connection, db_id)
+            for name, entry in request.schema.items():
+                if name not in tables and is_synced(name, entry):
+                    tables[name] = table_store.register_table(
+                        connection,
+                        db_id,
+                        name,
+                        entry.get("generatedGlobalId") is True,
+                        entry.get("idPrefix") if isinstance(entry.get("idPrefix"), str) else None,
+                    )
+        return tables
+
+    @staticmethod
+    def _since(db_id: str, shard: Shard, request: SyncRequest) -> int | None:
+        """The client's revision on ``shard``, or None when it needs everything."""
+        if request.last_pull is None or request.db_id != db_id:
+            return None
+        revisions = decode_revision(request.last_pull.server_revision)
+        return None if revisions is None else revisions.get(shard.id)
+
+    @staticmethod
+    def _base_revision(
+        request: SyncRequest, shard: Shard, op: Operation, since: int | None
+    ) -> int:
+        """The server revision the client's data was at when it made ``op``."""
+        candidates = [
+            base
+            for base in request.base_revs
+            if op.rev is not None and base.table == op.table and base.client_rev <= op.rev
+        ]
+        if candidates:
+            best = max(candidates, key=lambda base: base.client_rev)
+            revisions = decode_revision(best.server_rev)
+            if revisions is not None and shard.id in revisions:
+                return revisions[shard.id]
+        return since or 0
+
+    def _answer(
+        self,
+        db_id: str,
+        shard: Shard,
+        principal: Principal,
+        request: SyncRequest,
+        since: int | None,
+        upto: int | None,
+        result: ApplyResult,
+        prefixes: dict[str, str | None],
+    ) -> Iterator[str]:
+        with shard.transaction(read_only=True) as connection:
+            store = ObjectStore(connection, db_id)
+            if upto is None:
+                upto = store.current_revision()
+            visible = RealmAccess(store, principal).readable_realms()
+            known = (
+                tuple(r for r in visible if r in request.last_pull.realms)
+                if since is not None and request.last_pull
+                else ()
+            )
+            plan = PullPlan(
+                tables=frozenset(synced_tables(request.schema)),
+                visible=frozenset(visible),
+                known=known,
+                since=since or 0,
+                upto=upto,
+            )
+            yield (
+                '{"serverRevision":%s,"dbId":%s,"realms":%s,"inviteRealms":[],'
+                '"schema":%s,"rejections":%s,"changes":['
+                % (
+                    json.dumps(encode_revision({shard.id: upto})),
+                    json.dumps(db_id),
+                    json.dumps(visible, ensure_ascii=False),
+                    tson.dumps(echo_schema(request.schema, prefixes)),
+                    json.dumps(result.rejections, ensure_ascii=False),
+                )
+            )
+            for index, entry in enumerate(pull_changes(store, plan, result.touched)):
+                yield entry if index == 0 else "," + entry
+            yield "]}"

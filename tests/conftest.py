@@ -1,0 +1,194 @@
+"""Shared fixtures: fresh databases on SQLite and PostgreSQL, and a real server.
+
+Storage and sync tests take the ``backend`` fixture and so run twice. The
+PostgreSQL half uses ``DXC_TEST_POSTGRES_URL`` (default: the local server)
+and creates and drops its own databases; without a PostgreSQL it is skipped
+loudly, unless ``DXC_REQUIRE_POSTGRES=1`` makes that a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, make_url
+
+from app import create_app
+from dxc.config import Settings, load_settings
+from dxc.manage import databases
+from dxc.services import Services
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get(
+    "DXC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _postgres_admin_url() -> URL:
+    return make_url(POSTGRES_URL).set(drivername="postgresql+psycopg2")
+
+
+def _postgres_available() -> bool:
+    try:
+        engine = create_engine(_postgres_admin_url())
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> bool:
+    available = _postgres_available()
+    if not available:
+        if os.environ.get("DXC_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"DXC_REQUIRE_POSTGRES=1 but no PostgreSQL answers at {POSTGRES_URL}")
+        warnings.warn(
+            f"NO POSTGRESQL at {POSTGRES_URL}: the PostgreSQL half of the suite is SKIPPED",
+            stacklevel=1,
+        )
+    return available
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A connection URL to an empty database of ``backend``, dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'dxc.sqlite'}"
+        return
+    if not request.getfixturevalue("postgres_available"):
+        pytest.skip("no PostgreSQL")
+    name = f"dxc_test_{secrets.token_hex(6)}"
+    admin = create_engine(_postgres_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _postgres_admin_url().set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def server_environment(database_url: str, tmp_path: Path, port: int) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DXC_", "DEXIE_CLOUD", "POSTGRESQLCONNSTR_", "CUSTOMCONNSTR_"))
+    }
+    env.update(
+        DEXIE_CLOUD=database_url,
+        DXC_SECRET="test-secret-" + secrets.token_hex(16),
+        DXC_URL=f"http://127.0.0.1:{port}",
+        DXC_INSTANCE_PATH=str(tmp_path / "instance"),
+        PORT=str(port),
+        HOST="127.0.0.1",
+        WEB_CONCURRENCY="2",
+    )
+    return env
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return load_settings(server_environment(database_url, tmp_path, free_port()))
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    """An initialised installation, used in-process."""
+    app = create_app(settings)
+    services = app.extensions["dxc"]
+    databases.migrate(services)
+    yield services
+    services.control.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    """A gunicorn + gevent server in a child process, and the same installation in-process."""
+
+    url: str
+    services: Services
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def create_database(self, demo_users: tuple[str, ...] = ()) -> str:
+        """A fresh logical database (with these demo users); returns its URL."""
+        from dxc.manage.importer import import_document
+
+        created = databases.create_database(self.services)
+        if demo_users:
+            import_document(
+                self.services, created.db_id, {"demoUsers": {u: {} for u in demo_users}}
+            )
+        return created.url
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[RunningServer]:
+    port = free_port()
+    env = server_environment(database_url, tmp_path, port)
+    app = create_app(load_settings(env))
+    services = app.extensions["dxc"]
+    databases.migrate(services)
+    log_path = tmp_path / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    running = RunningServer(f"http://127.0.0.1:{port}", services, process, log_path)
+    try:
+        _wait_for_port(port, process, log_path)
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        services.control.dispose()
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited:\n{log_path.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the server did not start:\n{log_path.read_text()}")

@@ -1,0 +1,451 @@
+"""``/sync`` and ``/token`` over HTTP, in-process, on SQLite and PostgreSQL.
+
+These forge requests the way the real client builds them (sync.md §3) to
+pin down what the real-client tests cannot easily provoke: exact status
+codes for bad input, resends, rejections with rollback, rebasing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from app import create_app
+from dxc import tson
+from dxc.manage import databases
+from dxc.manage.importer import import_document
+from dxc.tson import UNDEFINED, PropModification
+
+SCHEMA = {
+    "items": {"generatedGlobalId": True, "idPrefix": "itm", "markedForSync": True},
+    "realms": {"generatedGlobalId": True, "idPrefix": "rlm", "markedForSync": True},
+    "members": {"generatedGlobalId": True, "idPrefix": "mmb", "markedForSync": True},
+    "roles": {"markedForSync": True},
+    "$jobs": {},
+    "$syncState": {},
+}
+ALICE = "alice@demo.local"
+BOB = "bob@demo.local"
+
+
+class Device:
+    """One client database, speaking the protocol like dexie-cloud-addon."""
+
+    def __init__(self, client, db_url: str, identity: str) -> None:
+        self.client = client
+        self.path = "/" + db_url.rsplit("/", 1)[1]
+        self.db_id = self.path[1:]
+        self.identity = identity
+        self.token: str | None = None
+        self.last_pull: Any = UNDEFINED
+        self.state: dict[str, dict[str, Any]] = {}
+        self.mutation_rev = 0
+
+    def login(self, user: str, public_key: str | None = None) -> dict[str, Any]:
+        body = {"grant_type": "demo", "demo_user": user, "scopes": ["ACCESS_DB"]}
+        if public_key:
+            body["public_key"] = public_key
+        answer = self.client.post(f"{self.path}/token", json=body).get_json()
+        self.token = answer["accessToken"]
+        return answer
+
+    def post_sync(self, changes: list[dict[str, Any]], base_revs=None, raw: bytes | None = None):
+        body = raw or tson.dumps(
+            {
+                "v": 3,
+                "dbID": self.db_id if self.last_pull is not UNDEFINED else UNDEFINED,
+                "clientIdentity": self.identity,
+                "schema": SCHEMA,
+                "lastPull": self.last_pull,
+                "baseRevs": base_revs or [],
+                "changes": changes,
+                "y": [],
+                "dxcv": "4.4.14",
+            }
+        ).encode()
+        headers = {"Content-Type": "application/tson"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return self.client.post(f"{self.path}/sync", data=body, headers=headers)
+
+    def sync(self, changes: list[dict[str, Any]] = (), base_revs=None) -> dict[str, Any]:
+        response = self.post_sync(list(changes), base_revs)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        answer = tson.loads(response.get_data())
+        self.apply(answer)
+        return answer
+
+    def apply(self, answer: dict[str, Any]) -> None:
+        for entry in answer["changes"]:
+            table = self.state.setdefault(entry["table"], {})
+            for mut in entry["muts"]:
+                for index, key in enumerate(mut["keys"]):
+                    if mut["type"] == "delete":
+                        table.pop(key, None)
+                    else:
+                        assert mut["type"] == "upsert", mut
+                        table[key] = mut["values"][index]
+        self.last_pull = {
+            "serverRevision": answer["serverRevision"],
+            "realms": answer["realms"],
+            "inviteRealms": answer["inviteRealms"],
+        }
+
+    def op(self, table: str, kind: str, keys: list[str], txid: str, **fields: Any) -> dict:
+        self.mutation_rev += 1
+        mut = {"type": kind, "keys": keys, "txid": txid, "rev": self.mutation_rev, **fields}
+        return {"table": table, "muts": [mut]}
+
+
+@pytest.fixture
+def app(settings):
+    app = create_app(settings)
+    databases.migrate(app.extensions["dxc"])
+    yield app
+    app.extensions["dxc"].control.dispose()
+
+
+@pytest.fixture
+def db_url(app) -> str:
+    services = app.extensions["dxc"]
+    created = databases.create_database(services)
+    import_document(services, created.db_id, {"demoUsers": {ALICE: {}, BOB: {}}})
+    return created.url
+
+
+@pytest.fixture
+def device(app, db_url):
+    def make(user: str | None = ALICE, identity: str = "device-1") -> Device:
+        dev = Device(app.test_client(), db_url, identity)
+        if user:
+            dev.login(user)
+        return dev
+
+    return make
+
+
+def item(key: str, owner: str = ALICE, realm: str | None = None, **fields: Any) -> dict:
+    return {"id": key, "owner": owner, "realmId": realm or owner, **fields}
+
+
+def test_first_sync_lists_realms_and_echoes_schema(device):
+    alice = device()
+    answer = alice.sync()
+    assert answer["realms"] == sorted([ALICE, "rlm-public"])
+    assert answer["inviteRealms"] == []
+    assert answer["schema"]["items"]["idPrefix"] == "itm"
+    assert answer["schema"]["items"]["markedForSync"] is True
+    assert "$jobs" in answer["schema"]
+    assert answer["dbId"] == alice.db_id
+
+
+def test_insert_is_echoed_and_reaches_the_other_device(device):
+    alice, phone = device(), device(identity="device-2")
+    alice.sync()
+    phone.sync()
+    value = item("itm1", title="hello", when=tson.Date("2024-01-02T03:04:05.006Z"))
+    answer = alice.sync([alice.op("items", "insert", ["itm1"], "tx1", values=[value])])
+    assert answer["rejections"] == []
+    assert alice.state["items"]["itm1"] == value
+    phone.sync()
+    assert phone.state["items"]["itm1"] == value
+
+
+def test_resent_transaction_is_applied_once(device):
+    alice = device()
+    alice.sync([alice.op("items", "insert", ["itm1"], "tx1", values=[item("itm1", n=0)])])
+    before = alice.last_pull
+    bump = alice.op(
+        "items", "update", ["itm1"], "tx2", changeSpecs=[{"n": PropModification("add", 1)}]
+    )
+    alice.sync([bump])
+    alice.last_pull = before  # the answer was lost: the client resends from the same state
+    answer = alice.sync([bump])
+    assert alice.state["items"]["itm1"]["n"] == 1
+    assert answer["rejections"] == []
+
+
+def test_refused_transaction_is_rolled_back_and_others_apply(device):
+    alice = device()
+    alice.sync()
+    refused = alice.op(
+        "items", "insert", ["itm2"], "bad", values=[item("itm2", realm="rlm-public")]
+    )
+    accepted = alice.op("items", "insert", ["itm3"], "good", values=[item("itm3")])
+    answer = alice.sync([refused, accepted])
+    assert [r["txid"] for r in answer["rejections"]] == ["bad"]
+    assert "itm2" not in alice.state.get("items", {})
+    assert "itm3" in alice.state["items"]
+    deletes = [m for e in answer["changes"] for m in e["muts"] if m["type"] == "delete"]
+    assert any("itm2" in m["keys"] for m in deletes)
+
+
+def test_whole_transaction_is_refused_when_one_operation_is(device):
+    alice = device()
+    alice.sync()
+    changes = [
+        alice.op("items", "insert", ["itm4"], "tx", values=[item("itm4")]),
+        alice.op("items", "insert", ["itm5"], "tx", values=[item("itm5", realm=BOB)]),
+    ]
+    answer = alice.sync(changes)
+    assert [r["txid"] for r in answer["rejections"]] == ["tx"]
+    assert "itm4" not in alice.state.get("items", {})
+
+
+def test_other_users_do_not_see_private_data(device):
+    alice, bob = device(), device(BOB, identity="bob-1")
+    alice.sync([alice.op("items", "insert", ["itm1"], "tx1", values=[item("itm1")])])
+    answer = bob.sync()
+    assert "itm1" not in bob.state.get("items", {})
+    assert ALICE not in answer["realms"]
+    update = bob.op("items", "update", ["itm1"], "tx2", changeSpecs=[{"title": "mine"}])
+    answer = bob.sync([update])
+    assert [r["txid"] for r in answer["rejections"]] == ["tx2"]
+    alice.sync()
+    assert "title" not in alice.state["items"]["itm1"]
+
+
+def test_anonymous_client_reads_public_realm_only(app, db_url, device):
+    services = app.extensions["dxc"]
+    db_id = db_url.rsplit("/", 1)[1]
+    import_document(services, db_id, {"data": {"rlm-public": {"items": {"itmP": {"t": 1}}}}})
+    alice = device()
+    alice.sync([alice.op("items", "insert", ["itm1"], "tx1", values=[item("itm1")])])
+    anonymous = device(user=None, identity="anon")
+    answer = anonymous.sync()
+    assert answer["realms"] == ["rlm-public"]
+    assert set(anonymous.state["items"]) == {"itmP"}
+    answer = anonymous.sync([anonymous.op("items", "insert", ["itmX"], "t", values=[item("itmX")])])
+    assert answer["rejections"][0]["name"] == "PermissionDenied"
+
+
+def test_where_clause_modify_runs_on_server_state(device):
+    alice, phone = device(), device(identity="device-2")
+    alice.sync([
+        alice.op("items", "insert", ["itm1", "itm2"], "tx1",
+                 values=[item("itm1", path="foo/a"), item("itm2", path="bar/b")]),
+    ])
+    phone.sync()
+    # The phone renames everything under foo/ without having seen itm3.
+    alice.sync([alice.op("items", "insert", ["itm3"], "tx2", values=[item("itm3", path="foo/c")])])
+    criteria = {"index": "path", "range": {"type": 2, "lower": "foo/", "upper": "foo/\uffff",
+                                           "lowerOpen": False, "upperOpen": False}}
+    spec = {"path": PropModification("replacePrefix", ["foo/", "baz/"])}
+    phone.sync([phone.op("items", "modify", ["itm1"], "tx3", criteria=criteria, changeSpec=spec)])
+    assert phone.state["items"]["itm1"]["path"] == "baz/a"
+    assert phone.state["items"]["itm3"]["path"] == "baz/c"
+    assert phone.state["items"]["itm2"]["path"] == "bar/b"
+
+
+def test_offline_insert_is_rebased_over_later_modify(device):
+    alice, phone = device(), device(identity="device-2")
+    alice.sync()
+    phone.sync()
+    base = phone.last_pull["serverRevision"]
+    criteria = {"index": "path", "range": {"type": 2, "lower": "foo/", "upper": "foo/\uffff"}}
+    spec = {"path": PropModification("replacePrefix", ["foo/", "bar/"])}
+    alice.sync([alice.op("items", "modify", [], "tx1", criteria=criteria, changeSpec=spec)])
+    # The phone, still at the old base revision, adds a file under foo/.
+    insert = phone.op("items", "insert", ["itm9"], "tx2", values=[item("itm9", path="foo/x")])
+    phone.sync([insert], base_revs=[{"tableName": "items", "clientRev": 1, "serverRev": base}])
+    assert phone.state["items"]["itm9"]["path"] == "bar/x"
+
+
+def test_criteria_delete_and_chunks(device):
+    alice = device()
+    values = [item(f"itm{i}", n=i) for i in range(5)]
+    alice.sync([alice.op("items", "insert", [v["id"] for v in values], "tx1", values=values)])
+    criteria = {"index": "n", "range": {"type": 2, "lower": 2, "upper": UNDEFINED,
+                                        "lowerOpen": True}}
+    first = alice.op("items", "delete", ["itm3"], "tx2", criteria=criteria)
+    chunk = alice.op("items", "delete", ["itm4"], "tx2", criteria=criteria, isAdditionalChunk=True)
+    alice.sync([first, chunk])
+    assert sorted(alice.state["items"]) == ["itm0", "itm1", "itm2"]
+
+
+def test_update_of_nested_key_paths_and_undefined_deletes(device):
+    alice = device()
+    alice.sync([alice.op("items", "insert", ["itm1"], "tx1",
+                         values=[item("itm1", a={"b": 1}, gone=True, list=[1, 2, 3])])])
+    alice.sync([alice.op("items", "update", ["itm1"], "tx2",
+                         changeSpecs=[{"a.c.d": 2, "gone": UNDEFINED, "list.1": UNDEFINED}])])
+    stored = alice.state["items"]["itm1"]
+    assert stored["a"] == {"b": 1, "c": {"d": 2}}
+    assert "gone" not in stored
+    assert stored["list"] == [1, 3]
+
+
+def test_keys_must_carry_the_table_prefix(device):
+    alice = device()
+    alice.sync()
+    answer = alice.sync([alice.op("items", "insert", ["zzz1"], "tx", values=[item("zzz1")])])
+    assert answer["rejections"][0]["name"] == "InvalidOperation"
+
+
+def test_unknown_last_pull_revision_gets_a_full_snapshot(device):
+    alice = device()
+    alice.sync([alice.op("items", "insert", ["itm1"], "tx1", values=[item("itm1")])])
+    phone = device(identity="device-2")
+    phone.last_pull = {"serverRevision": "garbage", "realms": [ALICE], "inviteRealms": []}
+    phone.sync()
+    assert "itm1" in phone.state["items"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 400),
+        (b"[]", 400),
+        (b'{"clientIdentity": 5}', 400),
+        (b'{"clientIdentity": "x", "changes": {}}', 400),
+        (b'{"clientIdentity": "x", "changes": [{"table": "items", "muts": [{}]}]}', 400),
+        (b'{"clientIdentity": "x", "schema": {"a": {"$t": "Uint8Array", "v": "0"}}}', 400),
+        (b"\xff\xfe", 400),
+    ],
+)
+def test_malformed_requests_get_a_json_400(device, body, status):
+    alice = device()
+    response = alice.post_sync([], raw=body)
+    assert response.status_code == status
+    assert response.get_json()["message"]
+
+
+def test_bad_operation_rejects_its_transaction_only(device):
+    alice = device()
+    alice.sync()
+    broken = {"table": "items", "muts": [{"type": "frobnicate", "keys": ["itm1"], "txid": "t1"}]}
+    good = alice.op("items", "insert", ["itm2"], "t2", values=[item("itm2")])
+    answer = alice.sync([broken, good])
+    assert [r["txid"] for r in answer["rejections"]] == ["t1"]
+    assert "itm2" in alice.state["items"]
+
+
+def test_tokens_are_checked(app, db_url, device):
+    alice = device(user=None)
+    alice.token = "not-a-jwt"
+    assert alice.post_sync([]).status_code == 401
+    # A token of another database is refused.
+    services = app.extensions["dxc"]
+    other = databases.create_database(services)
+    import_document(services, other.db_id, {"demoUsers": {ALICE: {}}})
+    stranger = Device(app.test_client(), other.url, "x")
+    stranger.login(ALICE)
+    alice.token = stranger.token
+    response = alice.post_sync([])
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_token"
+
+
+def test_unknown_database_is_404(app):
+    client = app.test_client()
+    response = client.post("/znotthere/sync", data=b"{}")
+    assert response.status_code == 404
+    assert client.post("/znotthere/token", json={}).status_code == 404
+
+
+def test_oversized_body_is_413(app, db_url):
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    response = app.test_client().post(
+        "/" + db_url.rsplit("/", 1)[1] + "/sync", data=b"x" * 2000
+    )
+    assert response.status_code == 413
+    assert response.get_json()["error"]
+
+
+def test_double_slashes_and_cors(app, db_url):
+    client = app.test_client()
+    path = "/" + db_url.rsplit("/", 1)[1]
+    origin = {"Origin": "http://localhost:8080"}
+    preflight = client.options(f"{path}//sync", headers={
+        **origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type"})
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "http://localhost:8080"
+    assert preflight.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    body = tson.dumps({"v": 3, "clientIdentity": "c", "schema": SCHEMA, "changes": []})
+    response = client.post(f"{path}//sync", data=body, headers=origin)
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:8080"
+
+
+def _key_pair() -> tuple[rsa.RSAPrivateKey, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return key, pem.decode().strip()
+
+
+def _refresh_body(key: rsa.RSAPrivateKey, token: str, stamp: int | None = None) -> dict:
+    stamp = stamp or int(time.time() * 1000)
+    signature = key.sign(f"{token}{stamp}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    return {
+        "grant_type": "refresh_token",
+        "refresh_token": token,
+        "scopes": ["ACCESS_DB"],
+        "signature": base64.b64encode(signature).decode(),
+        "signing_algorithm": "RSASSA-PKCS1-v1_5",
+        "time_stamp": stamp,
+    }
+
+
+def test_demo_login_and_refresh(app, db_url, device):
+    key, pem = _key_pair()
+    alice = device(user=None)
+    answer = alice.login(ALICE, public_key=pem)
+    assert answer["type"] == "tokens"
+    assert answer["claims"]["sub"] == ALICE
+    assert answer["userType"] == "demo"
+    assert answer["accessTokenExpiration"] > time.time() * 1000
+    client = app.test_client()
+    refreshed = client.post(f"{alice.path}/token", json=_refresh_body(key, answer["refreshToken"]))
+    assert refreshed.status_code == 200
+    assert refreshed.get_json()["claims"]["sub"] == ALICE
+    other_key, _ = _key_pair()
+    forged = client.post(f"{alice.path}/token",
+                         json=_refresh_body(other_key, answer["refreshToken"]))
+    assert forged.status_code == 401
+    stale = client.post(f"{alice.path}/token",
+                        json=_refresh_body(key, answer["refreshToken"], stamp=1000))
+    assert stale.status_code == 401
+
+
+def test_unknown_demo_user_and_bad_token_requests(app, db_url):
+    client = app.test_client()
+    path = "/" + db_url.rsplit("/", 1)[1]
+    answer = client.post(f"{path}/token", json={"grant_type": "demo", "demo_user": "x@y.z"})
+    assert answer.status_code == 200
+    assert answer.get_json()["type"] == "error"
+    assert client.post(f"{path}/token", data="nope").status_code == 400
+    assert client.post(f"{path}/token", json={"grant_type": "magic"}).status_code == 400
+    bad_key = {"grant_type": "demo", "demo_user": ALICE, "public_key": "-----BEGIN nothing"}
+    assert client.post(f"{path}/token", json=bad_key).status_code == 400
+
+
+def test_answer_is_valid_json_for_every_stored_type(device):
+    alice = device()
+    value = item(
+        "itm1",
+        d=tson.Date("2024-01-02T03:04:05.006Z"),
+        m=tson.TMap([("k", 1)]),
+        s=tson.TSet(["a"]),
+        b=tson.Binary("Uint8Array", b"\x01\x02\x03"),
+        nan=float("nan"),
+        inf=float("inf"),
+        u=UNDEFINED,
+        **{"$t": "not a type", "$$x": 1},
+    )
+    response = alice.post_sync([alice.op("items", "insert", ["itm1"], "t", values=[value])])
+    text = response.get_data(as_text=True)
+    json.loads(text)  # the streamed answer is one JSON document
+    echoed = [m for e in tson.loads(text)["changes"] for m in e["muts"]][0]["values"][0]
+    assert echoed["b"] == tson.Binary("Uint8Array", b"\x01\x02\x03")
+    assert echoed["$t"] == "not a type"
+    assert echoed["u"] is UNDEFINED
