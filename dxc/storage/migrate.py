@@ -18,6 +18,7 @@ def alembic_config(role: str) -> Config:
     """An Alembic configuration for ``role`` ("control" or "shard")."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(MIGRATIONS / role))
     config.attributes["metadata"] = ROLES[role]
     config.attributes["version_table"] = f"alembic_version_{role}"

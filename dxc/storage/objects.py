@@ -166,7 +166,7 @@ class ObjectStore:
         return [(row.tbl, row.key) for row in rows]
 
     def _stream(self, statement) -> Iterator[StoredObject]:  # type: ignore[no-untyped-def]
-        result = self.connection.execution_options(yield_per=BATCH).execute(statement)
+        result = self.connection.execute(statement.execution_options(yield_per=BATCH))
         for row in result:
             yield StoredObject(*row)
 

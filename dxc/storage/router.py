@@ -74,8 +74,8 @@ class ShardRouter:
 
     def all_shards(self) -> list[Shard]:
         with self.control.connect() as connection:
-            ids = connection.scalars(select(schema.shards.c.id).order_by(schema.shards.c.id))
-            return [self.shard(shard_id) for shard_id in ids]
+            ids = list(connection.scalars(select(schema.shards.c.id).order_by(schema.shards.c.id)))
+        return [self.shard(shard_id) for shard_id in ids]
 
     def forget(self, db_id: str) -> None:
         """Drop the cached placement of ``db_id`` (after a move or a delete)."""

@@ -48,8 +48,8 @@ class SyncService:
         Everything that can refuse the request (bad TSON, a broken envelope,
         an unknown database) raises before the first piece is produced.
         """
-        request = parse_sync_request(tson.loads(body))
         shard = self.router.shard_for(db_id)
+        request = parse_sync_request(tson.loads(body))
         tables = self._register_tables(db_id, request)
         since = self._since(db_id, shard, request)
         result, upto = ApplyResult(), None
