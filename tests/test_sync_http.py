@@ -445,7 +445,7 @@ def test_answer_is_valid_json_for_every_stored_type(device):
     response = alice.post_sync([alice.op("items", "insert", ["itm1"], "t", values=[value])])
     text = response.get_data(as_text=True)
     json.loads(text)  # the streamed answer is one JSON document
-    echoed = [m for e in tson.loads(text)["changes"] for m in e["muts"]][0]["values"][0]
+    echoed = next(m for e in tson.loads(text)["changes"] for m in e["muts"])["values"][0]
     assert echoed["b"] == tson.Binary("Uint8Array", b"\x01\x02\x03")
     assert echoed["$t"] == "not a type"
     assert echoed["u"] is UNDEFINED

@@ -173,20 +173,28 @@ class ObjectStore:
     # --- writing ------------------------------------------------------------
 
     def put_many(self, rows: Sequence[StoredObject]) -> None:
-        """Insert or replace ``rows`` (live objects and tombstones alike)."""
-        if not rows:
+        """Insert or replace ``rows`` (live objects and tombstones alike).
+
+        The ``RETURNING`` clause is there for speed: it makes SQLAlchemy send
+        the rows as multi-row ``VALUES`` batches ("insertmanyvalues") instead
+        of one round trip per row. The last row for a key wins, as one
+        statement may not touch a row twice.
+        """
+        unique = {(row.tbl, row.key): row for row in rows}
+        if not unique:
             return
         statement = self._insert(objects)
+        excluded = statement.excluded
         statement = statement.on_conflict_do_update(
             index_elements=[objects.c.db_id, objects.c.tbl, objects.c.key],
             set_={
-                "realm_id": statement.excluded.realm_id,
-                "owner": statement.excluded.owner,
-                "rev": statement.excluded.rev,
-                "deleted": statement.excluded.deleted,
-                "value": statement.excluded.value,
+                "realm_id": excluded.realm_id,
+                "owner": excluded.owner,
+                "rev": excluded.rev,
+                "deleted": excluded.deleted,
+                "value": excluded.value,
             },
-        )
+        ).returning(objects.c.key)
         self.connection.execute(
             statement,
             [
@@ -200,9 +208,9 @@ class ObjectStore:
                     "deleted": row.deleted,
                     "value": row.value,
                 }
-                for row in rows
+                for row in unique.values()
             ],
-        )
+        ).close()
 
     def record_departure(self, tbl: str, key: str, realm_id: str, rev: int) -> None:
         statement = self._insert(schema.departures).values(
