@@ -60,7 +60,8 @@ def import_document(services: Services, db_id: str, document: Any) -> ImportSumm
             else:
                 users.add_demo_user(connection, db_id, email)
             summary.demo_users += 1
-    rows = [*_role_rows(roles), *_data_rows(data, schema)]
+    role_rows, data_rows = _role_rows(roles), _data_rows(data, schema)
+    rows = role_rows + data_rows
     if rows:
         with shard.transaction() as connection:
             store = ObjectStore(connection, db_id)
@@ -68,9 +69,9 @@ def import_document(services: Services, db_id: str, document: Any) -> ImportSumm
             for row in rows:
                 row.rev = rev
             store.put_many(rows)
-        summary.roles = sum(1 for r in rows if r.tbl == "roles" and r.realm_id == PUBLIC_REALM)
-        summary.deleted = sum(1 for r in rows if r.deleted)
-        summary.objects = len(rows) - summary.deleted
+    summary.roles = len(role_rows)
+    summary.deleted = sum(1 for row in data_rows if row.deleted)
+    summary.objects = len(data_rows) - summary.deleted
     return summary
 
 

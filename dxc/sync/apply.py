@@ -16,7 +16,7 @@ from typing import Any
 
 from dxc import tson
 from dxc.access import REALMS_TABLE, RealmAccess
-from dxc.protocol.changes import apply_change_spec
+from dxc.protocol.changes import ChangeSpecError, apply_change_spec
 from dxc.protocol.criteria import Criteria
 from dxc.protocol.keys import decode_wire_key
 from dxc.protocol.request import ClientTransaction, Operation
@@ -99,12 +99,15 @@ class TransactionApplier:
         if self.user_id is None:
             raise PermissionDenied("log in to push changes")
         self.access.forget()  # an earlier transaction may have created or dropped realms
-        with self.store.connection.begin_nested():
-            for operation in transaction.operations:
-                handler = getattr(self, f"_{operation.type}")
-                rows = list(handler(operation))
-                self.store.put_many(rows)
-                self.result.touch((row.tbl, row.key) for row in rows)
+        try:
+            with self.store.connection.begin_nested():
+                for operation in transaction.operations:
+                    handler = getattr(self, f"_{operation.type}")
+                    rows = list(handler(operation))
+                    self.store.put_many(rows)
+                    self.result.touch((row.tbl, row.key) for row in rows)
+        except ChangeSpecError as error:
+            raise InvalidOperation(str(error)) from None
 
     # --- operations ---------------------------------------------------------
 
