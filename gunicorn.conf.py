@@ -18,6 +18,8 @@ keepalive = 75  # above the idle timeouts of AWS (60 s) load balancers
 accesslog = "-" if os.environ.get("DXC_ACCESS_LOG") else None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# One shared control socket path would clash between several servers on a host.
+control_socket_disable = True
 
 
 def post_fork(server, worker):
