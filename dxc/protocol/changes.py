@@ -234,13 +234,32 @@ def apply_change_spec(obj: dict, spec: dict | None) -> dict:
     result = _clone(obj)
     spec = spec or {}
     for path in _js_key_order(spec):
-        value = spec[path]
+        value = as_prop_modification(spec[path])
         current = get_by_key_path(result, path)
         if isinstance(value, PropModification):
             set_by_key_path(result, path, _clone(apply_prop_modification(current, value)))
         elif not _strict_equal(current, value):
             set_by_key_path(result, path, _clone(value))
     return result
+
+
+def as_prop_modification(value: Any) -> Any:
+    """``value``, or the PropModification it stands for.
+
+    The client logs its mutations in IndexedDB, whose structured clone drops
+    the PropModification class; what it sends is then the plain object
+    ``{"@@propmod": {"add": 1}}`` rather than the ``$t`` form. Both mean the
+    same, as they do to Dexie.
+    """
+    if isinstance(value, dict) and len(value) == 1 and isinstance(value.get("@@propmod"), dict):
+        spec = value["@@propmod"]
+        if len(spec) == 1:
+            (op, arg), = spec.items()
+            try:
+                return PropModification(op, arg)
+            except ValueError:
+                return value
+    return value
 
 
 def _js_key_order(obj: dict) -> list[str]:

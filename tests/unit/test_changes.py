@@ -406,3 +406,19 @@ def test_apply_change_spec_keeps_other_values_and_types():
 def test_empty_spec():
     assert apply_change_spec({"a": 1}, {}) == {"a": 1}
     assert apply_change_spec({"a": 1}, None) == {"a": 1}
+
+
+def test_plain_propmod_objects_from_indexeddb_clones_are_executed():
+    """What the real client sends: its logged mutation lost the class in IndexedDB."""
+    obj = {"n": 1, "tags": ["b"], "path": "docs/a"}
+    spec = {
+        "n": {"@@propmod": {"add": 2}},
+        "tags": {"@@propmod": {"add": ["a"]}},
+        "path": {"@@propmod": {"replacePrefix": ["docs/", "files/"]}},
+        "other": {"@@propmod": {"unknown": 1}},
+    }
+    result = apply_change_spec(obj, spec)
+    assert result["n"] == 3
+    assert result["tags"] == ["a", "b"]
+    assert result["path"] == "files/a"
+    assert result["other"] == {"@@propmod": {"unknown": 1}}
