@@ -74,7 +74,13 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'dxc.sqlite'}"
         return
-    if not request.getfixturevalue("postgres_available"):
+    yield request.getfixturevalue("database_url_postgresql")
+
+
+@pytest.fixture
+def database_url_postgresql(postgres_available: bool) -> Iterator[str]:
+    """A fresh PostgreSQL database, for tests that need PostgreSQL itself."""
+    if not postgres_available:
         pytest.skip("no PostgreSQL")
     name = f"dxc_test_{secrets.token_hex(6)}"
     admin = create_engine(_postgres_admin_url(), isolation_level="AUTOCOMMIT")
@@ -152,9 +158,17 @@ class RunningServer:
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[RunningServer]:
+def server_env() -> dict[str, str]:
+    """Extra environment for the ``server`` fixture; override it in a test module."""
+    return {}
+
+
+@pytest.fixture
+def server(
+    database_url: str, tmp_path: Path, server_env: dict[str, str]
+) -> Iterator[RunningServer]:
     port = free_port()
-    env = server_environment(database_url, tmp_path, port)
+    env = {**server_environment(database_url, tmp_path, port), **server_env}
     app = create_app(load_settings(env))
     services = app.extensions["dxc"]
     databases.migrate(services)
