@@ -8,10 +8,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from dxc.api.auth import bp as auth_bp
+from dxc.api.changes import bp as changes_bp
 from dxc.api.cors import register_cors
 from dxc.api.database import bp as database_bp
 from dxc.api.errors import register_error_handlers
+from dxc.api.health import bp as health_bp
 from dxc.cli import dxc_cli
 from dxc.config import Settings, load_settings
 from dxc.services import build_services
@@ -40,12 +44,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["dxc"] = build_services(settings)
     app.wsgi_app = CollapseSlashes(app.wsgi_app)  # type: ignore[method-assign]
+    if settings.proxy_hops:  # the client's address, for per-address rate limits
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)  # type: ignore[method-assign]
     register_error_handlers(app)
     register_cors(app)
+    app.register_blueprint(health_bp)
     app.register_blueprint(database_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(changes_bp)
     app.cli.add_command(dxc_cli)
     if not app.debug:
         logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+            level=logging.INFO,
+            format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
         )
     return app

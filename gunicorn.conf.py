@@ -16,6 +16,8 @@ timeout = int(os.environ.get("DXC_WORKER_TIMEOUT", "120"))
 graceful_timeout = int(os.environ.get("DXC_GRACEFUL_TIMEOUT", "30"))
 keepalive = 75  # above the idle timeouts of AWS (60 s) load balancers
 accesslog = "-" if os.environ.get("DXC_ACCESS_LOG") else None
+# The default logs the query string, and /changes carries the access token there.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # One shared control socket path would clash between several servers on a host.

@@ -46,6 +46,15 @@ class Settings:
     access_token_ttl: int = 3600
     refresh_token_ttl: int = 90 * 24 * 3600
     refresh_clock_skew: int = 15 * 60
+    otp_ttl: int = 10 * 60
+    otp_max_attempts: int = 5
+    otp_rate_window: int = 15 * 60
+    otp_max_per_email: int = 5
+    otp_max_per_address: int = 30
+    #: Who may create databases through ``/service``; None: any verified e-mail.
+    create_db_emails: tuple[str, ...] | None = None
+    job_retry_delays: tuple[float, ...] = (5, 30, 120, 600, 1800)
+    proxy_hops: int = 0
 
     @property
     def service_url(self) -> str:
@@ -85,6 +94,16 @@ def load_settings(
         refresh_clock_skew=_integer(
             environ, "DXC_REFRESH_CLOCK_SKEW", Settings.refresh_clock_skew
         ),
+        otp_ttl=_integer(environ, "DXC_OTP_TTL", Settings.otp_ttl),
+        otp_max_attempts=_integer(environ, "DXC_OTP_MAX_ATTEMPTS", Settings.otp_max_attempts),
+        otp_rate_window=_integer(environ, "DXC_OTP_RATE_WINDOW", Settings.otp_rate_window),
+        otp_max_per_email=_integer(environ, "DXC_OTP_MAX_PER_EMAIL", Settings.otp_max_per_email),
+        otp_max_per_address=_integer(
+            environ, "DXC_OTP_MAX_PER_ADDRESS", Settings.otp_max_per_address
+        ),
+        create_db_emails=_create_db_emails(environ, env),
+        job_retry_delays=_delays(environ, "DXC_JOB_RETRY_DELAYS", Settings.job_retry_delays),
+        proxy_hops=_integer(environ, "DXC_PROXY_HOPS", Settings.proxy_hops),
     )
 
 
@@ -197,3 +216,26 @@ def _integer(environ: Mapping[str, str], name: str, default: int) -> int:
 def _origins(value: str) -> tuple[str, ...]:
     origins = tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
     return origins or ("*",)
+
+
+def _create_db_emails(environ: Mapping[str, str], env: str) -> tuple[str, ...] | None:
+    """``DXC_CREATE_DB_EMAILS``: addresses or ``@domain``s; in production nobody when unset."""
+    value = environ.get("DXC_CREATE_DB_EMAILS")
+    if value is None:
+        return () if env == "production" else None
+    return tuple(e.strip().lower() for e in value.split(",") if e.strip())
+
+
+def _delays(
+    environ: Mapping[str, str], name: str, default: tuple[float, ...]
+) -> tuple[float, ...]:
+    value = environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        delays = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        raise ConfigError(f"{name} must be comma-separated seconds, not {value!r}") from None
+    if any(delay < 0 for delay in delays):
+        raise ConfigError(f"{name} must not contain negative delays")
+    return delays

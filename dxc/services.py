@@ -7,10 +7,17 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from dxc.auth.grants import TokenService
+from dxc.auth.otp import OtpLogin
 from dxc.auth.tokens import TokenSigner
 from dxc.config import Settings
+from dxc.jobs import Jobs, make_jobs
+from dxc.mail import Mailer
+from dxc.realtime.bus import Bus
+from dxc.realtime.feed import LiveFeed
+from dxc.realtime.service import LiveService, make_bus
 from dxc.storage.engines import make_engine
 from dxc.storage.router import ShardRouter
+from dxc.sync.invites import InviteMailer
 from dxc.sync.service import SyncService
 
 
@@ -22,19 +29,30 @@ class Services:
     signer: TokenSigner
     sync: SyncService
     tokens: TokenService
+    jobs: Jobs
+    mailer: Mailer
+    bus: Bus
+    live: LiveService
 
 
 def build_services(settings: Settings) -> Services:
     control = make_engine(settings.database_url)
     router = ShardRouter(control)
     signer = TokenSigner(settings.secret, settings.public_url, settings.access_token_ttl)
+    jobs = make_jobs(settings)
+    mailer = Mailer(control, settings.secret, jobs)
+    bus = make_bus(settings, control, router)
     return Services(
         settings=settings,
         control=control,
         router=router,
         signer=signer,
-        sync=SyncService(control, router),
-        tokens=TokenService(
-            control, signer, settings.refresh_token_ttl, settings.refresh_clock_skew
+        sync=SyncService(
+            control, router, bus.publish, InviteMailer(mailer, settings.public_url)
         ),
+        tokens=TokenService(control, signer, settings, OtpLogin(control, settings, mailer)),
+        jobs=jobs,
+        mailer=mailer,
+        bus=bus,
+        live=LiveService(signer, LiveFeed(control, router), bus),
     )

@@ -365,3 +365,14 @@ def test_answer_is_valid_json_for_every_stored_type(device):
     assert echoed["b"] == tson.Binary("Uint8Array", b"\x01\x02\x03")
     assert echoed["$t"] == "not a type"
     assert echoed["u"] is UNDEFINED
+
+
+def test_tokens_without_a_data_scope_cannot_sync(app, db_url, device):
+    from dxc.auth.tokens import AccessClaims
+
+    alice = device(user=None)
+    claims = AccessClaims(ALICE, frozenset({"CONNECT_CLIENT"}), "prod", ALICE)
+    alice.token = app.extensions["dxc"].signer.issue(alice.db_id, claims).token
+    response = alice.post_sync([])
+    assert response.status_code == 403
+    assert "ACCESS_DB" in response.get_json()["message"]

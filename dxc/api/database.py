@@ -1,31 +1,33 @@
-"""The endpoints under a database URL: ``/<db>/sync``, ``/<db>/token`` and friends."""
+"""The endpoints under a database URL: ``/<db>/sync`` and friends (logins: ``dxc.api.auth``)."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask import Blueprint, Response, request, stream_with_context
+from werkzeug.exceptions import Forbidden
 
 from dxc.access import ANONYMOUS, Principal
 from dxc.api import services
-from dxc.api.errors import error_response
-from dxc.auth.grants import TokenRequestError
-from dxc.auth.tokens import InvalidToken
+from dxc.api.bearer import bearer_claims
 
 log = logging.getLogger(__name__)
 bp = Blueprint("database", __name__)
+SYNC_SCOPES = frozenset({"ACCESS_DB", "GLOBAL_READ", "GLOBAL_WRITE"})
 
 
 def principal() -> Principal:
-    """The caller, from its Bearer token; anonymous without one."""
-    header = request.headers.get("Authorization")
-    if not header:
+    """The caller, from its Bearer token; anonymous without one.
+
+    Only tokens meant for data access sync: a CONNECT_CLIENT or CREATE_DB
+    token proves an e-mail address, not a right to the data.
+    """
+    claims = bearer_claims(request.view_args["db_id"])
+    if claims is None:
         return ANONYMOUS
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise InvalidToken("the Authorization header must be 'Bearer <token>'")
-    claims = services().signer.verify(request.view_args["db_id"], token.strip())
-    return Principal(claims.sub, claims.scopes)
+    if not claims.scopes & SYNC_SCOPES:
+        raise Forbidden("the access token lacks the ACCESS_DB scope")
+    return Principal(claims.sub, claims.scopes, claims.email, claims.name)
 
 
 @bp.post("/<db_id>/sync")
@@ -37,21 +39,3 @@ def sync(db_id: str) -> Response:
     )
     return Response(stream_with_context(answer), mimetype="application/json")
 
-
-@bp.post("/<db_id>/token")
-def token(db_id: str) -> Response:
-    services().router.shard_for(db_id)  # 404 for an unknown database
-    body = request.get_json(silent=True)
-    try:
-        answer = services().tokens.handle(db_id, body)
-    except TokenRequestError as error:
-        return error_response(error.status, "token_request_refused", error.message)
-    response = jsonify(answer)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@bp.get("/<db_id>/auth-providers")
-def auth_providers(db_id: str) -> Response:
-    services().router.shard_for(db_id)
-    return jsonify(providers=[], otpEnabled=False)

@@ -1,8 +1,10 @@
 """The grants of ``POST /token`` and the answers the real client expects.
 
-Every successful answer is a ``200`` with ``type: "tokens"``; a soft failure
-the client shows to its user is a ``200`` with ``type: "error"``; a request
-that is malformed or not allowed is a 4xx with a JSON message.
+Every successful answer is a ``200`` with ``type: "tokens"`` (or
+``"otp-sent"``); a soft failure the client shows to its user is a ``200``
+with ``type: "error"``; a request that is malformed or not allowed is a 4xx
+with a JSON message, except a wrong one-time password: a ``401`` whose
+plain-text body the client shows as it is, before asking again.
 """
 
 from __future__ import annotations
@@ -12,23 +14,61 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
+from dxc.auth.durations import BadDuration, to_seconds
+from dxc.auth.otp import (
+    SERVICE,
+    Caller,
+    CodeUnusable,
+    OtpLogin,
+    OtpRefused,
+    Verified,
+    WrongCode,
+    is_email,
+)
+from dxc.auth.policy import may_create_databases
 from dxc.auth.signatures import BadPublicKey, check_public_key, verify_refresh_signature
 from dxc.auth.tokens import AccessClaims, TokenSigner
+from dxc.config import Settings
 from dxc.storage import credentials, users
 from dxc.storage.clock import as_utc, utcnow
 
-USER_SCOPES = frozenset({"ACCESS_DB"})
+USER_SCOPES = ("ACCESS_DB",)
+#: What an e-mail login may ask for, per audience: a database, or the service API.
+OTP_SCOPES = {"database": ("ACCESS_DB", "CONNECT_CLIENT"), SERVICE: ("CREATE_DB",)}
+#: What a token minted for a user by an API client (impersonation) may carry.
+IMPERSONATED_SCOPES = ("ACCESS_DB", "GLOBAL_READ", "GLOBAL_WRITE")
+#: The ``userType`` of users who first log in by e-mail (docs/auth.md).
+NEW_USER_TYPE = "prod"
+INTENTS = (None, "login", "register")
 
 
 class TokenRequestError(Exception):
-    """A token request refused with an HTTP status and a message."""
+    """A token request refused with an HTTP status and a message.
 
-    def __init__(self, status: int, message: str) -> None:
+    ``code`` makes it a policy rejection (``{code, message}``, which the
+    client shows and restarts its login with); ``plain_text`` sends the
+    message alone as ``text/plain``.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        error: str = "token_request_refused",
+        code: str | None = None,
+        plain_text: bool = False,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.error = error
+        self.code = code
+        self.plain_text = plain_text
+        self.retry_after = retry_after
 
 
 def soft_error(title: str, message: str, code: str = "GENERIC_ERROR") -> dict[str, Any]:
@@ -38,22 +78,115 @@ def soft_error(title: str, message: str, code: str = "GENERIC_ERROR") -> dict[st
 
 class TokenService:
     def __init__(
-        self, control: Engine, signer: TokenSigner, refresh_ttl: int, clock_skew: int
+        self, control: Engine, signer: TokenSigner, settings: Settings, otp: OtpLogin
     ) -> None:
         self.control = control
         self.signer = signer
-        self.refresh_ttl = refresh_ttl
-        self.clock_skew = clock_skew
+        self.settings = settings
+        self.otp = otp
 
-    def handle(self, db_id: str, body: Any) -> dict[str, Any]:
+    def handle(self, audience: str, body: Any, caller: Caller) -> dict[str, Any]:
+        """Answer a token request for database ``audience`` (or :data:`SERVICE`)."""
         if not isinstance(body, dict):
             raise TokenRequestError(400, "the body must be a JSON object")
         grant = body.get("grant_type")
+        if grant == "otp":
+            return self._otp(audience, body, caller)
+        if audience == SERVICE:
+            raise TokenRequestError(400, "the service API only grants grant_type 'otp'")
         if grant == "demo":
-            return self._demo(db_id, body)
+            return self._demo(audience, body)
+        if grant == "client_credentials":
+            return self._client_credentials(audience, body)
         if grant == "refresh_token":
-            return self._refresh(db_id, body)
+            return self._refresh(audience, body)
         raise TokenRequestError(400, f"grant_type {grant!r} is not supported")
+
+    # --- otp ------------------------------------------------------------------
+
+    def _otp(self, audience: str, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        email = body.get("email")
+        if email is not None and not isinstance(email, str):
+            raise TokenRequestError(400, "email must be a string")
+        email = email.strip().lower() if email else None
+        if "otp" in body or "otp_id" in body:
+            return self._otp_verify(audience, body, email)
+        if not email:
+            raise TokenRequestError(400, "email is required")
+        if " as " in email:
+            return soft_error(
+                "Not supported", "Logging in as another user is not supported.", "INVALID_EMAIL"
+            )
+        if not is_email(email):
+            return soft_error(
+                "Invalid e-mail", "Please enter a valid e-mail address.", "INVALID_EMAIL"
+            )
+        intent = body.get("intent")
+        if intent not in INTENTS:
+            raise TokenRequestError(400, "intent must be 'login' or 'register'")
+        scopes = _otp_scopes(audience, body)
+        try:
+            otp_id = self.otp.request(audience, email, scopes, intent, caller)
+        except OtpRefused as refused:
+            raise TokenRequestError(
+                refused.status, refused.message, error=refused.error,
+                retry_after=refused.retry_after,
+            ) from None
+        return {"type": "otp-sent", "otp_id": otp_id}
+
+    def _otp_verify(
+        self, audience: str, body: dict[str, Any], email: str | None
+    ) -> dict[str, Any]:
+        otp_id, code = body.get("otp_id"), body.get("otp")
+        if not (isinstance(otp_id, str) and otp_id and isinstance(code, str)):
+            raise TokenRequestError(400, "otp_id and otp must be strings")
+        public_key = _public_key(body)
+        try:
+            verified = self.otp.verify(audience, otp_id, code, email)
+        except WrongCode as wrong:
+            raise TokenRequestError(401, str(wrong), plain_text=True) from None
+        except CodeUnusable as unusable:
+            return soft_error("Login failed", str(unusable), "INVALID_OTP")
+        if audience == SERVICE:
+            if not may_create_databases(self.settings.create_db_emails, verified.email):
+                raise TokenRequestError(
+                    403,
+                    f"{verified.email} may not create databases on this server.",
+                    code="USER_NOT_ACCEPTED",
+                )
+            name = verified.email.split("@", 1)[0]
+            scopes = frozenset(verified.scopes)
+            return self._tokens(
+                SERVICE, AccessClaims(verified.email, scopes, NEW_USER_TYPE, verified.email, name)
+            )
+        with self.control.begin() as connection:
+            claims = self._otp_user(connection, audience, verified)
+            answer = self._tokens(audience, claims)
+            if public_key:
+                answer.update(self._refresh_token(
+                    connection, audience, claims.sub, public_key, verified.scopes
+                ))
+        return answer
+
+    def _otp_user(
+        self, connection: Connection, db_id: str, verified: Verified
+    ) -> AccessClaims:
+        """The claims of a proven address; a database user if it asked for ``ACCESS_DB``."""
+        email = verified.email
+        name = email.split("@", 1)[0]
+        scopes = frozenset(verified.scopes)
+        if "ACCESS_DB" not in scopes:  # the CLI's CONNECT_CLIENT: an admin, not an app user
+            return AccessClaims(email, scopes, NEW_USER_TYPE, email, name)
+        known = users.get_user(connection, db_id, email)
+        if known is None and verified.intent == "login":
+            raise TokenRequestError(
+                403, f"There is no user {email} in this app.", code="USER_NOT_REGISTERED"
+            )
+        user = known or users.ensure_user(connection, db_id, email, email, name, NEW_USER_TYPE)
+        users.record_login(connection, db_id, user.user_id)
+        return AccessClaims(user.user_id, scopes, user.user_type, user.email, user.name)
+
+    # --- demo -----------------------------------------------------------------
 
     def _demo(self, db_id: str, body: dict[str, Any]) -> dict[str, Any]:
         email = body.get("demo_user")
@@ -65,11 +198,68 @@ class TokenService:
             if user is None or not user.is_demo:
                 return soft_error("Unknown demo user", f"{email} is not a demo user")
             users.record_login(connection, db_id, user.user_id)
-            claims = AccessClaims(user.user_id, USER_SCOPES, "demo", user.email, user.name)
+            claims = AccessClaims(
+                user.user_id, frozenset(USER_SCOPES), "demo", user.email, user.name
+            )
             answer = self._tokens(db_id, claims)
             if public_key:
                 answer.update(self._refresh_token(connection, db_id, user.user_id, public_key))
         return answer
+
+    # --- client_credentials ---------------------------------------------------
+
+    def _client_credentials(self, db_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        client_id, secret = body.get("client_id"), body.get("client_secret")
+        if not (isinstance(client_id, str) and isinstance(secret, str)):
+            raise TokenRequestError(400, "client_id and client_secret must be strings")
+        requested = _scopes(body, ())
+        impersonate = body.get("claims")
+        if impersonate is not None and not (
+            isinstance(impersonate, dict)
+            and isinstance(impersonate.get("sub"), str)
+            and impersonate["sub"].strip()
+        ):
+            raise TokenRequestError(400, "claims must be an object with a non-empty 'sub'")
+        ttl = _seconds(body, "expires_in")
+        not_before = _seconds(body, "not_before") or 0
+        if ttl is not None and ttl <= 0:
+            raise TokenRequestError(400, "expires_in must be a positive timespan")
+        if not_before < 0 or not_before >= (ttl or self.signer.ttl_seconds):
+            raise TokenRequestError(400, "not_before must be from now and before expires_in")
+        public_key = _public_key(body)
+        with self.control.begin() as connection:
+            client = credentials.authenticate_api_client(connection, client_id, secret)
+            if client is None or client.db_id != db_id:
+                raise TokenRequestError(401, "Invalid client credentials", error="invalid_client")
+            granted = tuple(dict.fromkeys(s for s in requested if s in client.scopes))
+            if impersonate is None:
+                claims = AccessClaims(client.client_id, frozenset(granted), "client")
+                return self._tokens(db_id, claims, ttl, not_before)
+            if "IMPERSONATE" not in client.scopes:
+                raise TokenRequestError(
+                    403, "this API client may not impersonate users (no IMPERSONATE scope)",
+                    error="forbidden",
+                )
+            scopes = tuple(s for s in granted if s in IMPERSONATED_SCOPES)
+            user = users.ensure_user(
+                connection, db_id, impersonate["sub"].strip(),
+                _optional_text(impersonate, "email"), _optional_text(impersonate, "name"),
+                NEW_USER_TYPE,
+            )
+            users.record_login(connection, db_id, user.user_id)
+            claims = AccessClaims(
+                user.user_id, frozenset(scopes), user.user_type,
+                _optional_text(impersonate, "email") or user.email,
+                _optional_text(impersonate, "name") or user.name,
+            )
+            answer = self._tokens(db_id, claims, ttl, not_before)
+            if public_key:
+                answer.update(self._refresh_token(
+                    connection, db_id, user.user_id, public_key, scopes, client.client_id
+                ))
+        return answer
+
+    # --- refresh_token --------------------------------------------------------
 
     def _refresh(self, db_id: str, body: dict[str, Any]) -> dict[str, Any]:
         token = body.get("refresh_token")
@@ -84,7 +274,7 @@ class TokenService:
             raise TokenRequestError(
                 400, "refresh_token, signature and time_stamp (ms) are required"
             )
-        if abs(time.time() * 1000 - time_stamp) > self.clock_skew * 1000:
+        if abs(time.time() * 1000 - time_stamp) > self.settings.refresh_clock_skew * 1000:
             raise TokenRequestError(401, "time_stamp is too far from the server's clock")
         with self.control.begin() as connection:
             record = credentials.find_refresh_token(connection, token)
@@ -97,14 +287,28 @@ class TokenService:
                 raise TokenRequestError(401, "the refresh token is not valid")
             if not verify_refresh_signature(record.public_key, token, time_stamp, signature):
                 raise TokenRequestError(401, "the refresh token signature is not valid")
+            if record.client_id is not None:
+                client = credentials.get_api_client(connection, record.client_id)
+                if client is None or client.db_id != db_id or "IMPERSONATE" not in client.scopes:
+                    raise TokenRequestError(401, "the API client of this session is gone")
             user = users.get_user(connection, db_id, record.user_id)
             if user is None:
                 raise TokenRequestError(401, "the user no longer exists")
-            claims = AccessClaims(user.user_id, USER_SCOPES, user.user_type, user.email, user.name)
+            scopes = record.scopes if record.scopes is not None else USER_SCOPES
+            claims = AccessClaims(
+                user.user_id, frozenset(scopes), user.user_type, user.email, user.name
+            )
         return self._tokens(db_id, claims)
 
-    def _tokens(self, db_id: str, claims: AccessClaims) -> dict[str, Any]:
-        issued = self.signer.issue(db_id, claims)
+    # --- answers --------------------------------------------------------------
+
+    def _tokens(
+        self, audience: str, claims: AccessClaims, ttl: float | None = None,
+        not_before: float = 0,
+    ) -> dict[str, Any]:
+        issued = self.signer.issue(
+            audience, claims, None if ttl is None else max(1, round(ttl)), round(not_before)
+        )
         public_claims = {"sub": claims.sub}
         if claims.email:
             public_claims["email"] = claims.email
@@ -119,15 +323,59 @@ class TokenService:
         }
 
     def _refresh_token(
-        self, connection: Any, db_id: str, user_id: str, public_key: str
+        self,
+        connection: Connection,
+        db_id: str,
+        user_id: str,
+        public_key: str,
+        scopes: tuple[str, ...] | None = None,
+        client_id: str | None = None,
     ) -> dict[str, Any]:
         token = secrets.token_urlsafe(32)
-        expires = utcnow() + timedelta(seconds=self.refresh_ttl)
-        credentials.store_refresh_token(connection, token, db_id, user_id, public_key, expires)
+        expires = utcnow() + timedelta(seconds=self.settings.refresh_token_ttl)
+        credentials.store_refresh_token(
+            connection, token, db_id, user_id, public_key, expires, scopes, client_id
+        )
         return {
             "refreshToken": token,
             "refreshTokenExpiration": int(expires.timestamp() * 1000),
         }
+
+
+def _scopes(body: dict[str, Any], default: tuple[str, ...]) -> tuple[str, ...]:
+    scopes = body.get("scopes")
+    if scopes is None:
+        return default
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise TokenRequestError(400, "scopes must be a list of strings")
+    return tuple(dict.fromkeys(scopes))
+
+
+def _otp_scopes(audience: str, body: dict[str, Any]) -> tuple[str, ...]:
+    allowed = OTP_SCOPES[SERVICE if audience == SERVICE else "database"]
+    scopes = _scopes(body, allowed[:1]) or allowed[:1]
+    refused = [s for s in scopes if s not in allowed]
+    if refused:
+        raise TokenRequestError(
+            400, f"an e-mail login cannot grant {', '.join(refused)} here "
+            f"(only {', '.join(allowed)})",
+        )
+    return scopes
+
+
+def _seconds(body: dict[str, Any], name: str) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    try:
+        return to_seconds(value)
+    except BadDuration as error:
+        raise TokenRequestError(400, f"{name}: {error}") from None
+
+
+def _optional_text(claims: dict[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    return value if isinstance(value, str) and value else None
 
 
 def _public_key(body: dict[str, Any]) -> str | None:

@@ -6,12 +6,12 @@ one database is worthless for another and no key needs to be stored.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from dataclasses import dataclass
 
 import jwt
+
+from dxc.auth.keys import derive_key
 
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 30
@@ -19,6 +19,10 @@ LEEWAY_SECONDS = 30
 
 class InvalidToken(Exception):
     """An access token that is malformed, forged, expired or for another database."""
+
+
+class ExpiredToken(InvalidToken):
+    """A genuine access token past its expiry: the client should refresh it."""
 
 
 @dataclass(frozen=True)
@@ -38,22 +42,25 @@ class IssuedToken:
 
 class TokenSigner:
     def __init__(self, secret: str, issuer: str, ttl_seconds: int) -> None:
-        self._secret = secret.encode()
+        self._secret = secret
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
 
     def _key(self, db_id: str) -> bytes:
-        return hmac.new(self._secret, b"access-token:" + db_id.encode(), hashlib.sha256).digest()
+        return derive_key(self._secret, "access-token:" + db_id)
 
-    def issue(self, db_id: str, claims: AccessClaims) -> IssuedToken:
+    def issue(
+        self, db_id: str, claims: AccessClaims, ttl: int | None = None, not_before: int = 0
+    ) -> IssuedToken:
+        """A token for ``db_id`` valid from ``not_before`` seconds from now for ``ttl`` seconds."""
         now = int(time.time())
-        expires = now + self.ttl_seconds
+        expires = now + (self.ttl_seconds if ttl is None else ttl)
         payload = {
             "iss": self.issuer,
             "aud": db_id,
             "sub": claims.sub,
             "iat": now,
-            "nbf": now,
+            "nbf": now + not_before,
             "exp": expires,
             "scopes": sorted(claims.scopes),
             "userType": claims.user_type,
@@ -76,7 +83,7 @@ class TokenSigner:
                 options={"require": ["exp", "sub", "aud", "iss"]},
             )
         except jwt.ExpiredSignatureError:
-            raise InvalidToken("the access token has expired") from None
+            raise ExpiredToken("the access token has expired") from None
         except jwt.InvalidTokenError:
             raise InvalidToken("the access token is not valid for this database") from None
         scopes = payload.get("scopes")

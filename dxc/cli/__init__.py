@@ -107,3 +107,6 @@ def _database_id(db_url: str | None) -> str:
     if not path or "/" in path:
         raise click.UsageError(f"{db_url} is not a database URL (http://host/<dbId>)")
     return path
+
+
+from dxc.cli import auth  # noqa: E402, F401  (registers init-email-channel, revoke-sessions)

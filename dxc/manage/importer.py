@@ -12,9 +12,11 @@ from typing import Any
 
 from dxc import tson
 from dxc.access import PUBLIC_REALM
+from dxc.access.index import store_objects
 from dxc.protocol import ProtocolError
 from dxc.protocol.keys import encode_wire_key
 from dxc.protocol.schema import primary_key_path, table_prefix
+from dxc.realtime.bus import Change
 from dxc.services import Services
 from dxc.storage import tables as table_store
 from dxc.storage import users
@@ -68,7 +70,10 @@ def import_document(services: Services, db_id: str, document: Any) -> ImportSumm
             rev = store.next_revision()
             for row in rows:
                 row.rev = rev
-            store.put_many(rows)
+            store_objects(store, rows)
+        services.bus.publish(
+            Change.committed(db_id, shard.id, rev, store.written_realms, store.written_tables)
+        )
     summary.roles = len(role_rows)
     summary.deleted = sum(1 for row in data_rows if row.deleted)
     summary.objects = len(data_rows) - summary.deleted

@@ -56,6 +56,9 @@ class ObjectStore:
     def __init__(self, connection: Connection, db_id: str) -> None:
         self.connection = connection
         self.db_id = db_id
+        #: Realms and tables this store wrote to (or that objects left), for notifications.
+        self.written_realms: set[str] = set()
+        self.written_tables: set[str] = set()
         dialect = connection.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
@@ -85,6 +88,20 @@ class ObjectStore:
             rev = self.connection.scalar(statement)
         return rev
 
+    @staticmethod
+    def head_revisions(connection: Connection, db_ids: Sequence[str]) -> dict[str, int]:
+        """The current revision of each of ``db_ids`` that has a counter on this shard."""
+        table = schema.revisions
+        heads: dict[str, int] = {}
+        for start in range(0, len(db_ids), BATCH):
+            rows = connection.execute(
+                select(table.c.db_id, table.c.rev).where(
+                    table.c.db_id.in_(db_ids[start : start + BATCH])
+                )
+            )
+            heads.update((row.db_id, row.rev) for row in rows)
+        return heads
+
     # --- reading ------------------------------------------------------------
 
     def get_many(self, tbl: str, keys: Iterable[str]) -> dict[str, StoredObject]:
@@ -113,18 +130,18 @@ class ObjectStore:
             )
         )
 
-    def realms_owned_by(self, user_id: str) -> list[str]:
-        """Realms whose ``realms`` row names ``user_id`` as owner."""
-        return list(
-            self.connection.scalars(
-                select(objects.c.key).where(
-                    objects.c.db_id == self.db_id,
-                    objects.c.tbl == "realms",
-                    objects.c.owner == user_id,
-                    objects.c.deleted.is_(False),
-                )
+    def live_keys_in_realm(self, realm_id: str, limit: int) -> list[tuple[str, str]]:
+        """(table, key) of up to ``limit`` live objects of ``realm_id``."""
+        rows = self.connection.execute(
+            select(objects.c.tbl, objects.c.key)
+            .where(
+                objects.c.db_id == self.db_id,
+                objects.c.realm_id == realm_id,
+                objects.c.deleted.is_(False),
             )
+            .limit(limit)
         )
+        return [(row.tbl, row.key) for row in rows]
 
     def changed(
         self, realms: Sequence[str], after: int, upto: int
@@ -183,6 +200,8 @@ class ObjectStore:
         unique = {(row.tbl, row.key): row for row in rows}
         if not unique:
             return
+        self.written_realms.update(row.realm_id for row in unique.values())
+        self.written_tables.update(row.tbl for row in unique.values())
         statement = self._insert(objects)
         excluded = statement.excluded
         statement = statement.on_conflict_do_update(
@@ -213,6 +232,8 @@ class ObjectStore:
         ).close()
 
     def record_departure(self, tbl: str, key: str, realm_id: str, rev: int) -> None:
+        self.written_realms.add(realm_id)
+        self.written_tables.add(tbl)
         statement = self._insert(schema.departures).values(
             db_id=self.db_id, tbl=tbl, key=key, realm_id=realm_id, rev=rev
         )

@@ -91,7 +91,45 @@ refresh_tokens = Table(
     Column("created", DateTime(timezone=True), nullable=False),
     Column("expires", DateTime(timezone=True), nullable=False),
     Column("revoked", DateTime(timezone=True), nullable=True),
+    # The API client that minted it by impersonation; refresh checks it still exists.
+    Column("client_id", String(64), nullable=True),
+    Column("scopes", Text, nullable=True),  # space separated; NULL: ACCESS_DB
     Index(None, "db_id", "user_id"),
+)
+
+# One-time passwords of e-mail logins, until used, exhausted or expired.
+otps = Table(
+    "otps",
+    control_metadata,
+    Column("otp_id", String(64), primary_key=True),
+    Column("audience", String(64), nullable=False),  # a database id, or "service"
+    Column("email", String(320), nullable=False),
+    Column("code_hash", String(64), nullable=False),  # HMAC-SHA256, never the code
+    Column("scopes", Text, nullable=False),  # space separated
+    Column("intent", String(16), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("expires", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# One row per rate-limited event (an OTP request), shared by all worker processes.
+rate_events = Table(
+    "rate_events",
+    control_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("bucket", String(64), nullable=False),  # a digest of what is limited
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Index(None, "bucket", "at"),
+)
+
+# Where mails go: a web-hook that receives them as signed JSON.
+email_channels = Table(
+    "email_channels",
+    control_metadata,
+    Column("name", String(32), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),  # encrypted with a key derived from DXC_SECRET
+    Column("updated", DateTime(timezone=True), nullable=False),
 )
 
 table_schemas = Table(
@@ -164,4 +202,32 @@ consistent_operations = Table(
     # The operation as TSON text: {"type", "criteria", "changeSpec"?}.
     Column("operation", Text, nullable=False),
     Index(None, "db_id", "tbl", "rev"),
+)
+
+# The access index, derived from the ``realms`` and ``members`` rows in the
+# transaction that writes them: who owns and who belongs to which realm, so
+# that realm sets and permission checks are indexed lookups, not scans.
+access_realms = Table(
+    "access_realms",
+    shard_metadata,
+    Column("db_id", String(64), primary_key=True),
+    Column("realm_id", Text, primary_key=True),
+    Column("owner", Text, nullable=True),
+    Index(None, "db_id", "owner"),
+)
+
+access_members = Table(
+    "access_members",
+    shard_metadata,
+    Column("db_id", String(64), primary_key=True),
+    Column("member_id", Text, primary_key=True),  # the key of the members row
+    Column("realm_id", Text, nullable=False),
+    Column("user_id", Text, nullable=True),
+    Column("email", Text, nullable=True),  # trimmed and lower-cased
+    Column("state", String(8), nullable=False),  # active, pending or rejected
+    Column("permissions", Text, nullable=True),  # JSON DBPermissionSet, normalised
+    Column("roles", Text, nullable=True),  # JSON array of role names
+    Index(None, "db_id", "realm_id"),
+    Index(None, "db_id", "user_id"),
+    Index(None, "db_id", "email"),
 )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from dxc.storage import schema
 from dxc.storage.clock import utcnow
@@ -47,6 +48,37 @@ def add_demo_user(connection: Connection, db_id: str, email: str) -> None:
                 created=utcnow(),
             )
         )
+
+
+def ensure_user(
+    connection: Connection,
+    db_id: str,
+    user_id: str,
+    email: str | None,
+    name: str | None,
+    user_type: str,
+) -> User:
+    """The user ``user_id``, created with these details on their first login."""
+    user = get_user(connection, db_id, user_id)
+    if user is None:
+        try:
+            with connection.begin_nested():
+                connection.execute(
+                    insert(schema.users).values(
+                        db_id=db_id,
+                        user_id=user_id,
+                        email=email,
+                        name=name,
+                        user_type=user_type,
+                        is_demo=False,
+                        created=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            pass  # a concurrent first login created it
+        user = get_user(connection, db_id, user_id)
+        assert user is not None
+    return user
 
 
 def remove_demo_user(connection: Connection, db_id: str, email: str) -> None:

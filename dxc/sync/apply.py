@@ -1,44 +1,51 @@
 """Applying the client transactions of one sync request to the store.
 
 Each client transaction (one ``txid``) runs in a savepoint: it is applied
-whole or not at all. A refused transaction is reported in ``rejections`` and
-its keys are sent back with the server's state, which is how the client rolls
-its local change back (it never reads ``rejections``). A transaction already
-applied by an earlier, lost request of the same client is skipped.
+whole or not at all. Its operations run in order against the savepoint, the
+working copy: a realm created by one operation grants rights to the next.
+A refused transaction is reported in ``rejections`` and its keys are sent
+back with the server's state, which is how the client rolls its local
+change back (it never reads ``rejections``). A transaction already applied
+by an earlier, lost request of the same client is skipped.
+
+The upload a client makes when a user logs in (``txid`` ``upload-…``)
+bundles everything the device held before; it is judged key by key, so
+that one refused object does not roll back all the others.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from dxc import tson
-from dxc.access import REALMS_TABLE, RealmAccess
+from dxc.access import ACCESS_TABLES, PUBLIC_REALM, REALMS_TABLE, ROLES_TABLE, RealmAccess
+from dxc.access import members as member_rules
+from dxc.access.index import store_objects
+from dxc.access.lifecycle import RealmLifecycle
+from dxc.access.rejections import InvalidOperation, PermissionDenied, Rejection
+from dxc.access.rules import WriteRules
 from dxc.protocol.changes import ChangeSpecError, apply_change_spec
 from dxc.protocol.criteria import Criteria
-from dxc.protocol.keys import decode_wire_key
+from dxc.protocol.keys import decode_wire_key, encode_wire_key
 from dxc.protocol.request import ClientTransaction, Operation
+from dxc.storage.clock import utcnow
 from dxc.storage.objects import ObjectStore, StoredObject
 from dxc.storage.tables import TableInfo
+from dxc.sync.invites import Invitation
 
 #: Objects examined between two yields to the event loop.
 YIELD_EVERY = 200
-
-
-class Rejection(Exception):
-    """The server refuses a client transaction; the message tells the client why."""
-
-    name = "Rejected"
-
-
-class PermissionDenied(Rejection):
-    name = "PermissionDenied"
-
-
-class InvalidOperation(Rejection):
-    name = "InvalidOperation"
+#: The ``txid`` prefix of the upload made at login (listSyncifiedChanges).
+UPLOAD_PREFIX = "upload-"
+#: The value the client gives ``realmId``/``owner`` while logged out; never valid here.
+UNAUTHORIZED = "unauthorized"
+#: Key-by-key uploads write these first, so that objects find their realm.
+_UPLOAD_ORDER = {REALMS_TABLE: 0, member_rules.MEMBERS_TABLE: 1, ROLES_TABLE: 2}
 
 
 @dataclass
@@ -47,6 +54,8 @@ class ApplyResult:
     touched: dict[str, set[str]] = field(default_factory=dict)
     rejections: list[dict[str, str]] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
+    #: Invitations of committed transactions, to mail after the commit.
+    invitations: list[Invitation] = field(default_factory=list)
 
     def touch(self, pairs: Iterable[tuple[str, str]]) -> None:
         for table, key in pairs:
@@ -67,12 +76,20 @@ class TransactionApplier:
     ) -> None:
         self.store = store
         self.access = access
+        self.rules = WriteRules(access)
         self.tables = tables
         self.client_identity = client_identity
         self.rev = rev
         self.base_revision = base_revision
+        self.principal = access.principal
         self.user_id = access.principal.user_id
+        self.now = utcnow()
+        members = tables.get(member_rules.MEMBERS_TABLE)
+        self.lifecycle = RealmLifecycle(
+            store, access, (members and members.id_prefix) or "mmb", rev, self.now
+        )
         self._rebase_cache: dict[tuple[str, int], list[tuple[str, Criteria, Any]]] = {}
+        self._invitations: list[Invitation] = []
         self.result = ApplyResult()
 
     def apply_all(self, transactions: list[ClientTransaction]) -> ApplyResult:
@@ -81,33 +98,49 @@ class TransactionApplier:
             self.result.touch(transaction.named_keys)
             if transaction.txid in done:
                 continue
-            try:
-                self._apply_transaction(transaction)
-            except Rejection as rejection:
-                self.result.rejections.append(
-                    {"name": rejection.name, "message": str(rejection), "txid": transaction.txid}
-                )
-            else:
+            upload = transaction.txid.startswith(UPLOAD_PREFIX) and not transaction.error
+            parts = _per_key(transaction) if upload else [transaction]
+            refused = [rejection for part in parts if (rejection := self._try(part))]
+            self.result.rejections.extend(
+                {"name": r.name, "message": str(r), "txid": transaction.txid} for r in refused
+            )
+            if upload or not refused:
                 self.result.applied.append(transaction.txid)
                 done.add(transaction.txid)
         self.store.mark_applied(self.client_identity, self.result.applied, self.rev)
         return self.result
+
+    def _try(self, transaction: ClientTransaction) -> Rejection | None:
+        """Apply ``transaction`` in a savepoint; the rejection if it was refused."""
+        self.lifecycle.begin()
+        self._invitations = []
+        try:
+            self._apply_transaction(transaction)
+        except Rejection as rejection:
+            self.access.forget()  # what it learnt came from the rolled-back savepoint
+            return rejection
+        self.result.invitations.extend(self._invitations)
+        return None
 
     def _apply_transaction(self, transaction: ClientTransaction) -> None:
         if transaction.error:
             raise InvalidOperation(transaction.error)
         if self.user_id is None:
             raise PermissionDenied("log in to push changes")
-        self.access.forget()  # an earlier transaction may have created or dropped realms
         try:
             with self.store.connection.begin_nested():
                 for operation in transaction.operations:
                     handler = getattr(self, f"_{operation.type}")
-                    rows = list(handler(operation))
-                    self.store.put_many(rows)
-                    self.result.touch((row.tbl, row.key) for row in rows)
+                    self._write(list(handler(operation)))
+                self.result.touch((row.tbl, row.key) for row in self.lifecycle.finish())
         except ChangeSpecError as error:
             raise InvalidOperation(str(error)) from None
+
+    def _write(self, rows: list[StoredObject]) -> None:
+        store_objects(self.store, rows)
+        self.result.touch((row.tbl, row.key) for row in rows)
+        if any(row.tbl in ACCESS_TABLES for row in rows):
+            self.access.forget()
 
     # --- operations ---------------------------------------------------------
 
@@ -123,14 +156,15 @@ class TransactionApplier:
             old = _live(existing.get(key))
             spec = op.spec_for(index) if op.change_specs is not None else None
             if old is not None and op.type == "upsert" and spec is not None:
-                value = apply_change_spec(tson.loads(old.value), spec)
+                old_value = tson.loads(old.value)
+                yield self._row(op.table, key, old, apply_change_spec(old_value, spec), old_value)
             elif old is not None and op.type == "insert":
                 raise InvalidOperation(f"{op.table}: an object with key {key!r} already exists")
             else:
                 value = self._rebased(op, key, dict(op.values[index]))
                 if value is None:
                     continue  # deleted by a later consistent operation of another client
-            yield self._row(op.table, key, old, value)
+                yield self._row(op.table, key, old, value)
 
     def _update(self, op: Operation) -> Iterator[StoredObject]:
         existing = self.store.get_many(op.table, op.keys)
@@ -138,34 +172,50 @@ class TransactionApplier:
             old = _live(existing.get(key))
             if old is None:
                 continue  # updating a missing object does nothing, as in IndexedDB
-            value = apply_change_spec(tson.loads(old.value), op.spec_for(index))
-            yield self._row(op.table, key, old, value)
+            old_value = tson.loads(old.value)
+            value = apply_change_spec(old_value, op.spec_for(index))
+            yield self._row(op.table, key, old, value, old_value)
 
     def _modify(self, op: Operation) -> Iterator[StoredObject]:
         if op.is_additional_chunk:
             return  # the first chunk already ran the criteria over every object
         for old, value in self._targets(op):
-            yield self._row(op.table, old.key, old, apply_change_spec(value, op.change_spec))
+            new_value = apply_change_spec(value, op.change_spec)
+            row = self._judged(op, self._row, op.table, old.key, old, new_value, value)
+            if row is not None:
+                yield row
         self._record_consistent(op)
 
     def _delete(self, op: Operation) -> Iterator[StoredObject]:
         if op.criteria is not None and op.is_additional_chunk:
             return
-        for old, _value in self._targets(op):
-            yield StoredObject(op.table, old.key, old.realm_id, old.owner, self.rev, True, None)
+        for old, value in self._targets(op):
+            row = self._judged(op, self._tombstone, op.table, old, value)
+            if row is not None:
+                yield row
         self._record_consistent(op)
 
-    def _targets(self, op: Operation) -> Iterator[tuple[StoredObject, Any]]:
-        """The objects an operation acts on, with their decoded values.
+    def _judged(
+        self, op: Operation, make: Callable[..., StoredObject], *args: Any
+    ) -> StoredObject | None:
+        """The row ``make(*args)`` builds; None where criteria hit an object the
+        principal may not change (skipped: a where-clause cannot know rights)."""
+        try:
+            return make(*args)
+        except PermissionDenied:
+            if op.criteria is None:
+                raise
+            return None
 
-        Listed keys must all be writable (else the transaction is refused);
-        criteria run over every readable object and silently skip the ones
-        the principal may not change.
+    def _targets(self, op: Operation) -> Iterator[tuple[StoredObject, Any]]:
+        """The live objects an operation acts on, with their decoded values.
+
+        Listed keys are taken as they are; criteria run over every object
+        the principal can read.
         """
         if op.criteria is None:
             for old in self.store.get_many(op.table, op.keys).values():
                 if not old.deleted:
-                    self._require_write(op.table, old)
                     yield old, tson.loads(old.value)
             return
         readable = self.access.readable_realms()
@@ -174,9 +224,7 @@ class TransactionApplier:
             if count % YIELD_EVERY == 0:
                 time.sleep(0)  # under gevent this lets other requests run
             value = tson.loads(old.value)
-            if op.criteria.matches(value, decode_wire_key(old.key)) and self._may_write(
-                op.table, old
-            ):
+            if op.criteria.matches(value, decode_wire_key(old.key)):
                 matches.append((old, value))
         self.result.touch((op.table, old.key) for old, _ in matches)
         yield from matches
@@ -224,45 +272,93 @@ class TransactionApplier:
     # --- checks -----------------------------------------------------------
 
     def _row(
-        self, table: str, key: str, old: StoredObject | None, value: Any
+        self,
+        table: str,
+        key: str,
+        old: StoredObject | None,
+        value: Any,
+        old_value: dict[str, Any] | None = None,
     ) -> StoredObject:
         """The row to store for ``value``, after checking the principal may write it."""
         if not isinstance(value, dict):
             raise InvalidOperation(f"{table}: {key!r} must be an object")
-        value.setdefault("realmId", self.user_id)
-        value.setdefault("owner", self.user_id)
-        realm_id, owner = value["realmId"], value["owner"]
-        if not isinstance(realm_id, str) or not realm_id:
-            raise InvalidOperation(f"{table}: {key!r} has no valid realmId")
-        if not isinstance(owner, str) or not owner:
-            raise InvalidOperation(f"{table}: {key!r} has no valid owner")
-        if table == REALMS_TABLE and realm_id != key:
-            raise InvalidOperation(f"realms: the realmId of {key!r} must be its key")
+        @functools.cache
+        def decoded() -> dict[str, Any]:
+            return old_value if old_value is not None else tson.loads(old.value)
+
+        self._fill_defaults(table, key, old, value)
+        realm_id, owner = value["realmId"], value.get("owner") or None
+        self._check_structure(table, key, old, realm_id, owner, value)
+        if table == REALMS_TABLE and old is None:
+            self.lifecycle.check_new_realm(key)
+        member = member_rules.MemberWrite()
+        if table == member_rules.MEMBERS_TABLE:
+            if old is None:
+                member = member_rules.prepare_new(value, self.principal, self.now)
+            else:
+                member = member_rules.prepare_change(decoded(), value, self.principal, self.now)
         if old is None:
-            self._check_new_key(table, key)
-            if owner != self.user_id:
-                raise PermissionDenied(f"{table}: cannot create objects owned by {owner!r}")
+            self.rules.check_create(table, key, value)
         else:
-            self._require_write(table, old)
-            if owner != old.owner and owner != self.user_id:
-                raise PermissionDenied(f"{table}: cannot give {key!r} to {owner!r}")
-        if table == REALMS_TABLE:
-            if old is None and realm_id in (self.user_id, "rlm-public"):
-                raise PermissionDenied(f"realms: {realm_id!r} is a reserved realm id")
-        elif not self.access.can_write(realm_id):
-            raise PermissionDenied(f"{table}: no write access to realm {realm_id!r}")
+            self.rules.check_change(table, old, decoded, value, member.server_set)
+        if member.send_invite:
+            self._invitations.append(self._invitation(key, value))
         if old is not None and old.realm_id != realm_id:
             self.store.record_departure(table, key, old.realm_id, self.rev)
-        return StoredObject(table, key, realm_id, owner, self.rev, False, tson.dumps(value))
+        row = StoredObject(table, key, realm_id, owner, self.rev, False, tson.dumps(value))
+        self.lifecycle.note(old, row)
+        return row
 
-    def _may_write(self, table: str, old: StoredObject) -> bool:
+    def _tombstone(self, table: str, old: StoredObject, value: dict[str, Any]) -> StoredObject:
+        self.rules.check_delete(table, old, value)
+        row = StoredObject(table, old.key, old.realm_id, old.owner, self.rev, True, None)
+        self.lifecycle.note(old, row)
+        return row
+
+    def _fill_defaults(
+        self, table: str, key: str, old: StoredObject | None, value: dict[str, Any]
+    ) -> None:
+        """``realmId`` and ``owner`` as the client fills them; a replace keeps the stored ones."""
         if table == REALMS_TABLE:
-            return old.owner == self.user_id
-        return self.access.can_write(old.realm_id)
+            value.setdefault("realmId", key)
+        if old is None:
+            value.setdefault("realmId", self.user_id)
+            if not value.get("owner"):
+                value["owner"] = self.user_id
+        else:
+            value.setdefault("realmId", old.realm_id)
+            if old.owner is not None:
+                value.setdefault("owner", old.owner)
 
-    def _require_write(self, table: str, old: StoredObject) -> None:
-        if not self._may_write(table, old):
-            raise PermissionDenied(f"{table}: no write access to {old.key!r}")
+    def _check_structure(
+        self,
+        table: str,
+        key: str,
+        old: StoredObject | None,
+        realm_id: Any,
+        owner: Any,
+        value: dict[str, Any],
+    ) -> None:
+        """Rules that hold for every token, GLOBAL_WRITE included."""
+        if not isinstance(realm_id, str) or not realm_id or realm_id == UNAUTHORIZED:
+            raise InvalidOperation(f"{table}: {key!r} has no valid realmId")
+        if owner is not None and (not isinstance(owner, str) or owner == UNAUTHORIZED):
+            raise InvalidOperation(f"{table}: {key!r} has no valid owner")
+        if old is None:
+            self._check_new_key(table, key)
+        if key.startswith("#") and realm_id != self.user_id:
+            raise PermissionDenied(f"{table}: {key!r} has a private id and stays private")
+        if realm_id == self.user_id and owner not in (None, self.user_id):
+            raise PermissionDenied(f"{table}: objects in a private realm belong to its user")
+        if table == REALMS_TABLE:
+            if realm_id != key:
+                raise InvalidOperation(f"realms: the realmId of {key!r} must be its key")
+            if old is None and (not key.startswith("rlm") or key == PUBLIC_REALM):
+                raise InvalidOperation(f"realms: {key!r} is not a valid new realm id")
+        elif table == ROLES_TABLE:
+            name = value.get("name")
+            if not isinstance(name, str) or key != encode_wire_key([realm_id, name]):
+                raise InvalidOperation(f"roles: the key of {key!r} must be [realmId, name]")
 
     def _check_new_key(self, table: str, key: str) -> None:
         if key.startswith("#") and not key.endswith(f":{self.user_id}"):
@@ -275,6 +371,43 @@ class TransactionApplier:
                     f"{table}: key {key!r} does not start with the table's prefix "
                     f"{info.id_prefix!r}"
                 )
+
+    def _invitation(self, key: str, value: dict[str, Any]) -> Invitation:
+        realm = self.store.get_many(REALMS_TABLE, [value["realmId"]]).get(value["realmId"])
+        about = tson.loads(realm.value) if realm is not None and realm.value else {}
+        name = value.get("name")
+        return Invitation(
+            member_id=key,
+            email=value["email"],
+            name=name if isinstance(name, str) else None,
+            realm_id=value["realmId"],
+            realm_name=_text(about.get("name")),
+            represents=_text(about.get("represents")),
+            inviter_name=self.principal.name,
+            inviter_email=self.principal.email,
+        )
+
+
+def _per_key(transaction: ClientTransaction) -> list[ClientTransaction]:
+    """One transaction per key (realms, members and roles first)."""
+    parts = []
+    for op in sorted(transaction.operations, key=lambda o: _UPLOAD_ORDER.get(o.table, 3)):
+        if op.criteria is not None or len(op.keys) < 2:
+            parts.append(dataclasses.replace(transaction, operations=[op]))
+            continue
+        for index, key in enumerate(op.keys):
+            single = dataclasses.replace(
+                op,
+                keys=[key],
+                values=None if op.values is None else [op.values[index]],
+                change_specs=None if op.change_specs is None else [op.spec_for(index)],
+            )
+            parts.append(dataclasses.replace(transaction, operations=[single]))
+    return parts
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _live(row: StoredObject | None) -> StoredObject | None:

@@ -11,7 +11,10 @@ What the client must learn about:
   rollback of refused transactions, resends, criteria hits it did not have);
 * rows of realms it already had that changed after its last pull;
 * every live row of realms new to it (or all of them on a first sync);
-* objects that left one of its realms for a realm it cannot see.
+* objects that left one of its realms for a realm it cannot see;
+* of the realms it is invited to, the rows an invitee sees (the realm's
+  row, its roles, its own member rows): all of them for invitations new to
+  it, the changed ones for the others.
 
 Stored values are TSON text already, so they are written out verbatim.
 """
@@ -24,6 +27,8 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from dxc.access import RealmAccess, RealmSet
+from dxc.protocol.request import LastPull
 from dxc.storage.objects import BATCH, ObjectStore, StoredObject
 
 
@@ -34,6 +39,39 @@ class PullPlan:
     known: tuple[str, ...]  #: visible realms it already had at ``since``
     since: int  #: its last revision (meaningful only for ``known``)
     upto: int  #: the revision this answer brings it to
+    #: (table, key) of the rows it sees of realms it is only invited to.
+    invited: frozenset[tuple[str, str]] = frozenset()
+    #: Realms whose rows it already had at ``since`` (as realm or invitation).
+    invited_known: frozenset[str] = frozenset()
+
+    def shows(self, row: StoredObject) -> bool:
+        return row.realm_id in self.visible or (row.tbl, row.key) in self.invited
+
+
+def plan_pull(
+    access: RealmAccess,
+    tables: frozenset[str],
+    last_pull: LastPull | None,
+    since: int | None,
+    upto: int,
+) -> tuple[RealmSet, PullPlan]:
+    """The principal's realm sets now, and what the client is missing of them.
+
+    ``since`` None (a first sync, or a revision that is not ours) sends everything.
+    """
+    realm_set = access.realm_set()
+    had_realms = set(last_pull.realms) if since is not None and last_pull else set()
+    had_invites = set(last_pull.invite_realms) if since is not None and last_pull else set()
+    plan = PullPlan(
+        tables=tables,
+        visible=frozenset(realm_set.realms),
+        known=tuple(r for r in realm_set.realms if r in had_realms),
+        since=since or 0,
+        upto=upto,
+        invited=access.invitation_rows(realm_set.invites),
+        invited_known=frozenset(realm_set.invites).intersection(had_realms | had_invites),
+    )
+    return realm_set, plan
 
 
 def pull_changes(
@@ -47,6 +85,9 @@ def pull_changes(
     for table, keys in _group(store.departures(plan.known, plan.since, plan.upto)).items():
         if table in plan.tables:
             yield from _current_state(store, plan, table, keys - _sent_keys(sent, table), sent)
+    for table, keys in _group(plan.invited).items():
+        if table in plan.tables:
+            yield from _invitation_rows(store, plan, table, keys - _sent_keys(sent, table), sent)
     new_realms = sorted(plan.visible.difference(plan.known))
     rows = itertools.chain(
         store.changed(plan.known, plan.since, plan.upto) if plan.known else (),
@@ -71,11 +112,26 @@ def _current_state(
     state = []
     for key in keys:
         row = rows.get(key)
-        if row is None or row.deleted or row.realm_id not in plan.visible:
+        if row is None or row.deleted or not plan.shows(row):
             row = StoredObject(table, key, "", None, 0, True, None)
         state.append(row)
         sent.add((table, key))
     yield from _entries(state)
+
+
+def _invitation_rows(
+    store: ObjectStore, plan: PullPlan, table: str, keys: set[str], sent: set[tuple[str, str]]
+) -> Iterator[str]:
+    rows = store.get_many(table, sorted(keys)).values()
+    new = [
+        row
+        for row in rows
+        if not row.deleted
+        and row.rev <= plan.upto
+        and (row.realm_id not in plan.invited_known or row.rev > plan.since)
+    ]
+    sent.update((table, row.key) for row in new)
+    yield from _entries(new)
 
 
 def _entries(rows: Sequence[StoredObject]) -> Iterator[str]:

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -20,11 +20,13 @@ from dxc.access import Principal, RealmAccess
 from dxc.protocol.request import Operation, SyncRequest, parse_sync_request
 from dxc.protocol.revisions import decode_revision, encode_revision
 from dxc.protocol.schema import echo_schema, is_synced, synced_tables
+from dxc.realtime.bus import Change
 from dxc.storage import tables as table_store
 from dxc.storage.objects import ObjectStore
 from dxc.storage.router import Shard, ShardRouter
 from dxc.sync.apply import ApplyResult, TransactionApplier
-from dxc.sync.pull import PullPlan, pull_changes
+from dxc.sync.invites import Invitation
+from dxc.sync.pull import plan_pull, pull_changes
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,19 @@ class SyncOutcome:
 
 
 class SyncService:
-    def __init__(self, control: Engine, router: ShardRouter) -> None:
+    def __init__(
+        self,
+        control: Engine,
+        router: ShardRouter,
+        publish: Callable[[Change], None],
+        send_invites: Callable[[str, Sequence[Invitation]], None] | None = None,
+    ) -> None:
+        """``publish`` tells every worker's sockets about a committed change;
+        ``send_invites`` mails the invitations of committed transactions."""
         self.control = control
         self.router = router
+        self.publish = publish
+        self.send_invites = send_invites
 
     def sync(
         self, db_id: str, principal: Principal, body: bytes
@@ -66,6 +78,19 @@ class SyncService:
                     lambda op: self._base_revision(request, shard, op, since),
                 )
                 result = applier.apply_all(request.transactions)
+            if store.written_realms:  # committed: now other devices may learn of it
+                self.publish(
+                    Change.committed(
+                        db_id,
+                        shard.id,
+                        upto,
+                        store.written_realms,
+                        store.written_tables,
+                        request.client_identity,
+                    )
+                )
+        if result.invitations and self.send_invites is not None:
+            self.send_invites(db_id, result.invitations)
         outcome = SyncOutcome(len(result.applied), len(result.rejections))
         prefixes = {name: info.id_prefix for name, info in tables.items()}
         answer = self._answer(db_id, shard, principal, request, since, upto, result, prefixes)
@@ -127,26 +152,21 @@ class SyncService:
             store = ObjectStore(connection, db_id)
             if upto is None:
                 upto = store.current_revision()
-            visible = RealmAccess(store, principal).readable_realms()
-            known = (
-                tuple(r for r in visible if r in request.last_pull.realms)
-                if since is not None and request.last_pull
-                else ()
-            )
-            plan = PullPlan(
-                tables=frozenset(synced_tables(request.schema)),
-                visible=frozenset(visible),
-                known=known,
-                since=since or 0,
-                upto=upto,
+            realm_set, plan = plan_pull(
+                RealmAccess(store, principal),
+                frozenset(synced_tables(request.schema)),
+                request.last_pull,
+                since,
+                upto,
             )
             yield (
-                '{"serverRevision":%s,"dbId":%s,"realms":%s,"inviteRealms":[],'
+                '{"serverRevision":%s,"dbId":%s,"realms":%s,"inviteRealms":%s,'
                 '"schema":%s,"rejections":%s,"changes":['
                 % (
                     json.dumps(encode_revision({shard.id: upto})),
                     json.dumps(db_id),
-                    json.dumps(visible, ensure_ascii=False),
+                    json.dumps(realm_set.realms, ensure_ascii=False),
+                    json.dumps(realm_set.invites, ensure_ascii=False),
                     tson.dumps(echo_schema(request.schema, prefixes)),
                     json.dumps(result.rejections, ensure_ascii=False),
                 )

@@ -242,3 +242,11 @@ export async function scenario(body) {
   }
   process.exit(code);
 }
+
+/** Waits until the device's WebSocket is connected (it has sent its first `ready`). */
+export async function socketConnected(db, timeoutMs = 20000) {
+  await waitFor(() => db.cloud.webSocketStatus.value === 'connected', {
+    timeoutMs,
+    what: `the WebSocket of ${db.name}`,
+  });
+}

@@ -1,0 +1,390 @@
+"""Live changes: latency, fan-out and the cost of idle ``/changes`` sockets.
+
+    .venv/bin/python bench/live.py [--db sqlite|postgres] [--redis URL] [--writes 200]
+                                   [--max-sockets 4000]
+
+1. Latency (two workers). A writer pushes one insert per ``/sync`` over a
+   kept-alive connection (so one worker serves all its requests). Two readers
+   of the same user hold sockets, one on the writer's worker and one on the
+   other, and answer each ``changes`` with ``ready`` as the addon does after
+   applying it. Printed: the time from the end of the writer's ``/sync``
+   answer to the message's arrival (negative: it came first; the change is
+   published before the answer is streamed), with 1, 100 and 1000 other idle
+   sockets open (anonymous, on the public realm of the same database; the
+   private writes must not wake them).
+2. Fan-out: one import into the public realm; time until each of the 1000
+   anonymous sockets has its ``changes`` message (last and median).
+3. Memory and capacity (one worker): RSS before and after opening idle
+   sockets, and how many one worker holds (up to ``--max-sockets``, each
+   answering a ping).
+
+Loopback only; every loop is bounded; nothing here asserts a timing.
+"""
+# ruff: noqa: E402  (gevent must patch the standard library before anything imports it)
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import gevent
+from gevent.event import Event
+from simple_websocket import Client, ConnectionClosed
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import create_app
+from bench.sync import SCHEMA, _free_port, _wait, fresh_database
+from dxc import tson
+from dxc.config import load_settings
+from dxc.manage import databases
+from dxc.manage.importer import import_document
+from dxc.protocol.live import realm_set_hash
+from dxc.realtime.polling_bus import POLL_SECONDS
+
+USER = "bench@demo.local"
+PUBLIC_HASH = realm_set_hash(["rlm-public"])
+USER_HASH = realm_set_hash(["rlm-public", USER])
+WAIT = 30  # seconds any single step may take before the bench gives up
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--redis", help="a Redis URL: use the Redis bus")
+    parser.add_argument("--writes", type=int, default=200)
+    parser.add_argument("--max-sockets", type=int, default=4000)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "DXC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    args = parser.parse_args()
+    bus = "Redis pub/sub" if args.redis else (
+        "LISTEN/NOTIFY" if args.db == "postgres" else "polling (1 s)")
+    # Polling delivers once a second: writes at random moments measure its mean delay,
+    # back-to-back writes would fall into step with the polls.
+    pause = 0.0 if args.redis or args.db == "postgres" else POLL_SECONDS
+    print(f"database: {args.db}, bus: {bus}, writes per measurement: {args.writes}"
+          + (f", each after a random pause of up to {pause:.1f} s" if pause else ""))
+    with database(args) as url, Server(url, args.redis, workers=2) as server:
+        bench_latency(server, args.writes, pause)
+    connections = args.max_sockets + 200
+    with database(args) as url, Server(url, args.redis, 1, connections) as server:
+        bench_memory(server, args.max_sockets)
+
+
+@contextmanager
+def database(args):
+    if args.db == "postgres":
+        with fresh_database(args.postgres) as url:
+            yield url
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite:///{folder}/dxc.sqlite"
+
+
+# --- the server --------------------------------------------------------------------------------
+
+
+class Server:
+    """gunicorn with ``workers`` gevent workers on a fresh database with one demo user."""
+
+    def __init__(self, url: str, redis_url: str | None, workers: int, connections: int = 1000):
+        self.folder = tempfile.TemporaryDirectory()
+        self.port = _free_port()
+        self.env = {
+            **os.environ, "DEXIE_CLOUD": url, "DXC_SECRET": secrets.token_hex(16),
+            "PORT": str(self.port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": str(workers),
+            "DXC_URL": f"http://127.0.0.1:{self.port}", "DXC_INSTANCE_PATH": self.folder.name,
+            "DXC_WORKER_CONNECTIONS": str(connections),
+        }
+        if redis_url:
+            self.env["REDIS_URL"] = redis_url
+        self.log_path = Path(self.folder.name) / "server.log"
+        self.workers = workers
+
+    def __enter__(self) -> "Server":
+        self.services = create_app(load_settings(self.env)).extensions["dxc"]
+        databases.migrate(self.services)
+        self.db_id = databases.create_database(self.services).db_id
+        import_document(self.services, self.db_id, {"demoUsers": {USER: {}}})
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        _wait(self.port)
+        deadline = time.monotonic() + WAIT
+        while len(self.worker_pids()) < self.workers:
+            assert time.monotonic() < deadline, "the workers did not boot"
+            time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is not None:
+            print("--- server log (tail) ---\n" + self.log()[-3000:])
+        self.process.terminate()
+        self.process.wait()
+        self.services.control.dispose()
+        self.folder.cleanup()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def worker_pids(self) -> list[int]:
+        return [int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", self.log())]
+
+    def sockets_opened(self, client_id: str) -> list[int]:
+        """The workers that logged a ``live open`` of ``client_id``, oldest first."""
+        pattern = (
+            rf"\[(\d+)\] INFO dxc\.realtime\.service: live open db=\S+ "
+            rf"client={re.escape(client_id)} "
+        )
+        return [int(pid) for pid in re.findall(pattern, self.log())]
+
+    def last_sync_worker(self) -> int:
+        return int(re.findall(r"\[(\d+)\] INFO dxc\.api\.database: sync db=", self.log())[-1])
+
+    def rss_kb(self, pid: int) -> int:
+        status = Path(f"/proc/{pid}/status").read_text()
+        return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
+
+
+# --- clients -------------------------------------------------------------------------------------
+
+
+class Device:
+    """A protocol-level client: /token and /sync over one kept-alive connection."""
+
+    def __init__(self, server: Server, identity: str, user: str | None = USER) -> None:
+        self.server = server
+        self.identity = identity
+        self.http = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT)
+        self.path = f"/{server.db_id}"
+        self.token = None
+        self.rev = None
+        self.mutation = 0
+        if user:
+            answer = json.loads(self._post("/token", json.dumps(
+                {"grant_type": "demo", "demo_user": user, "scopes": ["ACCESS_DB"]}).encode(),
+                "application/json"))
+            self.token = answer["accessToken"]
+
+    def _post(self, path: str, body: bytes, content_type: str) -> bytes:
+        headers = {"Content-Type": content_type}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        self.http.request("POST", self.path + path, body, headers)
+        response = self.http.getresponse()
+        data = response.read()
+        assert response.status == 200, data
+        return data
+
+    def sync(self, values: tuple[dict, ...] = ()) -> dict:
+        changes = []
+        if values:
+            self.mutation += 1
+            changes = [{"table": "items", "muts": [{
+                "type": "insert", "keys": [v["id"] for v in values], "values": list(values),
+                "txid": f"{self.identity}-{self.mutation}", "rev": self.mutation}]}]
+        last_pull = {"serverRevision": self.rev, "realms": [], "inviteRealms": []}
+        body = tson.dumps({"v": 3, "clientIdentity": self.identity, "schema": SCHEMA,
+                           "changes": changes, "baseRevs": [], "y": [],
+                           "dbID": self.server.db_id if self.rev else tson.UNDEFINED,
+                           "lastPull": last_pull if self.rev else tson.UNDEFINED})
+        answer = tson.loads(self._post("/sync", body.encode(), "application/tson"))
+        self.rev = answer["serverRevision"]
+        return answer
+
+    def socket_url(self) -> str:
+        query = f"v=3&rev={self.rev}&clientId={self.identity}&dxcv=bench"
+        if self.token:
+            query += f"&token={self.token}"
+        return f"ws://127.0.0.1:{self.server.port}{self.path}/changes?{query}"
+
+
+class Reader:
+    """A socket that applies ``changes`` the way the addon does and notes when each arrived."""
+
+    def __init__(self, device: Device, realms_hash: str) -> None:
+        self.device = device
+        self.hash = realms_hash
+        self.arrived: dict[str, float] = {}
+        self.event = Event()
+        self.pongs = 0
+        self.ws = Client.connect(device.socket_url())
+        self._ready()
+        self.greenlet = gevent.spawn(self._run)
+
+    def _ready(self) -> None:
+        self.ws.send(json.dumps({"type": "ready", "rev": self.device.rev,
+                                 "realmSetHash": self.hash}))
+
+    def _run(self) -> None:
+        try:
+            while True:
+                message = json.loads(self.ws.receive())
+                if message["type"] == "changes":
+                    if message["baseRev"] == self.device.rev:
+                        self.device.rev = message["newRev"]
+                        self.arrived[message["newRev"]] = time.perf_counter()
+                        self.event.set()
+                    self._ready()
+                elif message["type"] == "realms-changed":
+                    self.device.sync()
+                    self._ready()
+                elif message["type"] == "pong":
+                    self.pongs += 1
+                    self.event.set()
+        except ConnectionClosed:
+            pass
+
+    def wait_for(self, rev: str | None = None) -> float:
+        """When ``changes`` up to ``rev`` (None: any) arrived."""
+        deadline = time.monotonic() + WAIT
+        while (rev not in self.arrived) if rev else not self.arrived:
+            assert time.monotonic() < deadline, f"{self.device.identity} never got {rev}"
+            self.event.wait(0.5)
+            self.event.clear()  # a set event would not yield to the other greenlets
+        return self.arrived[rev] if rev else min(self.arrived.values())
+
+    def ping(self) -> None:
+        seen = self.pongs
+        self.ws.send('{"type":"ping"}')
+        deadline = time.monotonic() + WAIT
+        while self.pongs == seen:
+            assert time.monotonic() < deadline, "no pong"
+            self.event.wait(0.5)
+            self.event.clear()
+
+    def close(self) -> None:
+        self.ws.close()
+        self.greenlet.kill()
+
+
+def open_idle(server: Server, count: int, prefix: str) -> list[Reader]:
+    """``count`` anonymous sockets on the public realm, opened 50 at a time."""
+    anonymous = Device(server, f"{prefix}-setup", user=None)
+    anonymous.sync()
+    readers: list[Reader] = []
+
+    def one(index: int) -> None:
+        device = Device(server, f"{prefix}-{index}", user=None)
+        device.rev = anonymous.rev
+        readers.append(Reader(device, PUBLIC_HASH))
+
+    for start in range(0, count, 50):
+        gevent.joinall([gevent.spawn(one, i) for i in range(start, min(count, start + 50))],
+                       raise_error=True)
+    return readers
+
+
+# --- the measurements ----------------------------------------------------------------------------
+
+
+def bench_latency(server: Server, writes: int, pause: float) -> None:
+    readers = {"same worker": Device(server, "reader-same"),
+               "other worker": Device(server, "reader-other")}
+    for reader in readers.values():
+        reader.sync()
+    writer = Device(server, "writer")
+    writer.sync()
+    home = server.last_sync_worker()
+    sockets = {name: place(server, device, want_home=(name == "same worker"), home=home)
+               for name, device in readers.items()}
+    idle: list[Reader] = []
+    print("\nlatency from the end of the writer's /sync answer to the change on the reader")
+    print(f"{'other sockets':>14} {'reader':>13} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for others in (1, 100, 1000):
+        idle += open_idle(server, others - len(idle), f"idle{others}")
+        results: dict[str, list[float]] = {name: [] for name in readers}
+        for i in range(writes):
+            time.sleep(random.uniform(0, pause))
+            key = f"itm{others:04d}{i:06d}{secrets.token_hex(3)}"
+            writer.sync(({"id": key, "n": i, "realmId": USER, "owner": USER},))
+            answered = time.perf_counter()
+            for name, reader in sockets.items():
+                results[name].append((reader.wait_for(writer.rev) - answered) * 1000)
+        for name, values in results.items():
+            print(f"{others:>14} {name:>13} {percentile(values, 50):8.1f} "
+                  f"{percentile(values, 99):8.1f} {max(values):8.1f}")
+        woken = sum(len(r.arrived) for r in idle)
+        assert woken == 0, f"private writes woke {woken} public sockets"
+
+    started = time.perf_counter()
+    import_document(server.services, server.db_id, {"data": {"rlm-public": {"items": {
+        "itmFanOut": {"title": "to everyone"}}}}})
+    arrivals = [(reader.wait_for() - started) * 1000 for reader in idle]
+    print(f"\nfan-out: one public import to {len(idle)} sockets: "
+          f"median {statistics.median(arrivals):.0f} ms, last {max(arrivals):.0f} ms")
+    for reader in [*idle, *sockets.values()]:
+        reader.close()
+
+
+def place(server: Server, device: Device, want_home: bool, home: int) -> Reader:
+    """A reader socket of ``device`` on the writer's worker (or not): reconnect until it is."""
+    for _ in range(40):
+        count = len(server.sockets_opened(device.identity))
+        reader = Reader(device, USER_HASH)
+        deadline = time.monotonic() + WAIT
+        while len(opened := server.sockets_opened(device.identity)) == count:
+            assert time.monotonic() < deadline, f"no socket of {device.identity} in the log"
+            time.sleep(0.05)
+        if (opened[-1] == home) == want_home:
+            return reader
+        reader.close()
+    raise RuntimeError("could not place a socket on the wanted worker")
+
+
+def bench_memory(server: Server, max_sockets: int) -> None:
+    (pid,) = server.worker_pids()
+    Device(server, "warm-up", user=None).sync()
+    time.sleep(0.5)
+    before = server.rss_kb(pid)
+    idle = open_idle(server, 1000, "mem")
+    time.sleep(0.5)
+    after = server.rss_kb(pid)
+    print(f"\nmemory: worker RSS {before / 1024:.1f} MiB -> {after / 1024:.1f} MiB with 1000 idle"
+          f" sockets: {(after - before) / 1000:.1f} KiB per socket")
+    held = len(idle)
+    while held < max_sockets:
+        try:
+            idle += open_idle(server, min(500, max_sockets - held), f"cap{held}")
+            for reader in idle[-10:]:
+                reader.ping()
+        except Exception as error:  # the limit: refused, reset, or no answer in time
+            print(f"opening more sockets failed at about {held}: {error!r}")
+            break
+        held = len(idle)
+    for reader in idle[:: max(1, len(idle) // 50)]:
+        reader.ping()  # a sample of the oldest to the newest still answers
+    print(f"capacity: one worker held {held} idle sockets (bound: --max-sockets {max_sockets}),"
+          f" RSS {server.rss_kb(pid) / 1024:.1f} MiB")
+    for reader in idle:
+        reader.close()
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Writing objects while keeping the access index in step with them.
+
+Every writer of synced objects (``/sync``, imports) goes through
+:func:`store_objects`, so a ``realms`` or ``members`` row and its index
+entry are always written in the same transaction (and savepoint).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from dxc import tson
+from dxc.access import members, permissions
+from dxc.access.principal import normalise_email
+from dxc.storage.access_index import AccessIndex, MemberEntry, RealmEntry
+from dxc.storage.objects import ObjectStore, StoredObject
+
+REALMS_TABLE = "realms"
+ROLES_TABLE = "roles"
+#: Tables whose rows decide who may see and do what.
+ACCESS_TABLES = frozenset({REALMS_TABLE, members.MEMBERS_TABLE, ROLES_TABLE})
+
+
+def store_objects(store: ObjectStore, rows: Sequence[StoredObject]) -> None:
+    """Insert or replace ``rows`` and the index entries derived from them."""
+    store.put_many(rows)
+    index: AccessIndex | None = None
+    for row in _last_per_key(rows):
+        if row.tbl not in (REALMS_TABLE, members.MEMBERS_TABLE):
+            continue
+        index = index or AccessIndex(store.connection, store.db_id)
+        if row.tbl == REALMS_TABLE:
+            if row.deleted:
+                index.drop_realm(row.key)
+            else:
+                index.put_realm(RealmEntry(row.key, row.owner))
+        elif row.deleted:
+            index.drop_member(row.key)
+        else:
+            index.put_member(member_entry(row.key, row.realm_id, tson.loads(row.value or "{}")))
+
+
+def member_entry(key: str, realm_id: str, value: Any) -> MemberEntry:
+    """The index entry of members row ``key`` (a malformed row stands for nobody)."""
+    value = value if isinstance(value, dict) else {}
+    user_id = value.get("userId")
+    roles = value.get("roles")
+    return MemberEntry(
+        member_id=key,
+        realm_id=realm_id,
+        user_id=user_id if isinstance(user_id, str) and user_id else None,
+        email=normalise_email(value.get("email")),
+        state=members.state_of(value),
+        permissions=permissions.dumps(permissions.Permissions.parse(value.get("permissions"))),
+        roles=json.dumps(
+            sorted({r for r in roles if isinstance(r, str)}) if isinstance(roles, list) else []
+        ),
+    )
+
+
+def _last_per_key(rows: Iterable[StoredObject]) -> Iterable[StoredObject]:
+    return {(row.tbl, row.key): row for row in rows}.values()

@@ -1,0 +1,30 @@
+"""The caller's access token, from ``Authorization: Bearer <token>``."""
+
+from __future__ import annotations
+
+from flask import request
+from werkzeug.exceptions import Forbidden, Unauthorized
+
+from dxc.api import services
+from dxc.auth.tokens import AccessClaims, InvalidToken
+
+
+def bearer_claims(audience: str) -> AccessClaims | None:
+    """The verified claims of the token for ``audience``; None without a token."""
+    header = request.headers.get("Authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("the Authorization header must be 'Bearer <token>'")
+    return services().signer.verify(audience, token.strip())
+
+
+def require_scope(audience: str, scope: str) -> AccessClaims:
+    """The caller's claims if its token for ``audience`` carries ``scope``; else 401/403."""
+    claims = bearer_claims(audience)
+    if claims is None:
+        raise Unauthorized("this request needs an access token (Authorization: Bearer …)")
+    if scope not in claims.scopes:
+        raise Forbidden(f"the access token lacks the {scope} scope")
+    return claims

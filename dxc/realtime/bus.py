@@ -1,0 +1,204 @@
+"""The notification bus: every worker process learns what another one committed.
+
+A :class:`Change` says "database D, revision R, these realms" and is
+published after the commit (``/sync``, imports). Each process that holds
+open sockets runs one listener, started with its first socket, which hands
+every change to the process's :class:`~dxc.realtime.hub.Hub`.
+
+Backends (``dxc.realtime.service.make_bus`` picks one): Redis pub/sub when ``REDIS_URL`` is set,
+else PostgreSQL ``LISTEN``/``NOTIFY`` when the control database is PostgreSQL,
+else (SQLite) polling of the ``revisions`` table. A notification can be lost
+(a broker restart, a dropped connection); every listener therefore tells the
+hub "anything may have changed" after each (re)connection, and sockets then
+compare their client's revision with the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from dxc import metrics
+from dxc.access.index import REALMS_TABLE
+from dxc.access.members import MEMBERS_TABLE
+
+log = logging.getLogger(__name__)
+
+#: Tables whose rows decide who sees which realm: a write may change realm sets.
+REALM_SET_TABLES = frozenset({REALMS_TABLE, MEMBERS_TABLE})
+#: Seconds a listener waits before reconnecting after a failure (doubles up to 30 s).
+RETRY_SECONDS = 0.5
+#: The longest a listener waits without checking whether it should stop.
+WAKE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Change:
+    """Database ``db_id`` reached revision ``rev`` on shard ``shard_id``."""
+
+    db_id: str
+    shard_id: int | None
+    rev: int | None  #: None: unknown (a listener reconnected, a poll saw it move)
+    #: Realms whose objects changed (entered or left); None: any realm may have.
+    realms: frozenset[str] | None
+    #: A ``realms``/``members`` row changed: some user's realm set may differ now.
+    realm_sets: bool = False
+    #: The clientIdentity whose /sync committed it (its answer already brought it there).
+    client_id: str | None = None
+    #: The process that published it (0: another one, unknown which), for logs.
+    origin: int = 0
+
+    @classmethod
+    def committed(
+        cls,
+        db_id: str,
+        shard_id: int,
+        rev: int,
+        realms: Iterable[str],
+        tables: Iterable[str],
+        client_id: str | None = None,
+    ) -> Change:
+        return cls(
+            db_id,
+            shard_id,
+            rev,
+            frozenset(realms),
+            not REALM_SET_TABLES.isdisjoint(tables),
+            client_id,
+            os.getpid(),
+        )
+
+    @classmethod
+    def anything(
+        cls, db_id: str, shard_id: int | None = None, rev: int | None = None, origin: int = 0
+    ) -> Change:
+        """"Something in ``db_id`` may have changed": every socket of it checks."""
+        return cls(db_id, shard_id, rev, None, True, None, origin)
+
+    def to_json(self, drop_realms: bool = False) -> str:
+        realms = None if self.realms is None or drop_realms else sorted(self.realms)
+        return json.dumps(
+            {
+                "db": self.db_id,
+                "shard": self.shard_id,
+                "rev": self.rev,
+                "realms": realms,
+                "realmSets": self.realm_sets,
+                "client": self.client_id,
+                "pid": self.origin,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Change | None:
+        """The change in ``text``, or None (logged) if it is not one."""
+        try:
+            data = json.loads(text)
+            realms = data["realms"]
+            return cls(
+                str(data["db"]),
+                _optional_int(data.get("shard")),
+                _optional_int(data.get("rev")),
+                None if realms is None else frozenset(str(r) for r in realms),
+                bool(data.get("realmSets")),
+                data.get("client") if isinstance(data.get("client"), str) else None,
+                int(data.get("pid") or 0),
+            )
+        except (ValueError, TypeError, KeyError):
+            log.warning("ignoring a malformed change notification: %.200r", text)
+            return None
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+class Listener(Protocol):
+    """What a bus hands its changes to (the hub)."""
+
+    def deliver(self, change: Change) -> None: ...
+
+    def databases(self) -> list[str]: ...
+
+
+class Bus(ABC):
+    """Publishes changes and, once started, listens for them in a background greenlet."""
+
+    name = "bus"
+
+    def __init__(self) -> None:
+        self._listener: Listener | None = None
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    def publish(self, change: Change) -> None:
+        """Tell every worker; never raises, as the change is committed already."""
+        try:
+            self._send(change)
+            metrics.BUS_CHANGES.labels("published").inc()
+        except Exception:
+            log.exception("could not publish a change of %s (sockets catch up later)", change.db_id)
+
+    def start(self, listener: Listener) -> None:
+        """Start listening (once per process) and hand every change to ``listener``."""
+        with self._lock:
+            if self._listener is not None:
+                return
+            self._listener = listener
+        threading.Thread(target=self._run, name=f"dxc-{self.name}", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop listening, within about :data:`WAKE_SECONDS` (an orderly shutdown)."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def _received(self, change: Change | None) -> None:
+        if change is not None and self._listener is not None:
+            metrics.BUS_CHANGES.labels("received").inc()
+            self._listener.deliver(change)
+
+    def _resync(self) -> None:
+        """After (re)connecting: a change may have been missed, let every socket check."""
+        assert self._listener is not None
+        for db_id in self._listener.databases():
+            self._listener.deliver(Change.anything(db_id, origin=os.getpid()))
+
+    def _run(self) -> None:
+        wait = RETRY_SECONDS
+        while not self.stopping:
+            started = time.monotonic()
+            try:
+                self._listen(self._resync)
+            except Exception:
+                if self.stopping:
+                    return
+                log.exception("the %s listener failed; reconnecting in %.1f s", self.name, wait)
+            if time.monotonic() - started > 60:
+                wait = RETRY_SECONDS
+            self._stopping.wait(wait)
+            wait = min(wait * 2, 30.0)
+
+    @abstractmethod
+    def _send(self, change: Change) -> None:
+        """Deliver ``change`` to every process's listener."""
+
+    @abstractmethod
+    def _listen(self, connected: Callable[[], None]) -> None:
+        """Receive changes until the connection fails or :meth:`stop` is called.
+
+        Call ``connected`` once subscribed, and never wait longer than
+        :data:`WAKE_SECONDS` without looking at :attr:`stopping`.
+        """
+

@@ -1,0 +1,109 @@
+"""What a socket's client is missing: its realm set, and the changes after its revision.
+
+The realm sets and the changes come from the sync code itself (``plan_pull``
+and ``pull_changes``, as ``SyncService`` answers a pull): a ``changes``
+message holds exactly what an incremental ``/sync`` pull would answer, and
+the hash is the one of that answer's realm lists. It is only built when
+that is safe: the client's realm set equals the server's (else it must
+pull: new realms need the snapshot a pull gives), its revision is one of
+ours, and the changes fit in one message. Otherwise the caller sends
+``realms-changed`` and the client pulls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from dxc.access import Principal, RealmAccess, RealmSet
+from dxc.protocol import live
+from dxc.protocol.request import LastPull
+from dxc.protocol.revisions import decode_revision, encode_revision
+from dxc.storage import tables as table_store
+from dxc.storage.objects import ObjectStore
+from dxc.storage.router import ShardRouter
+from dxc.sync.pull import plan_pull, pull_changes
+
+#: Above this many characters of changes, the client pulls instead (the answer streams).
+MAX_MESSAGE_CHARS = 1_000_000
+
+
+@dataclass(frozen=True)
+class RealmView:
+    """The ``realms`` and ``inviteRealms`` a ``/sync`` answer would give now, and their hash."""
+
+    realms: tuple[str, ...]
+    invites: tuple[str, ...] = ()
+    hash: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hash", live.realm_set_hash(self.realms, self.invites))
+
+    @classmethod
+    def of(cls, realm_set: RealmSet) -> RealmView:
+        return cls(realm_set.realms, realm_set.invites)
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        """Every realm the principal sees rows of (an invitation shows a few)."""
+        return self.realms + self.invites
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """The server's side of a client's ``ready``."""
+
+    view: RealmView
+    #: A ``changes`` message bringing the client to the head revision, if there is one.
+    message: live.ServerMessage | None = None
+    #: The client must pull: its revision is not ours, or the changes are too many.
+    pull: bool = False
+
+
+class LiveFeed:
+    def __init__(
+        self, control: Engine, router: ShardRouter, max_chars: int = MAX_MESSAGE_CHARS
+    ) -> None:
+        self.control = control
+        self.router = router
+        self.max_chars = max_chars
+
+    def realm_view(self, db_id: str, principal: Principal) -> RealmView:
+        with self.router.shard_for(db_id).transaction(read_only=True) as connection:
+            access = RealmAccess(ObjectStore(connection, db_id), principal)
+            return RealmView.of(access.realm_set())
+
+    def catch_up(
+        self, db_id: str, principal: Principal, client_rev: str | None, client_hash: str | None
+    ) -> CatchUp:
+        """Compare the client's revision and realm set with the database's head."""
+        shard = self.router.shard_for(db_id)
+        with self.control.connect() as connection:
+            # Every table any client syncs; each client registers its own at its first sync.
+            tables = frozenset(table_store.get_tables(connection, db_id))
+        with shard.transaction(read_only=True) as connection:
+            store = ObjectStore(connection, db_id)
+            access = RealmAccess(store, principal)
+            view = RealmView.of(access.realm_set())
+            if client_hash != view.hash:
+                return CatchUp(view)
+            since = (decode_revision(client_rev) or {}).get(shard.id)
+            if client_rev is None or since is None:
+                return CatchUp(view, pull=True)
+            upto = store.current_revision()
+            if upto <= since:
+                return CatchUp(view)
+            # Equal hashes: the client holds exactly these realm lists, as of ``since``.
+            held = LastPull(client_rev, view.realms, view.invites)
+            _, plan = plan_pull(access, tables, held, since, upto)
+            entries, size = [], 0
+            for entry in pull_changes(store, plan, {}):
+                size += len(entry)
+                if size > self.max_chars:
+                    return CatchUp(view, pull=True)
+                entries.append(entry)
+        if not entries:
+            return CatchUp(view)  # nothing the client can see changed
+        new_rev = encode_revision({shard.id: upto})
+        return CatchUp(view, live.changes(client_rev, new_rev, view.hash, entries))

@@ -1,0 +1,78 @@
+"""Accepting ``/changes`` sockets: authentication, then one :class:`LiveSession` each."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import jwt
+from sqlalchemy import Engine
+
+from dxc import metrics
+from dxc.access import ANONYMOUS, Principal
+from dxc.auth.tokens import ExpiredToken, InvalidToken, TokenSigner
+from dxc.config import Settings
+from dxc.protocol import live
+from dxc.protocol.live import SocketQuery
+from dxc.realtime.bus import Bus
+from dxc.realtime.feed import LiveFeed
+from dxc.realtime.hub import Hub
+from dxc.realtime.polling_bus import PollingBus
+from dxc.realtime.postgres_bus import PostgresBus
+from dxc.realtime.redis_bus import RedisBus
+from dxc.realtime.session import LiveSession, Socket, SocketClosed
+from dxc.storage.router import ShardRouter
+
+log = logging.getLogger(__name__)
+
+
+def make_bus(settings: Settings, control: Engine, router: ShardRouter) -> Bus:
+    """Redis if configured, else what the control database offers (see ``bus``)."""
+    if settings.redis_url:
+        return RedisBus(settings.redis_url)
+    if control.dialect.name == "postgresql":
+        return PostgresBus(control)
+    return PollingBus(router)
+
+
+class LiveService:
+    """The sockets of one process: their hub, and the bus that feeds it."""
+
+    def __init__(self, signer: TokenSigner, feed: LiveFeed, bus: Bus) -> None:
+        self.signer = signer
+        self.feed = feed
+        self.bus = bus
+        self.hub = Hub()
+
+    def serve(self, socket: Socket, db_id: str, query: SocketQuery) -> None:
+        """Run the socket of a client of ``db_id`` until it closes."""
+        principal, expires_at = ANONYMOUS, None
+        if query.token:
+            try:
+                claims = self.signer.verify(db_id, query.token)
+            except ExpiredToken:
+                # Accepted, then told at once to refresh (spec §5.9): closing
+                # would make the client reconnect at once with the same token.
+                expires_at = 0.0
+            except InvalidToken:
+                # The client's slow retry path (3 s and user activity), not a tight loop.
+                with contextlib.suppress(SocketClosed):
+                    socket.send(live.error("Invalid token").text)
+                    metrics.LIVE_MESSAGES_SENT.labels("error").inc()
+                socket.close()
+                return
+            else:
+                principal = Principal(claims.sub, claims.scopes, claims.email, claims.name)
+                # Verified above, so its expiry can be read without checking again.
+                payload = jwt.decode(query.token, options={"verify_signature": False})
+                expires_at = float(payload["exp"])
+        self.bus.start(self.hub)
+        log.info(
+            "live open db=%s client=%s user=%s v=%d dxcv=%s",
+            db_id,
+            query.client_id,
+            principal.user_id,
+            query.version,
+            query.client_version,
+        )
+        LiveSession(socket, self.feed, self.hub, db_id, principal, query, expires_at).run()

@@ -1,0 +1,267 @@
+"""One open ``/changes`` socket: answers its client and tells it about changes.
+
+The client says ``ready {rev, realmSetHash}`` whenever it is idle; the
+server then compares that with the database (:class:`LiveFeed`) and sends
+at most one thing before the next ``ready``: a ``changes`` message when it
+can bring the client to the head revision exactly, ``realm-added`` /
+``realm-accepted`` / ``realm-removed`` when its realm set changed in a way
+we can name, and ``realms-changed`` (the client pulls) in every other case.
+Changes that arrive from the bus while the client is busy wait for its next
+``ready``.
+
+Everything runs in the socket's own greenlet; a second one only reads
+frames. The hub and the reader hand over work through a queue, so nothing
+else ever writes to the socket.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from typing import Protocol
+
+from dxc import metrics
+from dxc.access import Principal
+from dxc.protocol import live
+from dxc.protocol.live import Ping, Ready, SocketQuery
+from dxc.protocol.revisions import decode_revision, encode_revision
+from dxc.realtime.bus import Change
+from dxc.realtime.feed import LiveFeed, RealmView
+from dxc.realtime.hub import Hub
+
+log = logging.getLogger(__name__)
+
+#: A server frame at least this often (seconds). The client reconnects when
+#: nothing arrives within 20 s of its ping (every 30 s), and a pong sent at
+#: once can slip just before the moment it measures from (spec §5.8).
+KEEPALIVE_SECONDS = 10.0
+
+
+class SocketClosed(Exception):
+    """The client is gone."""
+
+
+class Socket(Protocol):
+    def send(self, text: str) -> None:
+        """Send a text frame; raise :class:`SocketClosed` if the socket is closed."""
+
+    def receive(self) -> str | bytes | None:
+        """The next frame; None once the socket is closed."""
+
+    def close(self) -> None: ...
+
+
+_WAKE = object()  # changes are waiting in LiveSession._changes
+_CLOSED = object()  # the reader saw the socket close
+
+
+class LiveSession:
+    def __init__(
+        self,
+        socket: Socket,
+        feed: LiveFeed,
+        hub: Hub,
+        db_id: str,
+        principal: Principal,
+        query: SocketQuery,
+        expires_at: float | None = None,
+        keepalive: float = KEEPALIVE_SECONDS,
+    ) -> None:
+        """``expires_at``: when the access token expires (epoch seconds); None if anonymous."""
+        self.socket = socket
+        self.feed = feed
+        self.hub = hub
+        self.db_id = db_id
+        self.principal = principal
+        self.query = query
+        self.keepalive = keepalive
+        self._expires = (
+            None if expires_at is None else time.monotonic() + expires_at - time.time()
+        )
+        self.client_rev = query.rev
+        self.client_hash: str | None = query.realms_hash
+        self.view: RealmView | None = None
+        #: A message is out and the client has not said ``ready`` since (or never did).
+        self.waiting = True
+        self.token_expired = False
+        self.sent: collections.Counter[str] = collections.Counter()
+        #: Messages sent because of a change another process committed.
+        self.cross_process = 0
+        self._inbox: queue.Queue[object] = queue.Queue()
+        self._changes: list[Change] = []
+        self._changes_lock = threading.Lock()
+        self._last_sent = time.monotonic()
+
+    # --- called from other greenlets ------------------------------------------------------
+
+    def notify(self, change: Change) -> None:
+        with self._changes_lock:
+            self._changes.append(change)
+            first = len(self._changes) == 1
+        if first:
+            self._inbox.put(_WAKE)
+
+    # --- the socket's greenlet ------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve the socket until the client closes it."""
+        started = time.monotonic()
+        metrics.LIVE_SOCKETS.inc()
+        try:
+            if self._expired():
+                self._expire()
+            else:
+                self.view = self.feed.realm_view(self.db_id, self.principal)
+                self.hub.subscribe(self, self.db_id, self.view.all)
+            threading.Thread(target=self._read, name="dxc-live-reader", daemon=True).start()
+            self._serve()
+        except SocketClosed:
+            pass
+        except Exception:
+            # E.g. the database is unreachable: the client retries after 3 s, not at once.
+            log.exception("live session of db=%s failed", self.db_id)
+            with contextlib.suppress(SocketClosed):
+                self._send(live.error("Internal server error"))
+            self.socket.close()
+        finally:
+            self.hub.unsubscribe(self)
+            metrics.LIVE_SOCKETS.dec()
+            log.info(
+                "live close db=%s client=%s seconds=%.0f sent=%s cross_process=%d",
+                self.db_id,
+                self.query.client_id,
+                time.monotonic() - started,
+                dict(self.sent),
+                self.cross_process,
+            )
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                item = self._inbox.get(timeout=self._seconds_to_next_timer())
+            except queue.Empty:
+                item = None
+            if item is _CLOSED:
+                return
+            if item is _WAKE:
+                self._on_changes()
+            elif isinstance(item, str | bytes):
+                self._on_frame(item)
+            if self._expires is not None and not self.token_expired and self._expired():
+                self._expire()
+            if time.monotonic() - self._last_sent >= self.keepalive:
+                self._send(live.pong())
+
+    def _seconds_to_next_timer(self) -> float:
+        deadline = self._last_sent + self.keepalive
+        if self._expires is not None and not self.token_expired:
+            deadline = min(deadline, self._expires)
+        return max(0.0, deadline - time.monotonic())
+
+    def _read(self) -> None:
+        while (frame := self.socket.receive()) is not None:
+            self._inbox.put(frame)
+        self._inbox.put(_CLOSED)
+
+    def _on_frame(self, frame: str | bytes) -> None:
+        message = live.parse_client_message(frame)
+        if isinstance(message, Ping):
+            metrics.LIVE_MESSAGES_RECEIVED.labels("ping").inc()
+            self._send(live.pong())
+        elif isinstance(message, Ready):
+            metrics.LIVE_MESSAGES_RECEIVED.labels("ready").inc()
+            self.client_rev = message.rev
+            self.client_hash = message.realm_set_hash
+            self.waiting = False
+            self._check()
+        else:
+            metrics.LIVE_MESSAGES_RECEIVED.labels("other").inc()
+
+    def _on_changes(self) -> None:
+        with self._changes_lock:
+            changes, self._changes = self._changes, []
+        if self.waiting or self.token_expired:
+            return  # the next ready compares with the database anyway
+        others = []
+        for change in changes:
+            if change.client_id is not None and change.client_id == self.query.client_id:
+                self._advance(change)
+            else:
+                others.append(change)
+        if others and self._check():
+            self.cross_process += any(c.origin != os.getpid() for c in others)
+
+    def _advance(self, change: Change) -> None:
+        """The client's own /sync committed ``change``: its answer brought it there.
+
+        Without this, the next ``changes`` would be based on the revision the
+        client had before that sync, and the client would ignore it and send
+        ``ready`` first (spec §5.10, step 4).
+        """
+        if change.rev is None or change.shard_id is None:
+            return
+        current = (decode_revision(self.client_rev) or {}).get(change.shard_id)
+        if current is not None and change.rev > current:
+            self.client_rev = encode_revision({change.shard_id: change.rev})
+
+    def _check(self) -> bool:
+        """Send what the client is missing, if anything; True if something was sent."""
+        if self.token_expired:
+            return False
+        outcome = self.feed.catch_up(
+            self.db_id, self.principal, self.client_rev, self.client_hash
+        )
+        if self.view is None or outcome.view.all != self.view.all:
+            self.hub.subscribe(self, self.db_id, outcome.view.all)
+        if outcome.view.hash != self.client_hash:
+            messages = realm_messages(self.view, outcome.view, self.client_hash)
+        elif outcome.pull:
+            messages = [live.realms_changed(outcome.view.hash)]
+        else:
+            messages = [outcome.message] if outcome.message else []
+        self.view = outcome.view
+        for message in messages:
+            self._send(message)
+        self.waiting = bool(messages)
+        return self.waiting
+
+    def _expired(self) -> bool:
+        return self._expires is not None and time.monotonic() >= self._expires
+
+    def _expire(self) -> None:
+        """Ask for a fresh token and stop sending data; the client reconnects with it."""
+        self.token_expired = True
+        self.hub.unsubscribe(self)
+        self._send(live.token_expired())
+
+    def _send(self, message: live.ServerMessage) -> None:
+        self.socket.send(message.text)
+        self._last_sent = time.monotonic()
+        self.sent[message.kind] += 1
+        metrics.LIVE_MESSAGES_SENT.labels(message.kind).inc()
+
+
+def realm_messages(
+    known: RealmView | None, current: RealmView, client_hash: str | None
+) -> list[live.ServerMessage]:
+    """What to tell a client whose realm set (hash ``client_hash``) is not ``current``.
+
+    If the client holds ``known`` (its hash matches), the differences are
+    named realm by realm; otherwise it is told to pull.
+    """
+    if known is None or known.hash != client_hash:
+        return [live.realms_changed(current.hash)]
+    had = set(known.realms) | set(known.invites)
+    has = set(current.realms) | set(current.invites)
+    messages = []
+    for realm in sorted(set(current.realms) - set(known.realms)):
+        was_invited = realm in known.invites
+        messages.append(live.realm_accepted(realm) if was_invited else live.realm_added(realm))
+    messages += [live.realm_added(realm) for realm in sorted(set(current.invites) - had)]
+    messages += [live.realm_removed(realm) for realm in sorted(had - has)]
+    return messages or [live.realms_changed(current.hash)]

@@ -1,0 +1,143 @@
+"""The access index of one database: realm owners and members, as indexed rows.
+
+It is derived from the ``realms`` and ``members`` objects by whoever writes
+them, in the same transaction (``dxc.access.index``), so it is always as
+current as the objects themselves, savepoint rollbacks included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, delete, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dxc.storage import schema
+
+realms = schema.access_realms
+members = schema.access_members
+
+
+@dataclass(frozen=True)
+class RealmEntry:
+    realm_id: str
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class MemberEntry:
+    member_id: str
+    realm_id: str
+    user_id: str | None
+    email: str | None
+    state: str  #: ``active``, ``pending`` or ``rejected``
+    permissions: str | None  #: normalised JSON
+    roles: str | None  #: JSON array of names
+
+
+_MEMBER_COLUMNS = (
+    members.c.member_id,
+    members.c.realm_id,
+    members.c.user_id,
+    members.c.email,
+    members.c.state,
+    members.c.permissions,
+    members.c.roles,
+)
+
+
+class AccessIndex:
+    def __init__(self, connection: Connection, db_id: str) -> None:
+        self.connection = connection
+        self.db_id = db_id
+        dialect = connection.dialect.name
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    # --- writing ------------------------------------------------------------
+
+    def put_realm(self, entry: RealmEntry) -> None:
+        statement = self._insert(realms).values(
+            db_id=self.db_id, realm_id=entry.realm_id, owner=entry.owner
+        )
+        self.connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[realms.c.db_id, realms.c.realm_id],
+                set_={"owner": statement.excluded.owner},
+            )
+        )
+
+    def drop_realm(self, realm_id: str) -> None:
+        self.connection.execute(
+            delete(realms).where(realms.c.db_id == self.db_id, realms.c.realm_id == realm_id)
+        )
+
+    def put_member(self, entry: MemberEntry) -> None:
+        values = {
+            "realm_id": entry.realm_id,
+            "user_id": entry.user_id,
+            "email": entry.email,
+            "state": entry.state,
+            "permissions": entry.permissions,
+            "roles": entry.roles,
+        }
+        statement = self._insert(members).values(
+            db_id=self.db_id, member_id=entry.member_id, **values
+        )
+        self.connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[members.c.db_id, members.c.member_id], set_=values
+            )
+        )
+
+    def drop_member(self, member_id: str) -> None:
+        self.connection.execute(
+            delete(members).where(members.c.db_id == self.db_id, members.c.member_id == member_id)
+        )
+
+    # --- reading ------------------------------------------------------------
+
+    def realm(self, realm_id: str) -> RealmEntry | None:
+        """The realm if its ``realms`` row exists."""
+        row = self.connection.execute(
+            select(realms.c.realm_id, realms.c.owner).where(
+                realms.c.db_id == self.db_id, realms.c.realm_id == realm_id
+            )
+        ).first()
+        return None if row is None else RealmEntry(*row)
+
+    def owned_by(self, user_id: str) -> list[str]:
+        return list(
+            self.connection.scalars(
+                select(realms.c.realm_id).where(
+                    realms.c.db_id == self.db_id, realms.c.owner == user_id
+                )
+            )
+        )
+
+    def members_for(self, user_id: str, email: str | None) -> list[MemberEntry]:
+        """Rows of existing realms that stand for the user: by user id, or by
+        e-mail while the row has no user id."""
+        match = members.c.user_id == user_id
+        if email is not None:
+            match = or_(match, and_(members.c.user_id.is_(None), members.c.email == email))
+        rows = self.connection.execute(
+            select(*_MEMBER_COLUMNS)
+            .join(
+                realms,
+                and_(realms.c.db_id == members.c.db_id, realms.c.realm_id == members.c.realm_id),
+            )
+            .where(members.c.db_id == self.db_id, match)
+        )
+        return [MemberEntry(*row) for row in rows]
+
+    def members_of(self, realm_ids: Iterable[str]) -> list[MemberEntry]:
+        realm_ids = list(realm_ids)
+        if not realm_ids:
+            return []
+        rows = self.connection.execute(
+            select(*_MEMBER_COLUMNS).where(
+                members.c.db_id == self.db_id, members.c.realm_id.in_(realm_ids)
+            )
+        )
+        return [MemberEntry(*row) for row in rows]

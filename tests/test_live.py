@@ -1,0 +1,341 @@
+"""Live changes in-process, on SQLite and PostgreSQL: what is published after a commit,
+what a socket's client is sent, and each bus carrying a change from one process's
+services to another's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from app import create_app
+from dxc.access import ANONYMOUS, Principal
+from dxc.manage import databases
+from dxc.manage.importer import import_document
+from dxc.protocol.live import realm_set_hash
+from dxc.realtime import polling_bus
+from dxc.realtime.bus import Bus, Change
+from dxc.realtime.feed import LiveFeed, RealmView
+from dxc.realtime.polling_bus import PollingBus
+from dxc.realtime.postgres_bus import PostgresBus
+from dxc.realtime.redis_bus import RedisBus
+from dxc.services import Services
+from dxc.storage.objects import ObjectStore
+from tests.protocol_client import ALICE, BOB, Device, item
+
+REDIS_URL = os.environ.get("DXC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def app(settings):
+    app = create_app(settings)
+    databases.migrate(app.extensions["dxc"])
+    yield app
+    app.extensions["dxc"].control.dispose()
+
+
+@pytest.fixture
+def services(app) -> Services:
+    return app.extensions["dxc"]
+
+
+@pytest.fixture
+def db_id(services) -> str:
+    created = databases.create_database(services)
+    import_document(services, created.db_id, {"demoUsers": {ALICE: {}, BOB: {}}})
+    return created.db_id
+
+
+@pytest.fixture
+def published(services, monkeypatch) -> list[Change]:
+    """What the sync service and the importer publish."""
+    changes: list[Change] = []
+    monkeypatch.setattr(services.bus, "publish", changes.append)
+    monkeypatch.setattr(services.sync, "publish", changes.append)
+    return changes
+
+
+@pytest.fixture
+def device(app, services, db_id):
+    def make(user: str | None = ALICE, identity: str = "device-1") -> Device:
+        dev = Device(app.test_client(), services.settings.database_url_for(db_id), identity)
+        if user:
+            dev.login(user)
+        return dev
+
+    return make
+
+
+def revision(answer: dict) -> str:
+    return answer["serverRevision"]
+
+
+# --- publishing -------------------------------------------------------------------------------
+
+
+def test_a_committed_write_is_published_with_its_realms_and_client(device, db_id, published):
+    alice = device()
+    alice.sync()
+    assert published == [], "a pull commits nothing"
+    answer = alice.sync([alice.op("items", "insert", ["itm1"], "t1", values=[item("itm1")])])
+    assert len(published) == 1
+    change = published[0]
+    assert (change.db_id, change.client_id, change.realms) == (db_id, "device-1", {ALICE})
+    assert answer["serverRevision"] == f"{change.shard_id}:{change.rev}"
+    assert not change.realm_sets
+
+
+def test_a_new_realm_is_published_as_a_realm_set_change(device, published):
+    alice = device()
+    alice.sync()
+    realm = {"realmId": "rlm~1", "name": "shared", "owner": ALICE}
+    alice.sync([alice.op("realms", "insert", ["rlm~1"], "t1", values=[realm])])
+    assert published[-1].realm_sets and published[-1].realms == {"rlm~1"}
+
+
+def test_an_object_moving_out_of_a_realm_is_published_for_both_realms(device, published):
+    alice = device()
+    alice.sync()
+    realm = {"realmId": "rlm~2", "name": "shared", "owner": ALICE}
+    alice.sync(
+        [
+            alice.op("realms", "insert", ["rlm~2"], "t1", values=[realm]),
+            alice.op("items", "insert", ["itm1"], "t2", values=[item("itm1")]),
+        ]
+    )
+    alice.sync([alice.op("items", "update", ["itm1"], "t3", changeSpecs=[{"realmId": "rlm~2"}])])
+    assert published[-1].realms == {ALICE, "rlm~2"}
+
+
+def test_a_refused_write_publishes_nothing(device, published):
+    anonymous = device(user=None)
+    anonymous.sync()
+    anonymous.sync([anonymous.op("items", "insert", ["itm1"], "t1", values=[item("itm1")])])
+    assert published == []
+
+
+def test_an_import_is_published(services, db_id, published):
+    import_document(services, db_id, {"data": {"rlm-public": {"items": {"itmP": {"title": "p"}}}}})
+    assert [(c.db_id, c.realms, c.client_id) for c in published] == [
+        (db_id, {"rlm-public"}, None)
+    ]
+
+
+# --- what a client is sent (LiveFeed) ---------------------------------------------------------
+
+
+@pytest.fixture
+def feed(services) -> LiveFeed:
+    return LiveFeed(services.control, services.router)
+
+
+def test_a_changes_message_holds_exactly_what_a_pull_would_answer(device, feed, db_id):
+    alice, other = device(), device(identity="device-2")
+    alice.sync([alice.op("items", "insert", ["itm1"], "t1", values=[item("itm1", n=1)])])
+    other.sync()
+    before = revision(other.last_pull)
+    view = feed.realm_view(db_id, Principal(ALICE))
+    alice.sync(
+        [
+            alice.op("items", "insert", ["itm2"], "t2", values=[item("itm2", n=2)]),
+            alice.op("items", "update", ["itm1"], "t3", changeSpecs=[{"n": 10}]),
+        ]
+    )
+    alice.sync([alice.op("items", "delete", ["itm2"], "t4")])
+
+    outcome = feed.catch_up(db_id, Principal(ALICE), before, view.hash)
+    assert outcome.message is not None and not outcome.pull
+    message = json.loads(outcome.message.text)
+    pulled = other.sync()
+    assert message["type"] == "changes"
+    assert message["baseRev"] == before
+    assert message["newRev"] == revision(pulled)
+    assert message["realmSetHash"] == view.hash
+    assert sorted(map(json.dumps, message["changes"])) == sorted(
+        map(json.dumps, pulled["changes"])
+    )
+    assert {key for e in message["changes"] for m in e["muts"] for key in m["keys"]} == {
+        "itm1",
+        "itm2",
+    }
+
+
+def test_the_realm_set_hash_is_the_one_of_the_sync_answer(device, feed, db_id):
+    answer = device().sync()
+    view = feed.realm_view(db_id, Principal(ALICE))
+    assert view.hash == realm_set_hash(answer["realms"], answer["inviteRealms"])
+    anonymous = device(user=None).sync()
+    assert feed.realm_view(db_id, ANONYMOUS).hash == realm_set_hash(anonymous["realms"])
+
+
+def test_an_up_to_date_client_gets_nothing(device, feed, db_id):
+    answer = device().sync()
+    view = feed.realm_view(db_id, Principal(ALICE))
+    outcome = feed.catch_up(db_id, Principal(ALICE), revision(answer), view.hash)
+    assert outcome.message is None and not outcome.pull
+
+
+def test_changes_the_client_cannot_see_are_not_sent(device, feed, db_id):
+    bob = device(BOB, identity="bob")
+    answer = bob.sync()
+    alice = device()
+    alice.sync([alice.op("items", "insert", ["itm1"], "t1", values=[item("itm1")])])
+    view = feed.realm_view(db_id, Principal(BOB))
+    outcome = feed.catch_up(db_id, Principal(BOB), revision(answer), view.hash)
+    assert outcome.message is None and not outcome.pull
+
+
+def test_a_client_with_another_realm_set_gets_no_changes(device, feed, db_id):
+    answer = device().sync()
+    outcome = feed.catch_up(db_id, Principal(ALICE), revision(answer), "an older hash")
+    assert outcome.message is None
+    assert outcome.view == RealmView((ALICE, "rlm-public"))
+
+
+@pytest.mark.parametrize("rev", [None, "1:x", "20211015", "99:3"])
+def test_a_revision_that_is_not_ours_makes_the_client_pull(device, feed, db_id, rev):
+    device().sync()
+    view = feed.realm_view(db_id, Principal(ALICE))
+    assert feed.catch_up(db_id, Principal(ALICE), rev, view.hash).pull
+
+
+def test_too_many_changes_for_one_message_make_the_client_pull(device, services, db_id):
+    alice = device()
+    answer = alice.sync()
+    values = [item(f"itm{i}", text="x" * 100) for i in range(20)]
+    alice.sync([alice.op("items", "insert", [v["id"] for v in values], "t1", values=values)])
+    small = LiveFeed(services.control, services.router, max_chars=1000)
+    view = small.realm_view(db_id, Principal(ALICE))
+    assert small.catch_up(db_id, Principal(ALICE), revision(answer), view.hash).pull
+    roomy = LiveFeed(services.control, services.router)
+    assert roomy.catch_up(db_id, Principal(ALICE), revision(answer), view.hash).message
+
+
+# --- the buses: a change crosses from one process's services to another's ---------------------
+
+
+class Listener:
+    def __init__(self, db_id: str) -> None:
+        self.db_id = db_id
+        self.received: list[Change] = []
+        self.event = threading.Event()
+
+    def deliver(self, change: Change) -> None:
+        self.received.append(change)
+        self.event.set()
+
+    def databases(self) -> list[str]:
+        return [self.db_id]
+
+    def wait_for(self, predicate) -> Change:
+        """The first change received that satisfies ``predicate`` (waits up to 10 s)."""
+        for _ in range(100):
+            found = [c for c in self.received if predicate(c)]
+            if found:
+                return found[0]
+            self.event.wait(0.1)
+            self.event.clear()
+        raise AssertionError(f"no such change arrived; received: {self.received}")
+
+
+@pytest.fixture
+def other_process(settings) -> Iterator[Services]:
+    """A second installation on the same databases, as another worker would have."""
+    app = create_app(settings)
+    yield app.extensions["dxc"]
+    app.extensions["dxc"].control.dispose()
+
+
+@pytest.fixture
+def listening() -> Iterator:
+    buses: list[Bus] = []
+
+    def start(bus: Bus, db_id: str) -> Listener:
+        listener = Listener(db_id)
+        bus.start(listener)
+        buses.append(bus)
+        # Every listener says "anything may have changed" once subscribed.
+        listener.wait_for(lambda c: c.realms is None and c.rev is None)
+        return listener
+
+    yield start
+    for bus in buses:
+        bus.stop()
+
+
+def write(services: Services, db_id: str, key: str) -> None:
+    import_document(services, db_id, {"data": {"rlm-public": {"items": {key: {"title": key}}}}})
+
+
+def test_the_polling_bus_sees_commits_of_other_processes(
+    services, other_process, db_id, listening, monkeypatch
+):
+    monkeypatch.setattr(polling_bus, "POLL_SECONDS", 0.05)
+    listener = listening(PollingBus(services.router), db_id)
+    write(other_process, db_id, "itmA")
+    rev = head(services, db_id)
+    assert rev > 0
+    change = listener.wait_for(lambda c: c.rev == rev)
+    assert (change.db_id, change.realms, change.origin) == (db_id, None, 0)
+
+
+def test_the_polling_bus_delivers_its_own_commits_at_once_with_their_realms(
+    services, db_id, listening
+):
+    bus = PollingBus(services.router)
+    listener = listening(bus, db_id)
+    bus.publish(Change.committed(db_id, 1, 99, {"rlm-public"}, {"items"}, "c"))
+    assert listener.received[-1].realms == {"rlm-public"}
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_the_postgres_bus_carries_a_change_between_processes(
+    services, other_process, db_id, listening
+):
+    listener = listening(PostgresBus(services.control), db_id)
+    sent = Change.committed(db_id, 1, 5, {"rlm-public", ALICE}, {"items"}, "client-1")
+    PostgresBus(other_process.control).publish(sent)
+    assert listener.wait_for(lambda c: c.rev == 5) == sent
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_the_postgres_bus_drops_the_realms_of_a_change_too_big_to_notify(
+    services, other_process, db_id, listening
+):
+    listener = listening(PostgresBus(services.control), db_id)
+    realms = {f"rlm~{i:05d}" for i in range(1000)}
+    PostgresBus(other_process.control).publish(Change.committed(db_id, 1, 6, realms, {"items"}))
+    assert listener.wait_for(lambda c: c.rev == 6).realms is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # Redis does not depend on the database
+def test_the_redis_bus_carries_a_change_between_processes(db_id, listening):
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.RedisError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    listener = listening(RedisBus(REDIS_URL), db_id)
+    sent = Change.committed(db_id, 1, 7, {"rlm-public"}, {"members"}, "client-1")
+    RedisBus(REDIS_URL).publish(sent)
+    assert listener.wait_for(lambda c: c.rev == 7) == sent
+
+
+def test_a_bus_that_cannot_publish_does_not_fail_the_commit(device, services, monkeypatch):
+    def broken(change):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(services.bus, "_send", broken)
+    alice = device()
+    alice.sync()
+    answer = alice.sync([alice.op("items", "insert", ["itm1"], "t1", values=[item("itm1")])])
+    assert answer["changes"][0]["muts"][0]["keys"] == ["itm1"]
+
+
+def head(services: Services, db_id: str) -> int:
+    with services.router.shard_for(db_id).transaction(read_only=True) as connection:
+        return ObjectStore(connection, db_id).current_revision()

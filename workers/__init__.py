@@ -1,0 +1,1 @@
+"""Background workers: the RQ job functions and ``python -m workers``."""

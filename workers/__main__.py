@@ -1,0 +1,42 @@
+"""``python -m workers``: an RQ worker for the jobs of ``dxc.jobs`` (needs ``REDIS_URL``).
+
+The same as ``rq worker dxc --with-scheduler --url $REDIS_URL``, except that
+it reads the server's configuration and never logs job arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from redis import Redis
+from rq import Queue, Worker
+
+from dxc.config import ConfigError, load_settings
+from dxc.jobs import QUEUE
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    if not settings.redis_url:
+        print(
+            "REDIS_URL is not set: jobs run inside the web process and no worker is needed.",
+            file=sys.stderr,
+        )
+        return 2
+    connection = Redis.from_url(settings.redis_url)
+    worker = Worker([Queue(QUEUE, connection=connection)], connection=connection,
+                    log_job_description=False)
+    worker.work(with_scheduler=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
