@@ -94,7 +94,8 @@ def stored(app, dev: Device, table: str, key: str) -> dict | None:
 
 def share(alice: Device, permissions: dict | None = None, **fields) -> dict:
     """Alice creates REALM with an item and invites Bob to it, in one transaction."""
-    invite = member("mmbBob", email=BOB, invite=True, permissions=permissions or DOER, **fields)
+    permissions = DOER if permissions is None else permissions
+    invite = member("mmbBob", email=BOB, invite=True, permissions=permissions, **fields)
     answer = alice.sync([
         alice.op("realms", "insert", [REALM], "share", values=[realm()]),
         alice.op("items", "insert", ["itmA"], "share", values=[item("itmA", realm=REALM)]),
@@ -234,7 +235,6 @@ def test_create_realm_then_move_into_it_in_one_transaction(device):
     assert alice.state["items"]["itmL"]["realmId"] == "rlm~itmL"
 
 
-@pytest.mark.xfail(reason="realm-local roles are not finished (issue 5 still open)", strict=True)
 def test_roles_global_and_realm_local(app, device):
     services = app.extensions["dxc"]
     alice, bob = device(ALICE), device(BOB)

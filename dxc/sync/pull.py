@@ -14,7 +14,9 @@ What the client must learn about:
 * objects that left one of its realms for a realm it cannot see;
 * of the realms it is invited to, the rows an invitee sees (the realm's
   row, its roles, its own member rows): all of them for invitations new to
-  it, the changed ones for the others.
+  it, the changed ones for the others; and deletes for the other member and
+  role rows it still holds (a realm it left for an invitation again keeps
+  its ACL rows on the device, which purges only the realm's objects).
 
 Stored values are TSON text already, so they are written out verbatim.
 """
@@ -27,7 +29,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from dxc.access import RealmAccess, RealmSet
+from dxc.access import ACCESS_TABLES, RealmAccess, RealmSet
 from dxc.protocol.request import LastPull
 from dxc.storage.objects import BATCH, ObjectStore, StoredObject
 
@@ -43,6 +45,8 @@ class PullPlan:
     invited: frozenset[tuple[str, str]] = frozenset()
     #: Realms whose rows it already had at ``since`` (as realm or invitation).
     invited_known: frozenset[str] = frozenset()
+    #: Of those, the ones it had as realms: it holds all their rows.
+    demoted: tuple[str, ...] = ()
 
     def shows(self, row: StoredObject) -> bool:
         return row.realm_id in self.visible or (row.tbl, row.key) in self.invited
@@ -70,6 +74,7 @@ def plan_pull(
         upto=upto,
         invited=access.invitation_rows(realm_set.invites),
         invited_known=frozenset(realm_set.invites).intersection(had_realms | had_invites),
+        demoted=tuple(r for r in realm_set.invites if r in had_realms),
     )
     return realm_set, plan
 
@@ -88,6 +93,9 @@ def pull_changes(
     for table, keys in _group(plan.invited).items():
         if table in plan.tables:
             yield from _invitation_rows(store, plan, table, keys - _sent_keys(sent, table), sent)
+    for table, keys in _group(_invitation_leftovers(store, plan, sent)).items():
+        if table in plan.tables:
+            yield from _current_state(store, plan, table, keys, sent)
     new_realms = sorted(plan.visible.difference(plan.known))
     rows = itertools.chain(
         store.changed(plan.known, plan.since, plan.upto) if plan.known else (),
@@ -132,6 +140,26 @@ def _invitation_rows(
     ]
     sent.update((table, row.key) for row in new)
     yield from _entries(new)
+
+
+def _invitation_leftovers(
+    store: ObjectStore, plan: PullPlan, sent: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """ACL rows of invitation realms that the client may hold but no longer sees."""
+    if not plan.invited_known:
+        return set()
+    earlier = sorted(plan.invited_known.difference(plan.demoted))
+    rows = itertools.chain(
+        store.changed(plan.demoted, 0, plan.upto) if plan.demoted else (),
+        store.changed(earlier, plan.since, plan.upto) if earlier else (),
+    )
+    candidates = {(row.tbl, row.key) for row in rows}
+    candidates.update(store.departures(sorted(plan.invited_known), plan.since, plan.upto))
+    return {
+        pair
+        for pair in candidates
+        if pair[0] in ACCESS_TABLES and pair not in plan.invited and pair not in sent
+    }
 
 
 def _entries(rows: Sequence[StoredObject]) -> Iterator[str]:
