@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 
@@ -27,6 +28,7 @@ from app import create_app
 from dxc.config import Settings, load_settings
 from dxc.manage import databases
 from dxc.services import Services
+from tests.mailbox import Mailbox
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get(
@@ -118,13 +120,26 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    """An initialised installation, used in-process."""
+def app(settings: Settings) -> Iterator[Flask]:
+    """The Flask app of an initialised installation, for in-process HTTP tests."""
     app = create_app(settings)
-    services = app.extensions["dxc"]
-    databases.migrate(services)
-    yield services
-    services.control.dispose()
+    databases.migrate(app.extensions["dxc"])
+    yield app
+    app.extensions["dxc"].control.dispose()
+
+
+@pytest.fixture
+def services(app: Flask) -> Services:
+    """The same installation's services, used in-process."""
+    return app.extensions["dxc"]
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A web-hook receiver standing in for the e-mail channel."""
+    box = Mailbox()
+    yield box
+    box.close()
 
 
 def free_port() -> int:

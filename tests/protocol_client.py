@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import time
 from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from dxc import tson
 from dxc.tson import UNDEFINED
@@ -90,3 +95,17 @@ class Device:
 
 def item(key: str, owner: str = ALICE, realm: str | None = None, **fields: Any) -> dict:
     return {"id": key, "owner": owner, "realmId": realm or owner, **fields}
+
+
+def refresh_body(key: rsa.RSAPrivateKey, token: str, stamp: int | None = None) -> dict[str, Any]:
+    """A ``refresh_token`` request signed like the client signs it."""
+    stamp = stamp or int(time.time() * 1000)
+    signature = key.sign(f"{token}{stamp}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    return {
+        "grant_type": "refresh_token",
+        "refresh_token": token,
+        "scopes": ["ACCESS_DB"],
+        "signature": base64.b64encode(signature).decode(),
+        "signing_algorithm": "RSASSA-PKCS1-v1_5",
+        "time_stamp": stamp,
+    }

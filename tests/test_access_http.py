@@ -16,19 +16,11 @@ from dxc.auth.tokens import AccessClaims
 from dxc.manage import databases
 from dxc.manage.importer import import_document
 from dxc.storage import schema
-from tests.mailbox import Mailbox
 from tests.protocol_client import ALICE, BOB, Device, item
 
 CAROL = "carol@demo.local"
 REALM = "rlmShared1"
 DOER = {"add": ["items"], "update": {"items": ["done"]}}
-
-
-@pytest.fixture
-def mailbox():
-    box = Mailbox()
-    yield box
-    box.close()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ through the e-mail channel and the in-process job runner.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import logging
 import re
@@ -14,8 +13,8 @@ import time
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -27,7 +26,7 @@ from dxc.auth.tokens import AccessClaims, TokenSigner
 from dxc.manage import databases
 from dxc.manage.importer import import_document
 from dxc.storage import credentials, schema
-from tests.mailbox import Mailbox
+from tests.protocol_client import refresh_body
 
 ANN = "ann@example.com"
 OWNER = "owner@example.com"
@@ -51,13 +50,6 @@ def make_app(settings):
     yield make
     for app in apps:
         app.extensions["dxc"].control.dispose()
-
-
-@pytest.fixture
-def mailbox():
-    box = Mailbox()
-    yield box
-    box.close()
 
 
 @pytest.fixture
@@ -87,19 +79,6 @@ def key_pair() -> tuple[rsa.RSAPrivateKey, str]:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return key, pem.decode().strip()
-
-
-def refresh_body(key: rsa.RSAPrivateKey, token: str) -> dict[str, Any]:
-    stamp = int(time.time() * 1000)
-    signature = key.sign(f"{token}{stamp}".encode(), padding.PKCS1v15(), hashes.SHA256())
-    return {
-        "grant_type": "refresh_token",
-        "refresh_token": token,
-        "scopes": ["ACCESS_DB"],
-        "signature": base64.b64encode(signature).decode(),
-        "signing_algorithm": "RSASSA-PKCS1-v1_5",
-        "time_stamp": stamp,
-    }
 
 
 def request_otp(client, path: str, email: str = ANN, **extra: Any) -> str:

@@ -32,19 +32,6 @@ REDIS_URL = os.environ.get("DXC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture
-def app(settings):
-    app = create_app(settings)
-    databases.migrate(app.extensions["dxc"])
-    yield app
-    app.extensions["dxc"].control.dispose()
-
-
-@pytest.fixture
-def services(app) -> Services:
-    return app.extensions["dxc"]
-
-
-@pytest.fixture
 def db_id(services) -> str:
     created = databases.create_database(services)
     import_document(services, created.db_id, {"demoUsers": {ALICE: {}, BOB: {}}})

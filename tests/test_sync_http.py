@@ -7,28 +7,18 @@ codes for bad input, resends, rejections with rollback, rebasing.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app import create_app
 from dxc import tson
 from dxc.manage import databases
 from dxc.manage.importer import import_document
 from dxc.tson import UNDEFINED, PropModification
-from tests.protocol_client import ALICE, BOB, SCHEMA, Device, item
-
-
-@pytest.fixture
-def app(settings):
-    app = create_app(settings)
-    databases.migrate(app.extensions["dxc"])
-    yield app
-    app.extensions["dxc"].control.dispose()
+from tests.protocol_client import ALICE, BOB, SCHEMA, Device, item, refresh_body
 
 
 @pytest.fixture
@@ -299,19 +289,6 @@ def _key_pair() -> tuple[rsa.RSAPrivateKey, str]:
     return key, pem.decode().strip()
 
 
-def _refresh_body(key: rsa.RSAPrivateKey, token: str, stamp: int | None = None) -> dict:
-    stamp = stamp or int(time.time() * 1000)
-    signature = key.sign(f"{token}{stamp}".encode(), padding.PKCS1v15(), hashes.SHA256())
-    return {
-        "grant_type": "refresh_token",
-        "refresh_token": token,
-        "scopes": ["ACCESS_DB"],
-        "signature": base64.b64encode(signature).decode(),
-        "signing_algorithm": "RSASSA-PKCS1-v1_5",
-        "time_stamp": stamp,
-    }
-
-
 def test_demo_login_and_refresh(app, db_url, device):
     key, pem = _key_pair()
     alice = device(user=None)
@@ -321,15 +298,15 @@ def test_demo_login_and_refresh(app, db_url, device):
     assert answer["userType"] == "demo"
     assert answer["accessTokenExpiration"] > time.time() * 1000
     client = app.test_client()
-    refreshed = client.post(f"{alice.path}/token", json=_refresh_body(key, answer["refreshToken"]))
+    refreshed = client.post(f"{alice.path}/token", json=refresh_body(key, answer["refreshToken"]))
     assert refreshed.status_code == 200
     assert refreshed.get_json()["claims"]["sub"] == ALICE
     other_key, _ = _key_pair()
     forged = client.post(f"{alice.path}/token",
-                         json=_refresh_body(other_key, answer["refreshToken"]))
+                         json=refresh_body(other_key, answer["refreshToken"]))
     assert forged.status_code == 401
     stale = client.post(f"{alice.path}/token",
-                        json=_refresh_body(key, answer["refreshToken"], stamp=1000))
+                        json=refresh_body(key, answer["refreshToken"], stamp=1000))
     assert stale.status_code == 401
 
 
