@@ -12,10 +12,17 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dxc.api.auth import bp as auth_bp
 from dxc.api.changes import bp as changes_bp
+from dxc.api.clients import bp as clients_bp
 from dxc.api.cors import register_cors
 from dxc.api.database import bp as database_bp
 from dxc.api.errors import register_error_handlers
 from dxc.api.health import bp as health_bp
+from dxc.api.maintenance import bp as maintenance_bp
+from dxc.api.rest import bp as rest_bp
+from dxc.api.templates import bp as templates_bp
+from dxc.api.transfer import bp as transfer_bp
+from dxc.api.users import bp as users_bp
+from dxc.api.whitelist import bp as whitelist_bp
 from dxc.cli import dxc_cli
 from dxc.config import Settings, load_settings
 from dxc.services import build_services
@@ -48,10 +55,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)  # type: ignore[method-assign]
     register_error_handlers(app)
     register_cors(app)
-    app.register_blueprint(health_bp)
-    app.register_blueprint(database_bp)
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(changes_bp)
+    for blueprint in (
+        health_bp, database_bp, auth_bp, changes_bp, clients_bp, whitelist_bp, transfer_bp,
+        maintenance_bp, templates_bp, rest_bp, users_bp,
+    ):
+        app.register_blueprint(blueprint)
     app.cli.add_command(dxc_cli)
     if not app.debug:
         logging.basicConfig(

@@ -20,11 +20,15 @@ def bearer_claims(audience: str) -> AccessClaims | None:
     return services().signer.verify(audience, token.strip())
 
 
-def require_scope(audience: str, scope: str) -> AccessClaims:
-    """The caller's claims if its token for ``audience`` carries ``scope``; else 401/403."""
+def require_scope(audience: str, *scopes: str) -> AccessClaims:
+    """The caller's claims if its token for ``audience`` carries every one of ``scopes``.
+
+    No token is a 401, a token without a needed scope a 403 that names it.
+    """
     claims = bearer_claims(audience)
     if claims is None:
         raise Unauthorized("this request needs an access token (Authorization: Bearer …)")
-    if scope not in claims.scopes:
-        raise Forbidden(f"the access token lacks the {scope} scope")
+    missing = [scope for scope in scopes if scope not in claims.scopes]
+    if missing:
+        raise Forbidden(f"the access token lacks the {', '.join(missing)} scope")
     return claims

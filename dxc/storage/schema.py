@@ -66,6 +66,32 @@ api_clients = Table(
     Column("scopes", Text, nullable=False),  # space separated
     Column("email", String(320), nullable=True),
     Column("created", DateTime(timezone=True), nullable=False),
+    # False while authorized by ``clients/add`` but not yet claimed by its
+    # owner through ``clients/connect`` (its secret is minted then).
+    Column("verified", Boolean, nullable=False, default=True),
+    Column("service_account", Boolean, nullable=False, default=False),
+    # Set when the client was rotated: it stops working at this time.
+    Column("expires", DateTime(timezone=True), nullable=True),
+)
+
+# The browser origins allowed to use a database (``dexie-cloud whitelist``).
+origins = Table(
+    "origins",
+    control_metadata,
+    Column("db_id", String(64), ForeignKey("databases.id"), primary_key=True),
+    Column("origin", String(512), primary_key=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+# Customised e-mail and web templates (``dexie-cloud templates push``);
+# a template without a row here is the built-in default.
+templates = Table(
+    "templates",
+    control_metadata,
+    Column("db_id", String(64), ForeignKey("databases.id"), primary_key=True),
+    Column("path", String(255), primary_key=True),  # e.g. email-templates/otp-subject.handlebars
+    Column("content", Text, nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
 )
 
 users = Table(
