@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -14,10 +13,13 @@ from dxc.api.auth import bp as auth_bp
 from dxc.api.changes import bp as changes_bp
 from dxc.api.clients import bp as clients_bp
 from dxc.api.cors import register_cors
+from dxc.api.dashboard import register_dashboard
 from dxc.api.database import bp as database_bp
 from dxc.api.errors import register_error_handlers
 from dxc.api.health import bp as health_bp
 from dxc.api.maintenance import bp as maintenance_bp
+from dxc.api.metrics import bp as metrics_bp
+from dxc.api.observability import register_observability
 from dxc.api.rest import bp as rest_bp
 from dxc.api.templates import bp as templates_bp
 from dxc.api.transfer import bp as transfer_bp
@@ -25,6 +27,7 @@ from dxc.api.users import bp as users_bp
 from dxc.api.whitelist import bp as whitelist_bp
 from dxc.cli import dxc_cli
 from dxc.config import Settings, load_settings
+from dxc.logs import configure_logging
 from dxc.services import build_services
 
 _SLASHES = re.compile("/{2,}")
@@ -53,17 +56,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.wsgi_app = CollapseSlashes(app.wsgi_app)  # type: ignore[method-assign]
     if settings.proxy_hops:  # the client's address, for per-address rate limits
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)  # type: ignore[method-assign]
+    register_observability(app)
     register_error_handlers(app)
     register_cors(app)
     for blueprint in (
         health_bp, database_bp, auth_bp, changes_bp, clients_bp, whitelist_bp, transfer_bp,
-        maintenance_bp, templates_bp, rest_bp, users_bp,
+        maintenance_bp, templates_bp, rest_bp, users_bp, metrics_bp,
     ):
         app.register_blueprint(blueprint)
+    register_dashboard(app, settings)
     app.cli.add_command(dxc_cli)
-    if not app.debug:
-        logging.basicConfig(
-            level=logging.INFO,
-            format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
-        )
+    configure_logging(settings.log_format)
     return app

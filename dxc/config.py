@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 
+from dxc.logs import LOG_FORMATS, default_log_format
+
 #: Where Azure App Service puts a portal connection string named DEXIE_CLOUD.
 CONNECTION_STRING_NAMES = (
     "DEXIE_CLOUD",
@@ -42,7 +44,8 @@ class Settings:
     env: str = "development"
     instance_path: Path = Path("instance")
     max_body_bytes: int = 100 * 1024 * 1024
-    cors_origins: tuple[str, ...] = ("*",)
+    #: Origins allowed for every database besides each one's whitelist; "*": all.
+    cors_origins: tuple[str, ...] = ()
     access_token_ttl: int = 3600
     refresh_token_ttl: int = 90 * 24 * 3600
     refresh_clock_skew: int = 15 * 60
@@ -55,6 +58,16 @@ class Settings:
     create_db_emails: tuple[str, ...] | None = None
     job_retry_delays: tuple[float, ...] = (5, 30, 120, 600, 1800)
     proxy_hops: int = 0
+    #: Days a soft-deleted database keeps working before ``flask dxc purge-deleted`` removes it.
+    deleted_db_grace_days: int = 30
+    #: The largest import body once decompressed (a gzip bomb stops here with a 413).
+    max_import_bytes: int = 256 * 1024 * 1024
+    #: ``json`` (one JSON object a line) or ``text``; see docs/operations.md.
+    log_format: str = "text"
+    #: Bearer token that ``GET /metrics`` requires; None: /metrics is open.
+    metrics_token: str | None = None
+    #: HTTP Basic password of the RQ dashboard at ``/admin/rq``; None: no dashboard.
+    admin_password: str | None = None
 
     @property
     def service_url(self) -> str:
@@ -88,7 +101,7 @@ def load_settings(
         env=env,
         instance_path=instance_path,
         max_body_bytes=_integer(environ, "DXC_MAX_BODY_BYTES", Settings.max_body_bytes),
-        cors_origins=_origins(environ.get("DXC_CORS_ORIGINS", "*")),
+        cors_origins=_origins(environ, env),
         access_token_ttl=_integer(environ, "DXC_ACCESS_TOKEN_TTL", Settings.access_token_ttl),
         refresh_token_ttl=_integer(environ, "DXC_REFRESH_TOKEN_TTL", Settings.refresh_token_ttl),
         refresh_clock_skew=_integer(
@@ -104,6 +117,13 @@ def load_settings(
         create_db_emails=_create_db_emails(environ, env),
         job_retry_delays=_delays(environ, "DXC_JOB_RETRY_DELAYS", Settings.job_retry_delays),
         proxy_hops=_integer(environ, "DXC_PROXY_HOPS", Settings.proxy_hops),
+        deleted_db_grace_days=_integer(
+            environ, "DXC_DELETED_DB_GRACE_DAYS", Settings.deleted_db_grace_days
+        ),
+        max_import_bytes=_integer(environ, "DXC_MAX_IMPORT_BYTES", Settings.max_import_bytes),
+        log_format=_log_format(environ),
+        metrics_token=environ.get("DXC_METRICS_TOKEN") or None,
+        admin_password=environ.get("DXC_ADMIN_PASSWORD") or None,
     )
 
 
@@ -213,9 +233,17 @@ def _integer(environ: Mapping[str, str], name: str, default: int) -> int:
     return number
 
 
-def _origins(value: str) -> tuple[str, ...]:
-    origins = tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
-    return origins or ("*",)
+def _origins(environ: Mapping[str, str], env: str) -> tuple[str, ...]:
+    """``DXC_CORS_ORIGINS``: extra origins for every database, on top of its whitelist.
+
+    Unset, it is ``*`` in development (any page may try the server) and
+    empty in production, where each database's whitelist decides. Set to
+    an empty string, only the whitelists count.
+    """
+    value = environ.get("DXC_CORS_ORIGINS")
+    if value is None:
+        return ("*",) if env == "development" else ()
+    return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
 
 
 def _create_db_emails(environ: Mapping[str, str], env: str) -> tuple[str, ...] | None:
@@ -224,6 +252,13 @@ def _create_db_emails(environ: Mapping[str, str], env: str) -> tuple[str, ...] |
     if value is None:
         return () if env == "production" else None
     return tuple(e.strip().lower() for e in value.split(",") if e.strip())
+
+
+def _log_format(environ: Mapping[str, str]) -> str:
+    value = default_log_format(environ)
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"DXC_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {value!r}")
+    return value
 
 
 def _delays(

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from redis import Redis
 from rq import Queue, Retry
 
+from dxc import metrics
 from dxc.config import Settings
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class BackgroundJobs:
         self.delays = delays
 
     def enqueue(self, fn: Callable[..., None], *args: Any) -> None:
+        metrics.JOBS_ENQUEUED.labels(job_name(fn)).inc()
         threading.Thread(target=self._run, args=(fn, args), name=job_name(fn), daemon=True).start()
 
     def _run(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
@@ -57,9 +59,11 @@ class BackgroundJobs:
                 fn(*args)
                 return
             except Exception as error:
+                metrics.JOB_ATTEMPTS_FAILED.labels(job_name(fn)).inc()
                 log.warning(
                     "job %s failed (attempt %d of %d): %s", job_name(fn), attempt, attempts, error
                 )
+        metrics.JOBS_FAILED.labels(job_name(fn)).inc()
         log.error("job %s failed %d times; giving up", job_name(fn), attempts)
 
 
@@ -74,6 +78,7 @@ class RQJobs:
         retry = None
         if self.delays:
             retry = Retry(max=len(self.delays), interval=[math.ceil(d) for d in self.delays])
+        metrics.JOBS_ENQUEUED.labels(job_name(fn)).inc()
         # An explicit description: RQ's default one shows the arguments in its logs. A done
         # job is deleted at once (result_ttl=0): its arguments may be a mail with a code.
         self.queue.enqueue(

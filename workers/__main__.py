@@ -6,7 +6,6 @@ it reads the server's configuration and never logs job arguments.
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from redis import Redis
@@ -14,17 +13,16 @@ from rq import Queue, Worker
 
 from dxc.config import ConfigError, load_settings
 from dxc.jobs import QUEUE
+from dxc.logs import configure_logging
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         settings = load_settings()
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_format)  # JSON in production, like the web processes
     if not settings.redis_url:
         print(
             "REDIS_URL is not set: jobs run inside the web process and no worker is needed.",

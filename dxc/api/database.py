@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, Response, request, stream_with_context
 from werkzeug.exceptions import Forbidden
 
+from dxc import metrics
 from dxc.access import ANONYMOUS, Principal
 from dxc.api import services
 from dxc.api.bearer import bearer_claims
@@ -37,5 +38,7 @@ def sync(db_id: str) -> Response:
     log.info(
         "sync db=%s applied=%d rejected=%d", db_id, outcome.applied, outcome.rejected
     )
+    metrics.SYNC_TRANSACTIONS.labels("applied").inc(outcome.applied)
+    metrics.SYNC_TRANSACTIONS.labels("refused").inc(outcome.rejected)
     return Response(stream_with_context(answer), mimetype="application/json")
 
