@@ -33,8 +33,10 @@ log = logging.getLogger(__name__)
 
 #: Tables whose rows decide who sees which realm: a write may change realm sets.
 REALM_SET_TABLES = frozenset({REALMS_TABLE, MEMBERS_TABLE})
-#: Seconds a listener waits before reconnecting after a failure (doubles up to 30 s).
+#: Seconds a listener waits before reconnecting after a failure (doubles up to the max).
 RETRY_SECONDS = 0.5
+#: The longest wait between reconnection attempts: live changes come back soon after an outage.
+MAX_RETRY_SECONDS = 10.0
 #: The longest a listener waits without checking whether it should stop.
 WAKE_SECONDS = 1.0
 
@@ -134,6 +136,8 @@ class Bus(ABC):
     """Publishes changes and, once started, listens for them in a background greenlet."""
 
     name = "bus"
+    #: What the listener raises when its broker goes away: logged in one line, then retried.
+    outages: tuple[type[Exception], ...] = (ConnectionError, TimeoutError)
 
     def __init__(self) -> None:
         self._listener: Listener | None = None
@@ -145,6 +149,12 @@ class Bus(ABC):
         try:
             self._send(change)
             metrics.BUS_CHANGES.labels("published").inc()
+        except self.outages as error:
+            log.warning(
+                "could not publish a change of %s (%s): the broker is unreachable",
+                change.db_id,
+                type(error).__name__,
+            )
         except Exception:
             log.exception("could not publish a change of %s (sockets catch up later)", change.db_id)
 
@@ -181,6 +191,16 @@ class Bus(ABC):
             started = time.monotonic()
             try:
                 self._listen(self._resync)
+            except self.outages as error:
+                if self.stopping:
+                    return
+                # An outage (expected, and repeated while it lasts): one line, no traceback.
+                log.warning(
+                    "the %s listener lost its connection (%s); reconnecting in %.1f s",
+                    self.name,
+                    type(error).__name__,
+                    wait,
+                )
             except Exception:
                 if self.stopping:
                     return
@@ -188,7 +208,7 @@ class Bus(ABC):
             if time.monotonic() - started > 60:
                 wait = RETRY_SECONDS
             self._stopping.wait(wait)
-            wait = min(wait * 2, 30.0)
+            wait = min(wait * 2, MAX_RETRY_SECONDS)
 
     @abstractmethod
     def _send(self, change: Change) -> None:

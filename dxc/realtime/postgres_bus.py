@@ -12,7 +12,9 @@ import select
 import time
 from collections.abc import Callable
 
+import psycopg2
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from dxc.realtime.bus import WAKE_SECONDS, Bus, Change
 
@@ -25,6 +27,9 @@ IDLE_CHECK_SECONDS = 30
 
 class PostgresBus(Bus):
     name = "postgres-bus"
+    # A restart of PostgreSQL: the pool's connect fails (DBAPIError), or our own
+    # connection, used without SQLAlchemy, raises psycopg2's errors.
+    outages = (DBAPIError, psycopg2.OperationalError, psycopg2.InterfaceError, OSError)
 
     def __init__(self, control: Engine) -> None:
         super().__init__()
@@ -61,4 +66,5 @@ class PostgresBus(Bus):
                 while connection.notifies:
                     self._received(Change.from_json(connection.notifies.pop(0).payload))
         finally:
-            proxy.close()
+            # Not proxy.close(): its rollback would fail (and log) on a connection that died.
+            proxy.dbapi_connection.close()

@@ -43,6 +43,8 @@ class LiveService:
         self.feed = feed
         self.bus = bus
         self.hub = Hub()
+        self._sockets: set[Socket] = set()
+        self._draining = False
 
     def serve(self, socket: Socket, db_id: str, query: SocketQuery) -> None:
         """Run the socket of a client of ``db_id`` until it closes."""
@@ -75,4 +77,18 @@ class LiveService:
             query.version,
             query.client_version,
         )
-        LiveSession(socket, self.feed, self.hub, db_id, principal, query, expires_at).run()
+        if self._draining:  # accepted just before the worker stopped listening
+            socket.close()
+            return
+        self._sockets.add(socket)
+        try:
+            LiveSession(socket, self.feed, self.hub, db_id, principal, query, expires_at).run()
+        finally:
+            self._sockets.discard(socket)
+
+    def drain(self) -> None:
+        """Close every open socket: the worker is stopping (a HUP, a deploy), and its
+        clients should reconnect to another worker now, not after the grace period."""
+        self._draining = True
+        for socket in list(self._sockets):
+            socket.close()  # the session's reader sees it and the session ends

@@ -5,6 +5,9 @@ from __future__ import annotations
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+#: Seconds to wait for a PostgreSQL connection: a request fails (503) instead of hanging.
+CONNECT_TIMEOUT_SECONDS = 5
+
 
 def make_engine(url: URL | str, *, pool_size: int = 5) -> Engine:
     """An engine for PostgreSQL (production) or SQLite (the embedded default).
@@ -14,13 +17,26 @@ def make_engine(url: URL | str, *, pool_size: int = 5) -> Engine:
     write lock up front instead of failing at its first write. Connections
     with the ``read_only`` execution option begin a plain (deferred)
     transaction and never wait for writers.
+
+    PostgreSQL connections are pinged before use, so that a server restart
+    costs the requests made while it is down and nothing after it, and their
+    connect timeout is bounded (unless the URL sets ``connect_timeout``).
     """
     url = make_url(url)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _serialize_sqlite_writers(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    connect_args = {}
+    if url.get_driver_name() == "psycopg2" and "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
 
 
 def _serialize_sqlite_writers(engine: Engine) -> None:
