@@ -73,7 +73,7 @@ def create_db() -> Response:
 
 @bp.post("/<db_id>/clients/connect")
 def connect_client(db_id: str) -> Response:
-    """What ``npx dexie-cloud connect <db-url>`` calls after its login."""
+    """What ``npx dexie-cloud connect|reconnect <db-url>`` call after their e-mail login."""
     services().router.shard_for(db_id)
     claims = require_scope(db_id, "CONNECT_CLIENT")
     body = request.get_json(silent=True)

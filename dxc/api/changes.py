@@ -44,11 +44,13 @@ def configure(state: BlueprintSetupState) -> None:
 
 @bp.before_request
 def admit() -> None:
-    """Browsers send ``Origin`` on WebSockets and CORS does not apply: check it here."""
+    """Browsers send ``Origin`` on WebSockets and CORS does not apply: check it here
+    against the same rule as CORS (the database's whitelist, ``DXC_CORS_ORIGINS``)."""
+    db_id = request.view_args["db_id"]
     origin = request.headers.get("Origin")
-    if origin and not origin_allowed(origin):
-        raise Forbidden(f"origin {origin} is not allowed")
-    services().router.shard_for(request.view_args["db_id"])  # 404 for an unknown database
+    if origin and not origin_allowed(origin, db_id):
+        raise Forbidden(f"origin {origin} is not whitelisted for this database")
+    services().router.shard_for(db_id)  # 404 for an unknown database
 
 
 @sock.route("/<db_id>/changes", bp=bp)

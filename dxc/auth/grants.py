@@ -31,7 +31,7 @@ from dxc.auth.policy import may_create_databases
 from dxc.auth.signatures import BadPublicKey, check_public_key, verify_refresh_signature
 from dxc.auth.tokens import AccessClaims, TokenSigner
 from dxc.config import Settings
-from dxc.storage import credentials, users
+from dxc.storage import credentials, databases, users
 from dxc.storage.clock import as_utc, utcnow
 
 USER_SCOPES = ("ACCESS_DB",)
@@ -71,6 +71,18 @@ class TokenRequestError(Exception):
         self.retry_after = retry_after
 
 
+class UserDeactivated(Exception):
+    """The user was deactivated (``POST /users`` with ``deactivated``): no more tokens."""
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__(f"The account {user_id} is deactivated. Contact the app's administrator.")
+
+
+def _refuse_deactivated(user: users.User) -> None:
+    if user.deactivated is not None:
+        raise UserDeactivated(user.user_id)
+
+
 def soft_error(title: str, message: str, code: str = "GENERIC_ERROR") -> dict[str, Any]:
     """A failure the client shows in a dialog (``200`` with ``type: "error"``)."""
     return {"type": "error", "title": title, "messageCode": code, "message": message}
@@ -87,6 +99,12 @@ class TokenService:
 
     def handle(self, audience: str, body: Any, caller: Caller) -> dict[str, Any]:
         """Answer a token request for database ``audience`` (or :data:`SERVICE`)."""
+        try:
+            return self._grant(audience, body, caller)
+        except UserDeactivated as refused:  # nothing it wrote (a login time) is kept
+            return soft_error("Account deactivated", str(refused))
+
+    def _grant(self, audience: str, body: Any, caller: Caller) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise TokenRequestError(400, "the body must be a JSON object")
         grant = body.get("grant_type")
@@ -183,6 +201,7 @@ class TokenService:
                 403, f"There is no user {email} in this app.", code="USER_NOT_REGISTERED"
             )
         user = known or users.ensure_user(connection, db_id, email, email, name, NEW_USER_TYPE)
+        _refuse_deactivated(user)
         users.record_login(connection, db_id, user.user_id)
         return AccessClaims(user.user_id, scopes, user.user_type, user.email, user.name)
 
@@ -197,6 +216,7 @@ class TokenService:
             user = users.get_user(connection, db_id, email.strip().lower())
             if user is None or not user.is_demo:
                 return soft_error("Unknown demo user", f"{email} is not a demo user")
+            _refuse_deactivated(user)
             users.record_login(connection, db_id, user.user_id)
             claims = AccessClaims(
                 user.user_id, frozenset(USER_SCOPES), "demo", user.email, user.name
@@ -231,9 +251,13 @@ class TokenService:
             client = credentials.authenticate_api_client(connection, client_id, secret)
             if client is None or client.db_id != db_id:
                 raise TokenRequestError(401, "Invalid client credentials", error="invalid_client")
+            if client.expired(utcnow()):  # rotated: the CLI recovers by e-mail on "expired"
+                raise TokenRequestError(
+                    401, "API client key expired", error="api_client_key_expired"
+                )
             granted = tuple(dict.fromkeys(s for s in requested if s in client.scopes))
-            if impersonate is None:
-                claims = AccessClaims(client.client_id, frozenset(granted), "client")
+            if impersonate is None:  # the client itself, with its owner's e-mail
+                claims = AccessClaims(client.client_id, frozenset(granted), "client", client.email)
                 return self._tokens(db_id, claims, ttl, not_before)
             if "IMPERSONATE" not in client.scopes:
                 raise TokenRequestError(
@@ -246,6 +270,7 @@ class TokenService:
                 _optional_text(impersonate, "email"), _optional_text(impersonate, "name"),
                 NEW_USER_TYPE,
             )
+            _refuse_deactivated(user)
             users.record_login(connection, db_id, user.user_id)
             claims = AccessClaims(
                 user.user_id, frozenset(scopes), user.user_type,
@@ -294,6 +319,7 @@ class TokenService:
             user = users.get_user(connection, db_id, record.user_id)
             if user is None:
                 raise TokenRequestError(401, "the user no longer exists")
+            _refuse_deactivated(user)
             scopes = record.scopes if record.scopes is not None else USER_SCOPES
             claims = AccessClaims(
                 user.user_id, frozenset(scopes), user.user_type, user.email, user.name
@@ -314,13 +340,26 @@ class TokenService:
             public_claims["email"] = claims.email
         if claims.name:
             public_claims["name"] = claims.name
-        return {
+        answer: dict[str, Any] = {
             "type": "tokens",
             "claims": public_claims,
             "accessToken": issued.token,
             "accessTokenExpiration": issued.expires_ms,
             "userType": claims.user_type,
         }
+        if audience != SERVICE:
+            with self.control.connect() as connection:  # read-only: callers may hold the lock
+                connection.execution_options(read_only=True)
+                deleted = databases.deleted_since(connection, audience)
+            if deleted:  # soft-deleted: every client is told the final date
+                purge = databases.purge_date(deleted, self.settings.deleted_db_grace_days)
+                answer["alerts"] = [{
+                    "type": "warning",
+                    "messageCode": "DATABASE_DELETED",
+                    "message": f"Database {audience} is marked for deletion and will be deleted"
+                    f" on {purge:%Y-%m-%d}. Undo it with `npx dexie-cloud undelete`.",
+                }]
+        return answer
 
     def _refresh_token(
         self,
