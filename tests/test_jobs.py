@@ -21,6 +21,7 @@ from rq import Queue, SimpleWorker
 
 from dxc.jobs import BackgroundJobs, RQJobs
 from dxc.mail import SIGNATURE_HEADER, Channel, Mailer, render, sign
+from dxc.mail.handlebars import EMAIL_PARTS, default_templates, email_path
 from tests.mailbox import Mailbox
 from workers.jobs import WebhookFailed, post_webhook
 
@@ -44,6 +45,10 @@ class RecordingJobs:
         self.queued.append((fn, args))
 
 
+#: The built-in OTP templates: subject, text body, HTML body.
+OTP_SOURCES = [default_templates()[email_path("otp", part)] for part in EMAIL_PARTS]
+
+
 def delivery(mailbox: Mailbox) -> tuple[str, bytes, dict[str, str]]:
     """What the mailer queues for one message to ``mailbox``."""
     jobs = RecordingJobs()
@@ -51,7 +56,7 @@ def delivery(mailbox: Mailbox) -> tuple[str, bytes, dict[str, str]]:
     message = render("otp", "ann@example.com", {
         "otp": "ABCD2345", "otpId": "x", "email": "ann@example.com", "originName": None,
         "databaseUrl": "http://localhost:3000/z1", "validMinutes": 10,
-    })
+    }, OTP_SOURCES)
     mailer.send(Channel(mailbox.url, mailbox.secret), message)
     (fn, args), = jobs.queued
     assert fn is post_webhook
@@ -78,7 +83,7 @@ def test_html_escapes_variables():
     message = render("otp", "a@b.cd", {
         "otp": "ABCD2345", "otpId": "x", "email": "a@b.cd", "originName": "<script>x</script>",
         "databaseUrl": "http://h/z", "validMinutes": 10,
-    })
+    }, OTP_SOURCES)
     assert "<script>" not in message.html and "&lt;script&gt;" in message.html
     assert "<script>x</script>" in message.text
     assert sign("k", b"body") == sign("k", b"body") != sign("k", b"body2")

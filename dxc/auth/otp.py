@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from dxc.auth.keys import derive_key
 from dxc.config import Settings
-from dxc.mail import Mailer, render
+from dxc.mail import Mailer, is_web_origin, origin_name
 from dxc.storage import otps, rate_limits
 from dxc.storage.clock import utcnow
 
@@ -148,11 +148,12 @@ class OtpLogin:
             )
             return otp_id
         url = settings.service_url if audience == SERVICE else settings.database_url_for(audience)
-        self.mailer.send(channel, render("otp", email, {
+        self.mailer.send(channel, self.mailer.compose(audience, "otp", email, {
             "otp": code,
             "otpId": otp_id,
             "email": email,
-            "originName": caller.origin,
+            "originName": origin_name(caller.origin, url),
+            "isApp": bool(caller.origin) and not is_web_origin(caller.origin),
             "databaseUrl": url,
             "validMinutes": max(1, settings.otp_ttl // 60),
         }))

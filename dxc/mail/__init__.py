@@ -1,5 +1,8 @@
 """Outgoing e-mail: templates rendered here, delivered by the installation's web-hook.
 
+Each database renders its mails from its own templates (customised with
+``dexie-cloud templates push``, else the defaults of :mod:`dxc.mail.handlebars`).
+
 The web-hook receives each mail as JSON (see ``docs/email-channel.md``),
 signed with HMAC-SHA256 over the exact body bytes, and does the actual
 sending (SMTP, an e-mail API, a test inbox). Delivery runs as a job, so a
@@ -14,28 +17,30 @@ import hmac
 import json
 import logging
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Engine
 
 from dxc.auth.keys import derive_key
 from dxc.jobs import Jobs
+from dxc.mail.handlebars import (
+    EMAIL_PARTS,
+    TemplateError,
+    default_templates,
+    email_path,
+    render_template,
+)
 from dxc.storage import email_channel
+from dxc.storage import templates as template_store
 from workers.jobs import post_webhook
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Dxc-Signature"
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(["html"]),
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-)
 
 
 @dataclass(frozen=True)
@@ -54,19 +59,42 @@ class Channel:
     secret: str = field(repr=False)
 
 
-def render(template: str, to: str, variables: dict[str, Any]) -> Message:
-    """Mail ``template`` (``<template>-subject.txt``, ``-body.txt``, ``-body.html``) for ``to``."""
-    def part(name: str) -> str:
-        return _templates.get_template(f"{template}-{name}").render(variables)
+def render(
+    template: str, to: str, variables: Mapping[str, Any], sources: Sequence[str]
+) -> Message:
+    """The mail for ``to`` from the Handlebars ``sources`` (subject, text body, HTML body).
 
+    The subject becomes one line; :class:`TemplateError` if a source is broken.
+    """
+    subject, text, html = (render_template(source, variables) for source in sources)
     return Message(
         to=to,
-        subject=part("subject.txt").strip(),
-        text=part("body.txt"),
-        html=part("body.html"),
+        subject=" ".join(subject.split()),
+        text=text.strip() + "\n",
+        html=html.strip() + "\n",
         template=template,
-        variables=variables,
+        variables=dict(variables),
     )
+
+
+def _split(url: str | None) -> SplitResult | None:
+    """``url`` split, or None if there is none or it cannot be (an Origin is the caller's)."""
+    try:
+        return urlsplit(url) if url else None
+    except ValueError:
+        return None
+
+
+def origin_name(origin: str | None, fallback_url: str) -> str:
+    """What mails call the app: the Origin's host, else the host of ``fallback_url``."""
+    parts = _split(origin)
+    return (parts and parts.netloc) or urlsplit(fallback_url).netloc
+
+
+def is_web_origin(origin: str | None) -> bool:
+    """True for a web page (an http(s) Origin); an installed app has another scheme."""
+    parts = _split(origin)
+    return parts is not None and parts.scheme in ("http", "https")
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -102,6 +130,28 @@ class Mailer:
             )
             return None
         return Channel(stored.url, secret)
+
+    def compose(
+        self, db_id: str, template: str, to: str, variables: Mapping[str, Any]
+    ) -> Message:
+        """Mail ``template`` (``otp`` or ``invite``) for ``to`` from ``db_id``'s templates.
+
+        A customised template that fails with these variables is logged and the
+        built-in one is used, so that a login or an invitation never fails for it.
+        """
+        paths = [email_path(template, part) for part in EMAIL_PARTS]
+        with self.control.connect() as connection:
+            connection.execution_options(read_only=True)  # no write lock on SQLite
+            custom = template_store.custom_templates(connection, db_id)
+        defaults = default_templates()
+        sources = tuple(custom.get(path, defaults[path]) for path in paths)
+        if any(path in custom for path in paths):
+            try:
+                return render(template, to, variables, sources)
+            except TemplateError as error:
+                log.error("customised %s templates of %s fail (%s): using the defaults",
+                          template, db_id, error)
+        return render(template, to, variables, tuple(defaults[path] for path in paths))
 
     def send(self, channel: Channel, message: Message) -> None:
         """Queue ``message`` for delivery to ``channel``."""
