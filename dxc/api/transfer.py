@@ -1,7 +1,155 @@
-"""Moving data in and out: ``/<db>/import*`` and ``/<db>/export*``."""
+"""Moving data in and out: ``/<db>/import*`` and ``/<db>/export*`` (the ``dexie-cloud`` CLI)."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator
+
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import (
+    BadRequest,
+    NotFound,
+    RequestEntityTooLarge,
+    UnprocessableEntity,
+    UnsupportedMediaType,
+)
+
+from dxc import tson
+from dxc.api import services
+from dxc.api.bearer import require_scope
+from dxc.manage import exporter
+from dxc.manage.importer import import_document, import_ndjson
 
 bp = Blueprint("transfer", __name__)
+
+READ_CHUNK = 64 * 1024
+#: Decompressed import bodies above this stay on disk while they are imported.
+SPOOL_IN_MEMORY = 8 * 1024 * 1024
+#: A blobs.dcbl / yjs.dcyj this short holds no records (the CLI drops them itself).
+EMPTY_BINARY_PART = 8
+
+
+@bp.post("/<db_id>/import")
+def import_legacy(db_id: str) -> Response:
+    """A legacy JSON import file, sent as TSON (usually gzipped)."""
+    _writer(db_id)
+    body = b"".join(_body_chunks())
+    summary = import_document(services(), db_id, tson.loads(body))
+    return jsonify(summary.to_json())
+
+
+@bp.post("/<db_id>/import/stream")
+def import_stream(db_id: str) -> Response:
+    """The ``data.ndjson`` of an export zip."""
+    _writer(db_id)
+    with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY) as spool:
+        for chunk in _body_chunks():
+            spool.write(chunk)
+        spool.seek(0)
+        summary = import_ndjson(services(), db_id, spool)
+    return jsonify(summary.to_json())
+
+
+@bp.post("/<db_id>/import/blobs")
+@bp.post("/<db_id>/import/yjs")
+def import_binary(db_id: str) -> Response:
+    """This server keeps no blobs or Y.js documents: only an empty part is accepted."""
+    _writer(db_id)
+    size = sum(len(chunk) for chunk in _body_chunks())
+    if size > EMPTY_BINARY_PART:
+        raise UnprocessableEntity(
+            f"{request.path.rsplit('/', 1)[1]} cannot be imported: this server stores no"
+            " blobs or Y.js documents yet"
+        )
+    return jsonify(ok=True, imported=0)
+
+
+@bp.get("/<db_id>/export/stream")
+def export_stream(db_id: str) -> Response:
+    realm_id, table = _reader(db_id)
+    lines = exporter.export_ndjson(services(), db_id, realm_id, table)
+    return _streamed(lines, "application/x-ndjson")
+
+
+@bp.get("/<db_id>/export")
+def export_legacy(db_id: str) -> Response:
+    realm_id, table = _reader(db_id)
+    chunks = exporter.export_legacy(services(), db_id, realm_id, table)
+    return _streamed(chunks, "application/json")
+
+
+@bp.get("/<db_id>/export/blobs")
+@bp.get("/<db_id>/export/yjs")
+def export_binary(db_id: str) -> Response:
+    """Nothing to export; the CLI skips a part answered with a status below 500."""
+    _reader(db_id)
+    raise NotFound("this server stores no blobs or Y.js documents")
+
+
+def _writer(db_id: str) -> None:
+    services().router.shard_for(db_id)  # 404 for an unknown database
+    require_scope(db_id, "GLOBAL_WRITE")
+
+
+def _reader(db_id: str) -> tuple[str | None, str | None]:
+    """Check the caller may read everything; the ``realmId`` and ``table`` filters."""
+    services().router.shard_for(db_id)
+    require_scope(db_id, "GLOBAL_READ")
+    realm_id = request.args.get("realmId") or None
+    table = request.args.get("table") or None
+    return realm_id, table
+
+
+def _body_chunks() -> Iterator[bytes]:
+    """The request body, decompressed, never longer than ``max_import_bytes``."""
+    cap = services().settings.max_import_bytes
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "x-gzip"):
+        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported (use gzip)")
+    raw = iter(lambda: request.stream.read(READ_CHUNK), b"")
+    chunks = raw if encoding == "identity" else _gunzip(raw, cap)
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > cap:
+            raise RequestEntityTooLarge(f"the import is larger than {cap} bytes")
+        yield chunk
+
+
+def _gunzip(chunks: Iterable[bytes], cap: int) -> Iterator[bytes]:
+    inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    try:
+        for chunk in chunks:
+            data = chunk
+            while data:
+                # Never inflate more than one byte past the cap: a gzip bomb stops here.
+                yield inflater.decompress(data, cap + 1)
+                data = inflater.unconsumed_tail
+                if inflater.eof and inflater.unused_data:  # another gzip member follows
+                    data = inflater.unused_data
+                    inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+        yield inflater.flush()
+    except zlib.error as error:
+        raise BadRequest(f"the gzip body is corrupt: {error}") from None
+    if not inflater.eof:
+        raise BadRequest("the gzip body is truncated")
+
+
+def _streamed(texts: Iterator[str], mimetype: str) -> Response:
+    """Stream ``texts``, gzipped when the client accepts it."""
+    gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    body = _gzip(texts) if gzip else (text.encode() for text in texts)
+    response = Response(body, mimetype=mimetype)
+    if gzip:
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _gzip(texts: Iterable[str]) -> Iterator[bytes]:
+    deflater = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    for text in texts:
+        yield deflater.compress(text.encode()) + deflater.flush(zlib.Z_SYNC_FLUSH)
+    yield deflater.flush()

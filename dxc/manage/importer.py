@@ -1,30 +1,42 @@
-"""Importing a file in the ``dexie-cloud import`` format (``ImportFileFormat``).
+"""Importing data in the two ``dexie-cloud import`` formats.
 
-``{"schema", "demoUsers", "roles", "data"}``: import is additive; ``null``
-deletes a demo user, a role or an object. Imported objects get a new revision
-like any write, so clients receive them on their next pull.
+* The legacy JSON document (``ImportFileFormat``): ``{"schema", "sealed",
+  "demoUsers", "roles", "data"}`` as one TSON document (``flask dxc import``,
+  ``POST /<db>/import``).
+* NDJSON (``data.ndjson`` of an export zip, ``POST /<db>/import/stream``):
+  header, schema, roles and demoUsers lines, then one line per object,
+  ``{"realm", "table", "id", "data"}`` (v2) or ``{"$type": "object"|"member", …}`` (v1).
+
+Import is additive; ``null`` deletes a demo user, a role or an object.
+Everything is validated before it counts: the objects are written in one
+shard transaction (a bad line rolls all of them back), and the schema and
+demo users only after that transaction committed. Imported objects get a new
+revision like any write, so clients receive them on their next pull.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any
 
 from dxc import tson
 from dxc.access import PUBLIC_REALM
 from dxc.access.index import store_objects
 from dxc.protocol import ProtocolError
-from dxc.protocol.keys import encode_wire_key
+from dxc.protocol.keys import decode_wire_key, encode_wire_key
 from dxc.protocol.schema import primary_key_path, table_prefix
 from dxc.realtime.bus import Change
 from dxc.services import Services
 from dxc.storage import tables as table_store
 from dxc.storage import users
-from dxc.storage.objects import ObjectStore, StoredObject
+from dxc.storage.objects import BATCH, ObjectStore, StoredObject
 
 SECTIONS = {"schema", "sealed", "demoUsers", "roles", "data"}
-#: Primary keys of the built-in tables, for imports that bring no schema.
-BUILT_IN_KEYS = {"realms": "realmId", "members": "id"}
+#: The longest NDJSON line accepted (one object).
+MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -35,107 +47,246 @@ class ImportSummary:
     deleted: int = 0
     tables: list[str] = field(default_factory=list)
 
+    def to_json(self) -> dict[str, Any]:
+        """The ``{ok: true, …counts}`` answer the CLI checks."""
+        counts = asdict(self)
+        return {"ok": True, **{_camel(name): value for name, value in counts.items()}}
+
+
+class _Import:
+    """One import being assembled: control changes kept aside, rows validated as they come."""
+
+    def __init__(self, known: dict[str, table_store.TableInfo]) -> None:
+        self.known = known  # the tables the database has already
+        self.schema: dict[str, str] = {}
+        self.demo_users: dict[str, bool] = {}  # e-mail -> keep (False: remove)
+        self.summary = ImportSummary()
+
+    def add_schema(self, schema: Any) -> None:
+        for name, declaration in _mapping(schema, "schema").items():
+            if declaration is not None and not isinstance(declaration, str):
+                raise ProtocolError(f"schema.{name} must be a Dexie schema string or null")
+            if isinstance(declaration, str):  # null (a deleted table) keeps its data: ignored
+                _check_table(name, "schema")
+                self.schema[name] = declaration
+
+    def add_demo_users(self, demo_users: Any) -> None:
+        for email, entry in _mapping(demo_users, "demoUsers").items():
+            if not email.strip() or "@" not in email:
+                raise ProtocolError(f"demoUsers: {email!r} is not an e-mail address")
+            if entry is not None and not isinstance(entry, dict):
+                raise ProtocolError(f"demoUsers.{email} must be an object or null")
+            self.demo_users[email] = entry is not None
+
+    def role_rows(self, roles: Any) -> list[StoredObject]:
+        rows = []
+        for name, role in _mapping(roles, "roles").items():
+            key = encode_wire_key([PUBLIC_REALM, name])
+            if role is None:
+                rows.append(StoredObject("roles", key, PUBLIC_REALM, None, 0, True, None))
+                continue
+            if not isinstance(role, dict):
+                raise ProtocolError(f"roles.{name} must be an object or null")
+            value = {**role, "realmId": PUBLIC_REALM, "name": name}
+            rows.append(StoredObject("roles", key, PUBLIC_REALM, None, 0, False, tson.dumps(value)))
+        self.summary.roles += len(rows)
+        return rows
+
+    def data_rows(self, data: Any) -> list[StoredObject]:
+        rows = []
+        for realm_id, realm_tables in _mapping(data, "data").items():
+            for table, objects in _mapping(realm_tables, f"data.{realm_id}").items():
+                _check_table(table, f"data.{realm_id}")
+                for key, value in _mapping(objects, f"data.{realm_id}.{table}").items():
+                    rows.append(self.object_row(realm_id, table, key, value))
+        return rows
+
+    def object_row(self, realm_id: Any, table: Any, key: Any, value: Any) -> StoredObject:
+        """The row for object ``key`` of ``table`` in ``realm_id`` (``value`` None: delete it)."""
+        if not isinstance(realm_id, str) or not realm_id:
+            raise ProtocolError("an object's realm must be a non-empty string")
+        _check_table(table, "an object's table")
+        if not isinstance(key, str) or not key:
+            raise ProtocolError(f"{table}: an object's id must be a non-empty string")
+        if value is None:
+            self.summary.deleted += 1
+            return StoredObject(table, key, realm_id, None, 0, True, None)
+        if not isinstance(value, dict):
+            raise ProtocolError(f"data.{realm_id}.{table}.{key} must be an object or null")
+        value = {**value, "realmId": realm_id}
+        key = _with_key(self._table(table), key, value)
+        owner = value.get("owner")
+        self.summary.objects += 1
+        return StoredObject(
+            table, key, realm_id, owner if isinstance(owner, str) else None, 0, False,
+            tson.dumps(value),
+        )
+
+    def _table(self, table: str) -> table_store.TableInfo:
+        """What the import's schema, else the database, says of ``table`` (key ``id``
+        when neither knows it)."""
+        if table in self.schema:
+            declaration = self.schema[table]
+            return table_store.TableInfo(
+                table, None, declaration.startswith("@"), primary_key_path(declaration)
+            )
+        known = self.known.get(table)
+        if known is not None and known.key_path is not None:
+            return known
+        key_path = table_store.BUILT_IN_KEY_PATHS.get(table, "id")
+        return table_store.TableInfo(table, None, False, key_path)
+
+
+def _with_key(info: table_store.TableInfo, key: str, value: dict[str, Any]) -> str:
+    """The stored key for map key ``key``, setting the key properties of ``value``
+    it lacks. A compound key is its JSON array text (stored as clients encode it)."""
+    props = info.key_props or []
+    if not info.compound:
+        if props:
+            value.setdefault(props[0], key)
+        return key
+    parts = decode_wire_key(key)
+    if not isinstance(parts, list) or len(parts) != len(props):
+        raise ProtocolError(
+            f"{info.name}: the key {key!r} is not a JSON array of {len(props)} values"
+            f" ({info.key_path})"
+        )
+    try:
+        wire_key = encode_wire_key(parts)
+    except ValueError as error:
+        raise ProtocolError(f"{info.name}: not a valid compound key: {error}") from None
+    for prop, part in zip(props, parts, strict=True):
+        value.setdefault(prop, part)
+    return wire_key
+
 
 def import_document(services: Services, db_id: str, document: Any) -> ImportSummary:
-    """Apply ``document`` (decoded TSON) to database ``db_id``."""
+    """Apply ``document`` (the decoded TSON of a legacy import file) to ``db_id``."""
     if not isinstance(document, dict):
         raise ProtocolError("an import must be a JSON object")
     unknown = set(document) - SECTIONS - {"$exportMeta"}
     if unknown:
         raise ProtocolError(f"unknown import sections: {', '.join(sorted(unknown))}")
-    schema = _section(document, "schema")
-    demo_users = _section(document, "demoUsers")
-    roles = _section(document, "roles")
-    data = _section(document, "data")
-    summary = ImportSummary()
+    batch = _Import(_known_tables(services, db_id))
+    batch.add_schema(document.get("schema"))
+    batch.add_demo_users(document.get("demoUsers"))
+    rows = batch.role_rows(document.get("roles")) + batch.data_rows(document.get("data"))
+    return _commit(services, db_id, batch, _batches(rows))
+
+
+def import_ndjson(services: Services, db_id: str, body: IO[bytes]) -> ImportSummary:
+    """Apply the NDJSON in ``body`` to ``db_id``; any bad line and nothing is imported."""
+    batch = _Import(_known_tables(services, db_id))
+    return _commit(services, db_id, batch, _batches(_ndjson_rows(batch, body)))
+
+
+def _known_tables(services: Services, db_id: str) -> dict[str, table_store.TableInfo]:
+    services.router.shard_for(db_id)  # an unknown database fails here
+    with services.control.connect() as connection:
+        return table_store.get_tables(connection, db_id)
+
+
+def _commit(
+    services: Services, db_id: str, batch: _Import, row_batches: Iterable[list[StoredObject]]
+) -> ImportSummary:
+    """Write the rows in one shard transaction, then the schema and demo users."""
     shard = services.router.shard_for(db_id)
-    with services.control.begin() as connection:
-        for name, declaration in schema.items():
-            if isinstance(declaration, str):
-                table_store.register_table(
-                    connection, db_id, name, declaration.startswith("@"), table_prefix(name)
-                )
-                summary.tables.append(name)
-        for email, entry in demo_users.items():
-            if entry is None:
-                users.remove_demo_user(connection, db_id, email)
-            else:
-                users.add_demo_user(connection, db_id, email)
-            summary.demo_users += 1
-    role_rows, data_rows = _role_rows(roles), _data_rows(data, schema)
-    rows = role_rows + data_rows
-    if rows:
-        with shard.transaction() as connection:
-            store = ObjectStore(connection, db_id)
-            rev = store.next_revision()
+    store: ObjectStore | None = None
+    rev = 0
+    with shard.transaction() as connection:
+        for rows in row_batches:
+            if store is None:
+                store = ObjectStore(connection, db_id)
+                rev = store.next_revision()
             for row in rows:
                 row.rev = rev
             store_objects(store, rows)
+            time.sleep(0)  # under gevent this lets other requests run
+    with services.control.begin() as connection:
+        for name, declaration in batch.schema.items():
+            table_store.register_table(
+                connection, db_id, name, declaration.startswith("@"), table_prefix(name),
+                primary_key_path(declaration),
+            )
+            batch.summary.tables.append(name)
+        for email, keep in batch.demo_users.items():
+            if keep:
+                users.add_demo_user(connection, db_id, email)
+            else:
+                users.remove_demo_user(connection, db_id, email)
+            batch.summary.demo_users += 1
+    if store is not None:
         services.bus.publish(
             Change.committed(db_id, shard.id, rev, store.written_realms, store.written_tables)
         )
-    summary.roles = len(role_rows)
-    summary.deleted = sum(1 for row in data_rows if row.deleted)
-    summary.objects = len(data_rows) - summary.deleted
-    return summary
+    return batch.summary
 
 
-def _section(document: dict[str, Any], name: str) -> dict[str, Any]:
-    section = document.get(name) or {}
+def _ndjson_rows(batch: _Import, body: IO[bytes]) -> Iterator[StoredObject]:
+    for number, raw in enumerate(iter(lambda: body.readline(MAX_LINE_BYTES + 1), b""), 1):
+        if len(raw) > MAX_LINE_BYTES:
+            raise ProtocolError(f"line {number}: longer than {MAX_LINE_BYTES} bytes")
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            raise ProtocolError(f"line {number}: not JSON") from None
+        if not isinstance(line, dict):
+            raise ProtocolError(f"line {number}: not a JSON object")
+        try:
+            yield from _line_rows(batch, line)
+        except (ProtocolError, tson.TSONError) as error:
+            raise ProtocolError(f"line {number}: {error}") from None
+
+
+def _line_rows(batch: _Import, line: dict[str, Any]) -> Iterator[StoredObject]:
+    kind = line.get("type")
+    legacy_kind = line.get("$type")
+    if kind == "header":
+        return
+    if kind == "schema":
+        batch.add_schema(line.get("tables", line.get("schema")))
+    elif kind == "roles":
+        yield from batch.role_rows(tson.decode(line.get("roles")))
+    elif kind == "demoUsers":
+        batch.add_demo_users(line.get("users"))
+    elif kind == "error":
+        raise ProtocolError(f"the export it came from failed: {line.get('message')}")
+    elif legacy_kind in ("object", "member") or (kind is None and legacy_kind is None):
+        table = "members" if legacy_kind == "member" else line.get("table")
+        data = line.get("data", ...)
+        if data is ...:
+            raise ProtocolError("an object line needs realm, table, id and data")
+        yield batch.object_row(line.get("realm"), table, line.get("id"), tson.decode(data))
+    else:
+        raise ProtocolError(f"unknown line type {kind or legacy_kind!r}")
+
+
+def _batches(rows: Iterable[StoredObject]) -> Iterator[list[StoredObject]]:
+    batch: list[StoredObject] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _mapping(section: Any, name: str) -> dict[str, Any]:
+    if section is None:
+        return {}
     if not isinstance(section, dict):
         raise ProtocolError(f"{name} must be an object")
     return section
 
 
-def _role_rows(roles: dict[str, Any]) -> list[StoredObject]:
-    rows = []
-    for name, role in roles.items():
-        key = encode_wire_key([PUBLIC_REALM, name])
-        if role is None:
-            rows.append(StoredObject("roles", key, PUBLIC_REALM, None, 0, True, None))
-            continue
-        if not isinstance(role, dict):
-            raise ProtocolError(f"roles.{name} must be an object or null")
-        value = {**role, "realmId": PUBLIC_REALM, "name": name}
-        rows.append(StoredObject("roles", key, PUBLIC_REALM, None, 0, False, tson.dumps(value)))
-    return rows
+def _check_table(name: Any, where: str) -> None:
+    if not isinstance(name, str) or not name or name.startswith("$") or len(name) > 255:
+        raise ProtocolError(f"{where}: {name!r} is not a table name")
 
 
-def _data_rows(data: dict[str, Any], schema: dict[str, Any]) -> list[StoredObject]:
-    rows = []
-    for realm_id, realm_tables in data.items():
-        if not isinstance(realm_tables, dict):
-            raise ProtocolError(f"data.{realm_id} must be an object of tables")
-        for table, objects in realm_tables.items():
-            if not isinstance(objects, dict) or table.startswith("$"):
-                raise ProtocolError(f"data.{realm_id}.{table} must be an object of objects")
-            key_path = _key_path(table, schema)
-            for key, value in objects.items():
-                if value is None:
-                    rows.append(StoredObject(table, key, realm_id, None, 0, True, None))
-                    continue
-                if not isinstance(value, dict):
-                    raise ProtocolError(f"data.{realm_id}.{table}.{key} must be an object")
-                value = {**value, "realmId": realm_id}
-                if key_path and not key_path.startswith("["):
-                    value.setdefault(key_path, key)
-                owner = value.get("owner")
-                rows.append(
-                    StoredObject(
-                        table,
-                        key,
-                        realm_id,
-                        owner if isinstance(owner, str) else None,
-                        0,
-                        False,
-                        tson.dumps(value),
-                    )
-                )
-    return rows
-
-
-def _key_path(table: str, schema: dict[str, Any]) -> str | None:
-    declaration = schema.get(table)
-    if isinstance(declaration, str):
-        return primary_key_path(declaration)
-    return BUILT_IN_KEYS.get(table, "id" if table != "roles" else None)
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import secrets
 import string
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from dxc.storage import schema
-from dxc.storage.clock import utcnow
+from dxc.storage.clock import as_utc, utcnow
 
 DEFAULT_SHARD = "default"
 _DB_ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -48,3 +49,62 @@ def list_databases(connection: Connection) -> list[str]:
             .order_by(schema.databases.c.created)
         )
     )
+
+
+def deleted_since(connection: Connection, db_id: str) -> datetime | None:
+    """When ``db_id`` was soft-deleted; None if it is not marked for deletion."""
+    moment = connection.scalar(
+        select(schema.databases.c.deleted).where(schema.databases.c.id == db_id)
+    )
+    return as_utc(moment) if moment else None
+
+
+def purge_date(deleted: datetime, grace_days: int) -> datetime:
+    """When a database soft-deleted at ``deleted`` is removed for good."""
+    return deleted + timedelta(days=grace_days)
+
+
+def mark_deleted(connection: Connection, db_id: str) -> datetime:
+    """Soft-delete ``db_id``; a second mark keeps the first date (and so the purge date)."""
+    connection.execute(
+        update(schema.databases)
+        .where(schema.databases.c.id == db_id, schema.databases.c.deleted.is_(None))
+        .values(deleted=utcnow())
+    )
+    moment = deleted_since(connection, db_id)
+    assert moment is not None
+    return moment
+
+
+def unmark_deleted(connection: Connection, db_id: str) -> bool:
+    """Cancel the soft deletion of ``db_id``; False if it was not marked."""
+    result = connection.execute(
+        update(schema.databases)
+        .where(schema.databases.c.id == db_id, schema.databases.c.deleted.is_not(None))
+        .values(deleted=None)
+    )
+    return result.rowcount > 0
+
+
+def deleted_before(connection: Connection, moment: datetime) -> list[str]:
+    """Databases soft-deleted before ``moment`` (their grace period is over)."""
+    return list(
+        connection.scalars(
+            select(schema.databases.c.id).where(schema.databases.c.deleted < moment)
+        )
+    )
+
+
+def remove_database(connection: Connection, db_id: str) -> None:
+    """Delete every control row of ``db_id``, the database row last."""
+    for table in (
+        schema.api_clients,
+        schema.users,
+        schema.refresh_tokens,
+        schema.table_schemas,
+        schema.origins,
+        schema.templates,
+    ):
+        connection.execute(delete(table).where(table.c.db_id == db_id))
+    connection.execute(delete(schema.otps).where(schema.otps.c.audience == db_id))
+    connection.execute(delete(schema.databases).where(schema.databases.c.id == db_id))

@@ -13,10 +13,10 @@ then the rows up to it misses nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dxc.storage import schema
@@ -130,6 +130,15 @@ class ObjectStore:
             )
         )
 
+    def listing(self, tbl: str, realms: Sequence[str] | None = None) -> Iterator[StoredObject]:
+        """Every live object of ``tbl`` (only of ``realms`` if given), in key order (REST reads)."""
+        query = select(*_COLUMNS).where(
+            objects.c.db_id == self.db_id, objects.c.tbl == tbl, objects.c.deleted.is_(False)
+        )
+        if realms is not None:
+            query = query.where(objects.c.realm_id.in_(realms))
+        yield from self._stream(query.order_by(objects.c.key))
+
     def live_keys_in_realm(self, realm_id: str, limit: int) -> list[tuple[str, str]]:
         """(table, key) of up to ``limit`` live objects of ``realm_id``."""
         rows = self.connection.execute(
@@ -142,6 +151,37 @@ class ObjectStore:
             .limit(limit)
         )
         return [(row.tbl, row.key) for row in rows]
+
+    def export_rows(
+        self, realm_id: str | None = None, tables: Collection[str] | None = None
+    ) -> Iterator[StoredObject]:
+        """Live objects (of one realm, of some tables) ordered by realm, table and key."""
+        query = select(*_COLUMNS).where(
+            objects.c.db_id == self.db_id, objects.c.deleted.is_(False)
+        )
+        if realm_id is not None:
+            query = query.where(objects.c.realm_id == realm_id)
+        if tables is not None:
+            query = query.where(objects.c.tbl.in_(tables))
+        yield from self._stream(query.order_by(objects.c.realm_id, objects.c.tbl, objects.c.key))
+
+    def live_heads(
+        self, tbl: str | None = None, realm_id: str | None = None
+    ) -> list[StoredObject]:
+        """The live objects of ``tbl`` and/or ``realm_id`` without their values (to clear them)."""
+        query = select(
+            objects.c.tbl, objects.c.key, objects.c.realm_id, objects.c.owner, objects.c.rev
+        ).where(objects.c.db_id == self.db_id, objects.c.deleted.is_(False))
+        if tbl is not None:
+            query = query.where(objects.c.tbl == tbl)
+        if realm_id is not None:
+            query = query.where(objects.c.realm_id == realm_id)
+        return [StoredObject(*row, False, None) for row in self.connection.execute(query)]
+
+    def has_rows(self, tbl: str) -> bool:
+        """Whether table ``tbl`` ever held an object (live or deleted)."""
+        query = select(objects.c.key).where(objects.c.db_id == self.db_id, objects.c.tbl == tbl)
+        return self.connection.scalar(query.limit(1)) is not None
 
     def changed(
         self, realms: Sequence[str], after: int, upto: int
@@ -243,6 +283,19 @@ class ObjectStore:
                 set_={"rev": statement.excluded.rev},
             )
         )
+
+    def purge(self) -> None:
+        """Delete every row this database has on the shard (a hard delete)."""
+        for table in (
+            schema.objects,
+            schema.departures,
+            schema.revisions,
+            schema.applied_transactions,
+            schema.consistent_operations,
+            schema.access_realms,
+            schema.access_members,
+        ):
+            self.connection.execute(delete(table).where(table.c.db_id == self.db_id))
 
     # --- applied transactions and consistent operations -------------------
 

@@ -8,6 +8,7 @@ code knows where data lives.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ from sqlalchemy import Connection, Engine, select
 
 from dxc.storage import schema
 from dxc.storage.engines import make_engine
+
+#: Seconds a process trusts a cached placement before asking the control database again.
+PLACEMENT_TTL = 5.0
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class ShardRouter:
     def __init__(self, control: Engine) -> None:
         self.control = control
         self._shards: dict[int, Shard] = {}
-        self._placement: dict[str, int] = {}
+        self._placement: dict[str, tuple[int, float]] = {}  # db id -> (shard id, valid until)
         self._lock = threading.Lock()
 
     def shard(self, shard_id: int) -> Shard:
@@ -59,18 +63,20 @@ class ShardRouter:
 
     def shard_for(self, db_id: str) -> Shard:
         """The shard holding database ``db_id``; :class:`UnknownDatabase` if none does."""
-        shard_id = self._placement.get(db_id)
-        if shard_id is None:
+        placed = self._placement.get(db_id)
+        if placed is None or placed[1] < time.monotonic():
+            # A soft-deleted database still works until it is purged; the cache
+            # expires so that other processes notice a hard delete soon.
             with self.control.connect() as connection:
                 shard_id = connection.scalar(
-                    select(schema.databases.c.shard_id).where(
-                        schema.databases.c.id == db_id, schema.databases.c.deleted.is_(None)
-                    )
+                    select(schema.databases.c.shard_id).where(schema.databases.c.id == db_id)
                 )
             if shard_id is None:
+                self._placement.pop(db_id, None)
                 raise UnknownDatabase(db_id)
-            self._placement[db_id] = shard_id
-        return self.shard(shard_id)
+            placed = (shard_id, time.monotonic() + PLACEMENT_TTL)
+            self._placement[db_id] = placed
+        return self.shard(placed[0])
 
     def all_shards(self) -> list[Shard]:
         with self.control.connect() as connection:

@@ -105,6 +105,14 @@ users = Table(
     Column("is_demo", Boolean, nullable=False, default=False),
     Column("created", DateTime(timezone=True), nullable=False),
     Column("last_login", DateTime(timezone=True), nullable=True),
+    # Set on every change of the row, logins included (``DBUserJsonModel.updated``).
+    Column("updated", DateTime(timezone=True), nullable=False),
+    Column("valid_until", DateTime(timezone=True), nullable=True),
+    Column("eval_days_left", Integer, nullable=True),
+    # When the user was deactivated (soft-deleted): no more tokens; NULL: active.
+    Column("deactivated", DateTime(timezone=True), nullable=True),
+    # Custom user data beyond displayName and email, as TSON-encoded JSON text.
+    Column("data", Text, nullable=True),
 )
 
 refresh_tokens = Table(
@@ -165,6 +173,8 @@ table_schemas = Table(
     Column("tbl", String(255), primary_key=True),
     Column("id_prefix", String(32), nullable=True),
     Column("generated_global_id", Boolean, nullable=False, default=False),
+    # The primary key path: "id", "ref", "[a+b]" for a compound key; NULL: unknown.
+    Column("key_path", Text, nullable=True),
     UniqueConstraint("db_id", "id_prefix"),
 )
 

@@ -99,16 +99,24 @@ class SyncService:
     def _register_tables(
         self, db_id: str, request: SyncRequest
     ) -> dict[str, table_store.TableInfo]:
+        """The database's tables, registering new ones and key paths learnt from
+        ``primaryKey`` (sent only sometimes: a missing one never erases a known one)."""
         with self.control.begin() as connection:
             tables = table_store.get_tables(connection, db_id)
             for name, entry in request.schema.items():
-                if name not in tables and is_synced(name, entry):
+                key_path = entry.get("primaryKey")
+                if not (isinstance(key_path, str) and 0 < len(key_path) <= 255):
+                    key_path = None
+                known = tables.get(name)
+                learns_key = known is not None and known.key_path is None and key_path
+                if (known is None or learns_key) and is_synced(name, entry):
                     tables[name] = table_store.register_table(
                         connection,
                         db_id,
                         name,
                         entry.get("generatedGlobalId") is True,
                         entry.get("idPrefix") if isinstance(entry.get("idPrefix"), str) else None,
+                        key_path,
                     )
         return tables
 

@@ -1,0 +1,164 @@
+"""Exporting a database in the two formats ``dexie-cloud export`` reads.
+
+* NDJSON (``GET /<db>/export/stream``, the ``data.ndjson`` of an export zip):
+  a header, schema, roles and demoUsers line, then one
+  ``{"realm", "table", "id", "data"}`` line per live object.
+* The legacy JSON document (``GET /<db>/export``, ``flask dxc export``):
+  ``{"schema", "sealed", "demoUsers", "roles", "data": {realm: {table: {id: object}}}}``.
+
+Both are produced as a stream of texts from one read transaction, in batches
+of rows, so a big database is never held in memory. Object values are the
+stored TSON text, written verbatim; both formats import back unchanged
+(:mod:`dxc.manage.importer`). Roles of the public realm go to the roles
+section, not to the object lines.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from dxc import tson
+from dxc.access import PUBLIC_REALM
+from dxc.access.index import REALMS_TABLE, ROLES_TABLE
+from dxc.access.members import MEMBERS_TABLE
+from dxc.services import Services
+from dxc.storage import tables as table_store
+from dxc.storage import users
+from dxc.storage.clock import utcnow
+from dxc.storage.objects import BATCH, ObjectStore, StoredObject
+
+#: NDJSON format version written in the header line.
+FORMAT_VERSION = 2
+#: Tables exported with any ``table`` filter: who may see the objects.
+ACL_TABLES = (REALMS_TABLE, MEMBERS_TABLE)
+
+
+@dataclass(frozen=True)
+class Metadata:
+    schema: dict[str, str]
+    demo_users: list[str]
+
+
+def export_ndjson(
+    services: Services, db_id: str, realm_id: str | None = None, table: str | None = None
+) -> Iterator[str]:
+    """The NDJSON export, in chunks of whole lines."""
+    meta = _metadata(services, db_id)
+    yield _line({
+        "type": "header", "version": FORMAT_VERSION, "dbId": db_id,
+        "exportedAt": utcnow().isoformat().replace("+00:00", "Z"),
+    })
+    yield _line({"type": "schema", "tables": meta.schema, "schema": meta.schema, "sealed": False})
+    try:
+        with services.router.shard_for(db_id).transaction(read_only=True) as connection:
+            store = ObjectStore(connection, db_id)
+            yield '{"type":"roles","roles":%s}\n' % _roles_text(store)
+            yield _line({"type": "demoUsers", "users": {e: {} for e in meta.demo_users}})
+            batch: list[str] = []
+            for row in _objects(store, realm_id, table):
+                batch.append(
+                    '{"realm":%s,"table":%s,"id":%s,"data":%s}\n'
+                    % (_json(row.realm_id), _json(row.tbl), _json(row.key), row.value)
+                )
+                if len(batch) >= BATCH:
+                    yield "".join(batch)
+                    batch = []
+                    time.sleep(0)  # under gevent this lets other requests run
+            yield "".join(batch)
+    except Exception as error:  # the status is sent already: tell the reader in-band
+        yield _line({"type": "error", "message": f"the export failed: {error}"})
+        raise
+
+
+def export_legacy(
+    services: Services, db_id: str, realm_id: str | None = None, table: str | None = None
+) -> Iterator[str]:
+    """The legacy JSON export document, in chunks of text."""
+    meta = _metadata(services, db_id)
+    yield '{"schema":%s,"sealed":false,"demoUsers":%s' % (
+        _json(tson.encode(meta.schema)),
+        _json(tson.encode({email: {} for email in meta.demo_users})),
+    )
+    with services.router.shard_for(db_id).transaction(read_only=True) as connection:
+        store = ObjectStore(connection, db_id)
+        yield ',"roles":%s,"data":{' % _roles_text(store)
+        realm: str | None = None
+        tbl: str | None = None
+        parts: list[str] = []
+        for count, row in enumerate(_objects(store, realm_id, table), 1):
+            if row.realm_id != realm:
+                parts.append(("}}," if realm is not None else "") + _key(row.realm_id) + ":{")
+                realm, tbl = row.realm_id, None
+            if row.tbl != tbl:
+                parts.append(("}," if tbl is not None else "") + _key(row.tbl) + ":{")
+                tbl = row.tbl
+            else:
+                parts.append(",")
+            parts.append(f"{_key(row.key)}:{row.value}")
+            if count % BATCH == 0:
+                yield "".join(parts)
+                parts = []
+                time.sleep(0)
+        parts.append("}}}}" if realm is not None else "}}")
+        yield "".join(parts)
+
+
+def _metadata(services: Services, db_id: str) -> Metadata:
+    with services.control.connect() as connection:
+        tables = table_store.get_tables(connection, db_id)
+        demo = _demo_users(connection, db_id)
+    return Metadata({name: declaration(info) for name, info in sorted(tables.items())}, demo)
+
+
+def declaration(info: table_store.TableInfo) -> str:
+    """The Dexie schema string of a table's primary key (``"@ref"``, ``"[a+b]"``);
+    ``id`` when its key path is unknown."""
+    key_path = info.key_path if info.key_path is not None else "id"
+    return ("@" if info.generated_global_id and not info.compound else "") + key_path
+
+
+def _demo_users(connection: Any, db_id: str) -> list[str]:
+    emails: list[str] = []
+    after: tuple[Any, str] | None = None
+    while True:
+        page = users.list_users(connection, db_id, user_type="demo", after=after, limit=BATCH)
+        emails.extend(user.email or user.user_id for user in page)
+        if len(page) < BATCH:
+            return emails
+        after = (None, page[-1].user_id)
+
+
+def _objects(store: ObjectStore, realm_id: str | None, table: str | None) -> Iterator[StoredObject]:
+    tables = None if table is None else sorted({table, *ACL_TABLES})
+    for row in store.export_rows(realm_id, tables):
+        if not (row.tbl == ROLES_TABLE and row.realm_id == PUBLIC_REALM):
+            yield row
+
+
+def _roles_text(store: ObjectStore) -> str:
+    """The public realm's roles as a TSON ``{name: role}`` map."""
+    roles: dict[str, Any] = {}
+    for row in store.export_rows(PUBLIC_REALM, [ROLES_TABLE]):
+        value = tson.loads(row.value or "{}")
+        if isinstance(value, dict) and isinstance(value.get("name"), str):
+            name = value.pop("name")
+            value.pop("realmId", None)
+            roles[name] = value
+    return tson.dumps(roles)
+
+
+def _line(value: dict[str, Any]) -> str:
+    return _json(value) + "\n"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _key(name: str) -> str:
+    """A map key inside the TSON document: a leading ``$`` is doubled."""
+    return _json("$" + name if name.startswith("$") else name)
