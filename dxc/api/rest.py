@@ -1,7 +1,66 @@
-"""The REST data API: ``/<db>/all``, ``/<db>/my`` and ``/<db>/public``."""
+"""The REST data API: ``/<db>/all``, ``/<db>/my`` and ``/<db>/public`` (``docs/rest-api.md``)."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response, request, stream_with_context
+from werkzeug.exceptions import Forbidden, Unauthorized
+
+from dxc import tson
+from dxc.access import ANONYMOUS, Principal
+from dxc.api import services
+from dxc.api.bearer import bearer_claims
+from dxc.manage.data_api import ALL, MY, PUBLIC, DataApi, View
 
 bp = Blueprint("rest", __name__)
+
+VIEWS = f"any({ALL},{MY},{PUBLIC})"
+READ_ALL = ("ACCESS_DB", "GLOBAL_READ")
+WRITE_ALL = ("ACCESS_DB", "GLOBAL_READ", "GLOBAL_WRITE")
+
+
+def _view(db_id: str, kind: str, write: bool) -> View:
+    """The caller's view, after checking its token carries the scopes ``kind`` needs."""
+    if kind == PUBLIC and not write:
+        return View(PUBLIC, ANONYMOUS)  # public reads need no token
+    claims = bearer_claims(db_id)
+    if claims is None:
+        raise Unauthorized("this request needs an access token (Authorization: Bearer …)")
+    needed = ("ACCESS_DB",) if kind == MY else (WRITE_ALL if write else READ_ALL)
+    missing = [scope for scope in needed if scope not in claims.scopes]
+    if missing:
+        action = "mutate any data" if write else "read all data"
+        raise Forbidden(f"Not authorized to {action} (the access token lacks {', '.join(missing)})")
+    # /my acts as the subject under the access rules, whatever global scopes it has.
+    scopes = frozenset({"ACCESS_DB"}) if kind == MY else claims.scopes
+    return View(kind, Principal(claims.sub, scopes, claims.email, claims.name))
+
+
+def _json(text: str, status: int = 200) -> Response:
+    return Response(text, status, mimetype="application/json")
+
+
+@bp.get(f"/<db_id>/<{VIEWS}:kind>/<table>")
+def list_objects(db_id: str, kind: str, table: str) -> Response:
+    view = _view(db_id, kind, write=False)
+    pieces = DataApi(services()).list_objects(db_id, view, table, request.args.to_dict())
+    return Response(stream_with_context(pieces), mimetype="application/json")
+
+
+@bp.get(f"/<db_id>/<{VIEWS}:kind>/<table>/<path:pk>")
+def get_object(db_id: str, kind: str, table: str, pk: str) -> Response:
+    view = _view(db_id, kind, write=False)
+    return _json(DataApi(services()).get_object(db_id, view, table, pk))
+
+
+@bp.post(f"/<db_id>/<{VIEWS}:kind>/<table>")
+def put_objects(db_id: str, kind: str, table: str) -> Response:
+    view = _view(db_id, kind, write=True)
+    body = tson.loads(request.get_data())
+    return _json(DataApi(services()).put_objects(db_id, view, table, body))
+
+
+@bp.delete(f"/<db_id>/<{VIEWS}:kind>/<table>/<path:pk>")
+def delete_object(db_id: str, kind: str, table: str, pk: str) -> Response:
+    view = _view(db_id, kind, write=True)
+    DataApi(services()).delete_object(db_id, view, table, pk)
+    return Response(status=204)

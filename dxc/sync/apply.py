@@ -110,6 +110,12 @@ class TransactionApplier:
         self.store.mark_applied(self.client_identity, self.result.applied, self.rev)
         return self.result
 
+    def apply_one(self, transaction: ClientTransaction) -> Rejection | None:
+        """Apply a transaction that no client will resend (the REST API): judged
+        like a client's, not recorded as applied; the rejection if refused."""
+        self.result.touch(transaction.named_keys)
+        return self._try(transaction)
+
     def _try(self, transaction: ClientTransaction) -> Rejection | None:
         """Apply ``transaction`` in a savepoint; the rejection if it was refused."""
         self.lifecycle.begin()
@@ -385,6 +391,7 @@ class TransactionApplier:
             represents=_text(about.get("represents")),
             inviter_name=self.principal.name,
             inviter_email=self.principal.email,
+            realm_props=about,
         )
 
 
