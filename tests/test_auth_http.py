@@ -127,7 +127,7 @@ def test_otp_login_creates_the_user_and_refreshes(app, path, mailbox):
     assert CODE.match(code)
     assert mail["template"] == "otp"
     assert f"OTP: {code}" in mail["text"] and code in mail["subject"] and code in mail["html"]
-    assert mail["variables"]["originName"] == "http://localhost:8080"
+    assert mail["variables"]["originName"] == "localhost:8080"
 
     key, pem = key_pair()
     step2 = {**body, "otp_id": otp_id, "otp": code.lower(), "public_key": pem}
@@ -547,3 +547,10 @@ def test_clients_connect_only_for_the_owner(app, path, mailbox, created):
                               headers={"Authorization": f"Bearer {user['accessToken']}"})
     assert wrong_scope.status_code == 403
     assert client.post(f"{path}/clients/connect", json={}).status_code == 401
+
+
+def test_a_json_body_nested_too_deeply_is_a_400(app, path):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    answer = app.test_client().post(f"{path}/token", data=deep, content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.get_json()["message"] == "the JSON body is nested too deeply"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -12,8 +13,8 @@ from flask import current_app
 
 from dxc import tson
 from dxc.cli.files import CliFiles
-from dxc.manage import databases
-from dxc.manage.importer import import_document
+from dxc.manage import databases, exporter, maintenance
+from dxc.manage.importer import import_document, import_ndjson
 from dxc.protocol import ProtocolError
 from dxc.services import Services
 
@@ -84,20 +85,49 @@ def create_command(as_json: bool, folder: Path) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--db", "db_url", help="Database URL (default: dbUrl of ./dexie-cloud.json).")
 def import_command(file: Path, db_url: str | None) -> None:
-    """Import FILE (the dexie-cloud import format: demoUsers, roles, data)."""
+    """Import FILE: legacy JSON (demoUsers, roles, data), or NDJSON if it ends in .ndjson."""
     services = _services()
     db_id = _database_id(db_url or CliFiles(Path(".")).db_url())
     raw = file.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     try:
-        summary = import_document(services, db_id, tson.loads(raw))
+        if file.suffix.lower() == ".ndjson":
+            summary = import_ndjson(services, db_id, io.BytesIO(raw))
+        else:
+            summary = import_document(services, db_id, tson.loads(raw))
     except (ProtocolError, tson.TSONError) as error:
         raise click.ClickException(f"{file}: {error}") from None
     click.echo(
         f"Imported into {db_id}: {summary.demo_users} demo users, {summary.roles} roles, "
         f"{summary.objects} objects, {summary.deleted} deletions."
     )
+
+
+@dxc_cli.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--db", "db_url", help="Database URL (default: dbUrl of ./dexie-cloud.json).")
+@click.option("--ndjson", is_flag=True, help="Write NDJSON (data.ndjson) instead of legacy JSON.")
+@click.option("--realm", "realm_id", help="Only the objects of this realm.")
+@click.option("--table", help="Only the objects of this table (and the realms and members).")
+def export_command(
+    file: Path, db_url: str | None, ndjson: bool, realm_id: str | None, table: str | None
+) -> None:
+    """Write the database to FILE (what `flask dxc import` and `npx dexie-cloud import` read)."""
+    services = _services()
+    db_id = _database_id(db_url or CliFiles(Path(".")).db_url())
+    export = exporter.export_ndjson if ndjson else exporter.export_legacy
+    with file.open("w", encoding="utf-8") as output:
+        for text in export(services, db_id, realm_id, table):
+            output.write(text)
+    click.echo(f"Exported {db_id} to {file}.")
+
+
+@dxc_cli.command("purge-deleted")
+def purge_deleted_command() -> None:
+    """Remove the databases whose grace period after a soft delete is over (run it daily)."""
+    purged = maintenance.purge_expired(_services())
+    click.echo(f"Purged {len(purged)} database(s){': ' if purged else '.'}{', '.join(purged)}")
 
 
 def _database_id(db_url: str | None) -> str:
@@ -109,4 +139,5 @@ def _database_id(db_url: str | None) -> str:
     return path
 
 
-from dxc.cli import auth  # noqa: E402, F401  (registers init-email-channel, revoke-sessions)
+# The modules below register more commands on ``dxc_cli``.
+from dxc.cli import admin, auth  # noqa: E402, F401

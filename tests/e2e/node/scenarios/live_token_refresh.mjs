@@ -8,8 +8,10 @@ import { openDevice, scenario, snapshot, socketConnected, waitFor } from '../cli
 
 scenario(async ({ databaseUrl, user, timeoutMs }) => {
   const watcher = await openDevice({ databaseUrl, userId: user });
-  await socketConnected(watcher);
   const token = () => watcher.cloud.currentUser.value.accessToken;
+  // The device may connect anonymously before its login completes: take the logged-in token.
+  await waitFor(() => watcher.cloud.currentUser.value.isLoggedIn && token(), { what: 'the login' });
+  await socketConnected(watcher);
   const first = token();
   await waitFor(() => token() !== first, { timeoutMs, what: 'the watcher to refresh its token' });
   await socketConnected(watcher);
