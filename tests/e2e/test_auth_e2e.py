@@ -33,14 +33,6 @@ def server_env() -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def mailbox(server):
-    box = Mailbox()
-    server.services.mailer.configure(box.url, box.secret)
-    yield box
-    box.close()
-
-
 def login(server, mailbox: Mailbox, **args) -> dict:
     url = server.create_database()
     try:

@@ -33,14 +33,6 @@ def server_env() -> dict[str, str]:
     return {"REDIS_URL": ""}  # the server delivers mail itself
 
 
-@pytest.fixture
-def mailbox(server):
-    box = Mailbox()
-    server.services.mailer.configure(box.url, box.secret)
-    yield box
-    box.close()
-
-
 def keys_of(folder: Path) -> dict:
     return json.loads((folder / "dexie-cloud.key").read_text())
 

@@ -20,7 +20,6 @@ from dxc.manage import databases
 from dxc.manage.importer import import_document
 from tests.e2e.cli_driver import run_cli
 from tests.e2e.runner import ScenarioError, run_scenario
-from tests.mailbox import Mailbox
 
 OWNER = "owner@example.com"
 EMAIL = "ann@example.com"
@@ -32,14 +31,6 @@ INVITE_SUBJECT = "email-templates/invite-subject.handlebars"
 @pytest.fixture
 def server_env() -> dict[str, str]:
     return {"REDIS_URL": ""}  # the server delivers mail itself (no RQ worker runs here)
-
-
-@pytest.fixture
-def mailbox(server):
-    box = Mailbox()
-    server.services.mailer.configure(box.url, box.secret)
-    yield box
-    box.close()
 
 
 def test_cli_templates_round_trip_and_an_addon_login_gets_the_pushed_mail(
