@@ -77,6 +77,11 @@ JOBS_ENQUEUED = Counter(
     " is an e-mail (a one-time password or an invitation) for the e-mail channel.",
     ["job"],
 )
+MAILS_QUEUED = Counter(
+    "dxc_mails_queued",
+    "E-mails queued for the e-mail channel, by template (otp, invite, test-send).",
+    ["template"],
+)
 JOB_ATTEMPTS_FAILED = Counter(
     "dxc_job_attempts_failed",
     "In-process background job attempts that raised (each is retried), by job.",

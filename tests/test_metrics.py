@@ -171,6 +171,10 @@ def test_a_one_time_password_mail_is_counted(app, mailbox):
     job = "workers.jobs.post_webhook"
     assert value(after, "dxc_jobs_enqueued_total", job=job) - value(
         before, "dxc_jobs_enqueued_total", job=job) == 1
+    assert value(after, "dxc_mails_queued_total", template="otp") - value(
+        before, "dxc_mails_queued_total", template="otp") == 1
+    assert value(after, "dxc_mails_queued_total", template="invite") == value(
+        before, "dxc_mails_queued_total", template="invite")
 
 
 def _noop() -> None:

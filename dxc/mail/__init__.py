@@ -25,6 +25,7 @@ from urllib.parse import SplitResult, urlsplit
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Engine
 
+from dxc import metrics
 from dxc.auth.keys import derive_key
 from dxc.jobs import Jobs
 from dxc.mail.handlebars import (
@@ -169,3 +170,4 @@ class Mailer:
             SIGNATURE_HEADER: sign(channel.secret, body),
         }
         self.jobs.enqueue(post_webhook, channel.url, body, headers)
+        metrics.MAILS_QUEUED.labels(message.template).inc()
