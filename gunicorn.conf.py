@@ -42,6 +42,10 @@ def post_fork(server, worker):
     patch_psycopg()
 
 
+#: Seconds a gevent worker may take to close its listener after SIGTERM (it looks every 1 s).
+LISTENER_CLOSE_SECONDS = 1.5
+
+
 def post_worker_init(worker):
     """On a graceful stop (SIGTERM: a HUP's old workers, a deploy) close the live
     sockets at once, so that clients reconnect to a new worker instead of being
@@ -54,7 +58,9 @@ def post_worker_init(worker):
 
     def stop(signum, frame):
         worker.handle_exit(signum, frame)
-        gevent.spawn(live.drain)
+        # The worker's loop stops accepting within a second of this: close the
+        # sockets after that, or the clients would reconnect to this same worker.
+        gevent.spawn_later(LISTENER_CLOSE_SECONDS, live.drain)
 
     signal.signal(signal.SIGTERM, stop)
 

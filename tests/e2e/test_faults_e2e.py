@@ -235,4 +235,5 @@ def test_a_graceful_restart_under_load_loses_nothing(server, db_url):
         if " live open " in line and any(f"[{pid}]" in line for pid in new)
     ]
     assert reopened, "no socket reconnected to a new worker"
+    assert "graceful timeout" not in server.log(), "old workers held their sockets to the end"
     assert_no_server_errors(server)

@@ -36,7 +36,11 @@ scenario(async ({ databaseUrl, alice, bob, carol }) => {
   // No pull on Bob's device: the invitation reaches it through its WebSocket (realm-added).
   let invites = [];
   const subscription = b.cloud.invites.subscribe((value) => (invites = value));
-  const invite = await waitFor(() => invites.find((i) => i.realmId === realmId), { what: "Bob's invitation" });
+  // The invitation's member row and realm row arrive in one sync, but the liveQuery behind
+  // db.cloud.invites may emit between the client's two table writes: wait for both.
+  const invite = await waitFor(() => invites.find((i) => i.realmId === realmId && i.realm), {
+    what: "Bob's invitation with its realm",
+  });
   const seen = { realmName: invite.realm?.name, invitedBy: invite.invitedBy, accepted: invite.accepted ?? null };
   const beforeAccept = await outsiders();
   await invite.accept();
