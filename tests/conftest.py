@@ -8,6 +8,7 @@ loudly, unless ``DXC_REQUIRE_POSTGRES=1`` makes that a failure.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import socket
@@ -15,9 +16,10 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -126,6 +128,33 @@ def app(settings: Settings) -> Iterator[Flask]:
     databases.migrate(app.extensions["dxc"])
     yield app
     app.extensions["dxc"].control.dispose()
+
+
+@pytest.fixture
+def make_app(settings: Settings) -> Iterator[Callable[..., Flask]]:
+    """Initialised apps whose settings differ from ``settings`` by the given overrides.
+
+    Mail jobs run in-process (no ``REDIS_URL``), so that a mailbox receives them.
+    """
+    apps: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        app = create_app(dataclasses.replace(settings, redis_url=None, **overrides))
+        databases.migrate(app.extensions["dxc"])
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["dxc"].control.dispose()
+
+
+@pytest.fixture
+def mail_app(make_app: Callable[..., Flask], mailbox: Mailbox) -> Flask:
+    """An initialised app that mails to ``mailbox`` (its e-mail channel)."""
+    app = make_app()
+    app.extensions["dxc"].mailer.configure(mailbox.url, mailbox.secret)
+    return app
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-from app import create_app
 from dxc import tson
 from dxc.auth.tokens import AccessClaims
 from dxc.manage import databases
@@ -24,13 +23,8 @@ DOER = {"add": ["items"], "update": {"items": ["done"]}}
 
 
 @pytest.fixture
-def app(settings, mailbox):
-    app = create_app(settings)
-    services = app.extensions["dxc"]
-    databases.migrate(services)
-    services.mailer.configure(mailbox.url, mailbox.secret)
-    yield app
-    services.control.dispose()
+def app(mail_app):
+    return mail_app
 
 
 @pytest.fixture

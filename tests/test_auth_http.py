@@ -6,7 +6,6 @@ through the e-mail channel and the in-process job runner.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import time
@@ -20,7 +19,6 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
-from app import create_app
 from dxc import tson
 from dxc.auth.tokens import AccessClaims, TokenSigner
 from dxc.manage import databases
@@ -34,29 +32,8 @@ CODE = re.compile(r"^[2-9A-HJ-NP-Z]{8}$")
 
 
 @pytest.fixture
-def make_app(settings):
-    """An initialised app whose settings differ from the default ones by ``overrides``.
-
-    Mail jobs run in-process (no ``REDIS_URL``), so that the mailbox receives them.
-    """
-    apps = []
-
-    def make(**overrides: Any):
-        app = create_app(dataclasses.replace(settings, redis_url=None, **overrides))
-        databases.migrate(app.extensions["dxc"])
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["dxc"].control.dispose()
-
-
-@pytest.fixture
-def app(make_app, mailbox):
-    app = make_app()
-    app.extensions["dxc"].mailer.configure(mailbox.url, mailbox.secret)
-    return app
+def app(mail_app):
+    return mail_app
 
 
 @pytest.fixture

@@ -6,13 +6,11 @@ real web-hook receiver (``tests/mailbox.py``) through the e-mail channel.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
 from sqlalchemy import func, select
 
-from app import create_app
 from dxc.auth.tokens import AccessClaims
 from dxc.manage import databases
 from dxc.manage.databases import ADMIN_SCOPES
@@ -40,14 +38,8 @@ B8_PATHS = {
 
 
 @pytest.fixture
-def app(settings, mailbox):
-    # Mail jobs run in-process (no REDIS_URL), so that the mailbox receives them.
-    app = create_app(dataclasses.replace(settings, redis_url=None))
-    services = app.extensions["dxc"]
-    databases.migrate(services)
-    services.mailer.configure(mailbox.url, mailbox.secret)
-    yield app
-    services.control.dispose()
+def app(mail_app):
+    return mail_app
 
 
 @pytest.fixture

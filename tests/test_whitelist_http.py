@@ -6,12 +6,10 @@ database's whitelist alone decides which browser origins get CORS headers.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import pytest
 
-from app import create_app
 from dxc.manage import databases
 from dxc.manage.databases import ADMIN_SCOPES
 from dxc.manage.whitelist import FORM_MESSAGE, OriginCache, whitelist
@@ -21,23 +19,8 @@ APP = "https://app.example.com"
 
 
 @pytest.fixture
-def make_app(settings):
-    apps = []
-
-    def make(*origins: str):
-        app = create_app(dataclasses.replace(settings, redis_url=None, cors_origins=origins))
-        databases.migrate(app.extensions["dxc"])
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["dxc"].control.dispose()
-
-
-@pytest.fixture
 def app(make_app):
-    return make_app()
+    return make_app(cors_origins=())  # only the whitelists decide
 
 
 @pytest.fixture
@@ -184,7 +167,7 @@ def test_websocket_upgrade_checks_the_whitelist(server):
 
 
 def test_installation_wide_origins(make_app):
-    app = make_app("https://admin.example/")
+    app = make_app(cors_origins=("https://admin.example/",))
     created = databases.create_database(app.extensions["dxc"])
     client = app.test_client()
     for path in (f"/{created.db_id}/sync", "/service/token"):
