@@ -44,6 +44,8 @@ class Settings:
     env: str = "development"
     instance_path: Path = Path("instance")
     max_body_bytes: int = 100 * 1024 * 1024
+    #: Synced tables one database may have; more are not registered and not written.
+    max_tables: int = 1000
     #: Origins allowed for every database besides each one's whitelist; "*": all.
     cors_origins: tuple[str, ...] = ()
     access_token_ttl: int = 3600
@@ -101,6 +103,7 @@ def load_settings(
         env=env,
         instance_path=instance_path,
         max_body_bytes=_integer(environ, "DXC_MAX_BODY_BYTES", Settings.max_body_bytes),
+        max_tables=_integer(environ, "DXC_MAX_TABLES", Settings.max_tables),
         cors_origins=_origins(environ, env),
         access_token_ttl=_integer(environ, "DXC_ACCESS_TOKEN_TTL", Settings.access_token_ttl),
         refresh_token_ttl=_integer(environ, "DXC_REFRESH_TOKEN_TTL", Settings.refresh_token_ttl),

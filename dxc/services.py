@@ -48,11 +48,15 @@ def build_services(settings: Settings) -> Services:
         router=router,
         signer=signer,
         sync=SyncService(
-            control, router, bus.publish, InviteMailer(mailer, settings.public_url)
+            control,
+            router,
+            bus.publish,
+            InviteMailer(mailer, settings.public_url),
+            max_tables=settings.max_tables,
         ),
         tokens=TokenService(control, signer, settings, OtpLogin(control, settings, mailer)),
         jobs=jobs,
         mailer=mailer,
         bus=bus,
-        live=LiveService(signer, LiveFeed(control, router), bus),
+        live=LiveService(signer, LiveFeed(control, router), bus, control),
     )

@@ -423,3 +423,115 @@ def test_invite_flag_set_later_mails_then(device, mailbox):
     alice.sync([alice.op("members", "update", ["mmbC"], "i", changeSpecs=[{"invite": True}])])
     assert mailbox.wait_for_mail(CAROL)["template"] == "invite"
     assert len(mailbox.mails_to(CAROL)) == 1, "the row without invite: true was not mailed"
+
+
+# --- one user's writes never reach into another's data (security issue 11) -------------------
+
+EVERYTHING = {"index": None, "range": {"type": 3}}  # what db.items.clear() sends
+TAGGED = {"index": "tag", "range": {"type": 1, "lower": "T", "upper": "T"}}
+
+
+def offline_device(device, user: str) -> tuple[Device, str]:
+    """A second device of ``user`` that synced once and then went offline."""
+    phone = device(user)
+    phone.sync()
+    return phone, phone.last_pull["serverRevision"]
+
+
+def push_offline(phone: Device, base: str, values: list[dict], txid: str) -> dict:
+    keys = [value["id"] for value in values]
+    return phone.sync(
+        [phone.op("items", "insert", keys, txid, values=values)],
+        base_revs=[{"tableName": "items", "clientRev": phone.mutation_rev + 1, "serverRev": base}],
+    )
+
+
+def test_where_clauses_of_another_user_never_touch_private_offline_inserts(device, app):
+    alice, mallory = device(ALICE), device(BOB)
+    phone, base = offline_device(device, ALICE)
+    mallory.sync([
+        mallory.op("items", "delete", [], "m1", criteria=EVERYTHING),
+        mallory.op("items", "modify", [], "m2", criteria=TAGGED,
+                   changeSpec={"title": "pwned", "big": "x" * 10_000}),
+        mallory.op("items", "modify", [], "m3", criteria=TAGGED, changeSpec={"realmId": BOB}),
+    ])
+    answer = push_offline(phone, base, [item("itm1", tag="T", title="mine"), item("itm2")], "a1")
+    assert rejected(answer) == []
+    assert stored(app, alice, "items", "itm1") == item("itm1", tag="T", title="mine")
+    assert stored(app, alice, "items", "itm2") == item("itm2")
+    alice.sync()
+    assert alice.state["items"]["itm1"]["title"] == "mine"
+
+
+def test_where_clauses_of_the_same_user_still_rebase_offline_inserts(device, app):
+    alice = device(ALICE)
+    phone, base = offline_device(device, ALICE)
+    alice.sync([alice.op("items", "modify", [], "a1", criteria=TAGGED, changeSpec={"done": 1})])
+    push_offline(phone, base, [item("itm1", tag="T")], "p1")
+    assert stored(app, alice, "items", "itm1")["done"] == 1
+
+
+def test_a_members_where_clause_acts_only_with_the_members_rights(device, app):
+    alice, bob = device(ALICE), device(BOB)
+    share(alice)  # bob may add items and update "done" in REALM
+    accept(bob)
+    phone, base = offline_device(device, ALICE)
+    bob.sync([
+        bob.op("items", "modify", [], "b1", criteria=TAGGED, changeSpec={"done": True}),
+        bob.op("items", "modify", [], "b2", criteria=TAGGED, changeSpec={"title": "bob's"}),
+    ])
+    bob.sync([bob.op("items", "delete", [], "b3", criteria=EVERYTHING)])
+    push_offline(phone, base, [item("itmS", realm=REALM, tag="T", title="alice's"),
+                               item("itmP", tag="T", title="private")], "p1")
+    shared = stored(app, alice, "items", "itmS")
+    assert shared is not None, "bob may not delete alice's objects: his clear() skips them"
+    assert shared["done"] is True, "bob may update done in the shared realm"
+    assert shared["title"] == "alice's", "bob may not change titles"
+    assert stored(app, alice, "items", "itmP") == item("itmP", tag="T", title="private")
+
+
+def test_same_client_identity_and_txid_of_another_user_is_applied(device, app):
+    alice, bob = device(ALICE), device(BOB)
+    alice.identity = bob.identity = "shared-identity"
+    alice.sync([alice.op("items", "insert", ["itmA1"], "tx1", values=[item("itmA1")])])
+    answer = bob.sync([bob.op("items", "insert", ["itmB1"], "tx1",
+                              values=[item("itmB1", owner=BOB)])])
+    assert rejected(answer) == []
+    assert stored(app, bob, "items", "itmB1") is not None, "not skipped as alice's resend"
+
+
+def test_nobody_grants_more_than_they_hold(device):
+    alice, bob = device(ALICE), device(BOB)
+    share(alice, permissions={"add": ["members", "items"]})
+    accept(bob)
+    escalate = member("mmbBob2", owner=BOB, userId=BOB, permissions={"manage": "*"})
+    answer = bob.sync([bob.op("members", "insert", ["mmbBob2"], "up", values=[escalate])])
+    assert rejected(answer) == ["up"]
+    by_role = member("mmbBob3", owner=BOB, userId=BOB, roles=["boss"])
+    alice.sync([alice.op("roles", "insert", [tson.dumps([REALM, "boss"])], "role", values=[
+        {"realmId": REALM, "name": "boss", "owner": ALICE, "permissions": {"manage": "*"}}])])
+    answer = bob.sync([bob.op("members", "insert", ["mmbBob3"], "role", values=[by_role])])
+    assert rejected(answer) == ["role"], "a role counts with its permissions"
+    same = member("mmbCarol", owner=BOB, email=CAROL, permissions={"add": ["items"]})
+    answer = bob.sync([bob.op("members", "insert", ["mmbCarol"], "ok", values=[same])])
+    assert rejected(answer) == [], "granting what one holds is fine"
+    answer = bob.sync([bob.op("members", "update", ["mmbCarol"], "more",
+                              changeSpecs=[{"permissions": {"manage": ["items"]}}])])
+    assert rejected(answer) == ["more"]
+
+
+def test_a_forged_last_pull_reveals_no_member_ids(device):
+    alice, bob, carol = device(ALICE), device(BOB), device(CAROL)
+    share(alice)
+    alice.sync([alice.op("members", "insert", ["mmbCarol"], "c",
+                         values=[member("mmbCarol", email=CAROL, invite=True)])])
+    accept(carol)
+    bob.sync()
+    assert bob.last_pull["inviteRealms"] == [REALM]
+    for revision in ("1:0", bob.last_pull["serverRevision"]):
+        bob.last_pull = {"serverRevision": revision, "realms": [REALM, BOB, "rlm-public"],
+                         "inviteRealms": []}
+        answer = bob.sync()
+        keys = {key for entry in answer["changes"] if entry["table"] == "members"
+                for mut in entry["muts"] for key in mut["keys"]}
+        assert keys <= {"mmbBob"}, f"member ids leaked: {keys}"

@@ -1,8 +1,10 @@
 """Property test: random sharing sessions against an independent model of the rules.
 
 Three users create realms, invite each other, accept and reject, join
-uninvited, remove members, give realms away, and add, edit, move and delete
-objects, each step one client transaction through the real SyncService.
+uninvited, remove members, give realms away, add, edit, move and delete
+objects, and run where-clause modifies and deletes (which the server also
+replays onto every later insert made at an older base revision, with the
+issuer's rights), each step one client transaction through the real SyncService.
 The model below decides every step on its own (A3.1, A5.1, A7); after each
 step the server must have refused exactly what the model refuses and store
 exactly the model's state. At the end every user's full pull must show what
@@ -13,6 +15,7 @@ every step, must hold the same as that full pull.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,11 +82,22 @@ class Item:
     done: bool = False
 
 
+@dataclass(frozen=True)
+class WhereClause:
+    """A committed ``where('title').equals(title)`` modify (``new_title``) or delete (None)."""
+
+    issuer: str
+    title: str
+    new_title: str | None
+
+
 @dataclass
 class Model:
     realms: dict[str, str] = field(default_factory=dict)  # realm id -> owner
     members: dict[str, Member] = field(default_factory=dict)
     items: dict[str, Item] = field(default_factory=dict)
+    #: Every step is a new device at base revision 0, so each insert is rebased on all of these.
+    where_clauses: list[WhereClause] = field(default_factory=list, compare=False)
 
     def stands_for(self, member: Member, user: str) -> bool:
         return member.user_id == user if member.user_id else member.email == user
@@ -139,6 +153,22 @@ def _updates(sets: list[dict[str, Any]], table: str, props: set[str]) -> bool:
     return all(allowed(prop) for prop in props)
 
 
+def _grants_within(sets: list[dict[str, Any]], granted: dict[str, Any]) -> bool:
+    """Nobody grants more than they hold (the permission sets here are simple)."""
+    if any(s.get("manage") == "*" for s in sets):
+        return True
+    if granted.get("manage") or not all(_adds(sets, t) for t in granted.get("add", [])):
+        return False
+    for table, props in granted.get("update", {}).items():
+        if props == "*":
+            every = any(s.get("update", {}).get(table) == "*" for s in sets)
+            if not (_manages(sets, table) or every):
+                return False
+        elif not _updates(sets, table, set(props)):
+            return False
+    return True
+
+
 class Denied(Exception):
     pass
 
@@ -155,8 +185,9 @@ class Step:
         self.deleted: set[str] = set()
         self.denied = False
 
-    def op(self, table: str, kind: str, key: str, rule: Any, **fields: Any) -> Step:
-        self.operations.append({"table": table, "type": kind, "keys": [key], **fields})
+    def op(self, table: str, kind: str, key: str | None, rule: Any, **fields: Any) -> Step:
+        keys = [] if key is None else [key]
+        self.operations.append({"table": table, "type": kind, "keys": keys, **fields})
         if not self.denied:
             try:
                 rule()
@@ -222,6 +253,7 @@ def add_member(step: Step, realm: str, key: str, value: dict[str, Any], pset: st
     def rule() -> None:
         require(key not in m.members and realm in m.realms)
         require(_adds(m.permission_sets(user, realm), "members"))
+        require(_grants_within(m.permission_sets(user, realm), PERMISSION_SETS[pset]))
         own = value.get("userId") == user
         m.members[key] = Member(
             realm, value.get("userId"), value.get("email"), "active" if own else "pending", user,
@@ -274,7 +306,12 @@ def add_item(step: Step, key: str, realm: str, owner: str) -> None:
         require(not (realm == user and owner != user))
         sets = m.permission_sets(user, realm)
         require(_adds(sets, "items") and (owner == user or _manages(sets, "items")))
-        m.items[key] = Item(realm, owner)
+        rebased: Item | None = Item(realm, owner)
+        for clause in m.where_clauses:
+            if rebased is not None and rebased.title == clause.title:
+                rebased = _replayed(m, rebased, clause)
+        if rebased is not None:
+            m.items[key] = rebased
 
     value = {"id": key, "realmId": realm, "owner": owner, "title": "t0", "done": False}
     step.op("items", "insert", key, rule, values=[value])
@@ -315,6 +352,47 @@ def delete_item(step: Step, key: str) -> None:
         del m.items[key]
 
     step.op("items", "delete", key, rule)
+
+
+def _may_change(m: Model, user: str, item: Item, title: str | None) -> bool:
+    """May ``user`` give ``item`` the title ``title`` (None: delete it)?"""
+    if item.realm == user or item.owner == user:
+        return True
+    sets = m.permission_sets(user, item.realm)
+    if title is None:
+        return _manages(sets, "items")
+    return _updates(sets, "items", {"title"} if title != item.title else set())
+
+
+def _replayed(m: Model, item: Item, clause: WhereClause) -> Item | None:
+    """``item`` after a where-clause replayed with its issuer's rights (None: deleted)."""
+    if not _may_change(m, clause.issuer, item, clause.new_title):
+        return item
+    return None if clause.new_title is None else dataclasses.replace(item, title=clause.new_title)
+
+
+def where_title(step: Step, title: str, new_title: str | None) -> None:
+    """``where('title').equals(title)``: ``.modify({title: new_title})``, or ``.delete()``
+    for None. Objects the user may not change are skipped, never refused."""
+    m, user = step.model, step.user
+
+    def rule() -> None:
+        readable = m.realm_sets(user)[0]
+        for key, item in list(m.items.items()):
+            if item.realm in readable and item.title == title:
+                replayed = _replayed(m, item, WhereClause(user, title, new_title))
+                if replayed is None:
+                    del m.items[key]
+                else:
+                    m.items[key] = replayed
+        m.where_clauses.append(WhereClause(user, title, new_title))
+
+    criteria = {"index": "title", "range": {"type": 1, "lower": title}}
+    if new_title is None:
+        step.op("items", "delete", None, rule, criteria=criteria)
+    else:
+        step.op("items", "modify", None, rule, criteria=criteria,
+                changeSpec={"title": new_title})
 
 
 def delete_realm(step: Step, realm: str) -> None:
@@ -379,6 +457,12 @@ single = st.one_of(
     st.tuples(st.just("update_item"), user_index, item_keys, item_changes),
     st.tuples(st.just("delete_item"), user_index, item_keys),
     st.tuples(st.just("delete_realm"), user_index, realm_ids),
+    st.tuples(
+        st.just("where_title"),
+        user_index,
+        st.sampled_from(TITLES),
+        st.one_of(st.none(), st.sampled_from(TITLES)),
+    ),
     st.tuples(st.just("give_realm"), user_index, realm_ids, user_index),
     st.tuples(st.just("share"), user_index, item_keys, realm_ids),
 )
@@ -438,6 +522,8 @@ def build(model: Model, action: tuple) -> Step:
         delete_item(step, *args)
     elif kind == "delete_realm":
         delete_realm(step, *args)
+    elif kind == "where_title":
+        where_title(step, *args)
     elif kind == "give_realm":
         realm, new_owner = args
         give_realm(step, realm, USERS[new_owner])
@@ -588,6 +674,15 @@ def services(settings):
     ("give_realm", 1, "rlmOne", 2),
     ("delete_item", 1, "itm1"),
     ("delete_realm", 2, "rlmOne"),
+])
+@example([  # a stranger's clear and a member's retitling never reach inserts they cannot touch
+    ("where_title", 2, "t0", None),
+    ("invite", None, "rlmOne", 1, "doer"),
+    ("answer_own", 1, "rlmOne", True),
+    ("where_title", 1, "t0", "t1"),
+    ("add_item", 0, "itm2", "rlmOne", None),
+    ("add_item", 0, "itm3", USERS[0], None),
+    ("add_item", 2, "itm3", USERS[2], None),
 ])
 @example([  # '*' does not cover owner and realmId; moving needs add in the destination
     ("invite", None, "rlmOne", 1, "editor"),

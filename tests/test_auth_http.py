@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -17,13 +20,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from dxc import tson
 from dxc.auth.tokens import AccessClaims, TokenSigner
 from dxc.manage import databases
 from dxc.manage.importer import import_document
-from dxc.storage import credentials, schema
+from dxc.storage import credentials, schema, users
+from dxc.storage.clock import utcnow
 from tests.protocol_client import refresh_body
 
 ANN = "ann@example.com"
@@ -81,7 +85,9 @@ def otp_login(client, mailbox, path: str, email: str = ANN, scopes=("ACCESS_DB",
 def sync(client, path: str, token: str | None = None):
     body = tson.dumps({"v": 3, "clientIdentity": "c1", "schema": {}, "changes": []})
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return client.post(f"{path}/sync", data=body, headers=headers)
+    response = client.post(f"{path}/sync", data=body, headers=headers)
+    response.get_data()  # the whole stream, in this request's context
+    return response
 
 
 # --- OTP ---------------------------------------------------------------------------------------
@@ -531,3 +537,118 @@ def test_a_json_body_nested_too_deeply_is_a_400(app, path):
     answer = app.test_client().post(f"{path}/token", data=deep, content_type="application/json")
     assert answer.status_code == 400
     assert answer.get_json()["message"] == "the JSON body is nested too deeply"
+
+
+# --- abuse: parallel requests, replays, deactivated users ---------------------------------------
+
+
+def in_parallel(count: int, call: Callable[[int], Any]) -> list[Any]:
+    """``call(0..count-1)`` from ``count`` threads released at the same moment."""
+    start = threading.Barrier(count)
+
+    def run(index: int) -> Any:
+        start.wait()
+        return call(index)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def test_parallel_otp_requests_send_no_more_codes_than_the_limit(make_app, created_on):
+    # No e-mail channel: the codes are logged (rendering mails is not thread-safe, and
+    # gevent never runs two renderings at once).
+    app = make_app()
+    path = created_on(app)
+    limit = app.extensions["dxc"].settings.otp_max_per_email
+    body = {"grant_type": "otp", "email": ANN, "scopes": ["ACCESS_DB"]}
+    answers = in_parallel(40, lambda _: app.test_client().post(f"{path}/token", json=body))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert set(statuses) == {200, 429}, statuses
+    sent = statuses.count(200)
+    assert sent == limit, f"{sent} codes sent for one address (limit {limit})"
+    refused = [answer.get_json()["error"] for answer in answers if answer.status_code == 429]
+    assert set(refused) == {"too_many_requests"}
+    with app.extensions["dxc"].control.connect() as connection:
+        stored = connection.scalar(
+            select(func.count()).select_from(schema.otps).where(schema.otps.c.email == ANN)
+        )
+    assert stored == limit
+
+
+def test_parallel_wrong_guesses_compare_no_more_codes_than_the_attempts(
+    app, path, mailbox, monkeypatch
+):
+    client = app.test_client()
+    otp_id = request_otp(client, path)
+    code = mailbox.code(ANN)
+    wrong = "22222222" if code != "22222222" else "33333333"
+    login = app.extensions["dxc"].tokens.otp
+    digest, compared, lock = login._digest, [], threading.Lock()
+
+    def counting_digest(otp_id: str, guess: str) -> str:
+        with lock:
+            compared.append(guess)
+        return digest(otp_id, guess)
+
+    monkeypatch.setattr(login, "_digest", counting_digest)
+    body = {"grant_type": "otp", "email": ANN, "otp_id": otp_id, "scopes": ["ACCESS_DB"]}
+    answers = in_parallel(
+        60, lambda _: app.test_client().post(f"{path}/token", json={**body, "otp": wrong})
+    )
+    attempts = app.extensions["dxc"].settings.otp_max_attempts
+    assert len(compared) <= attempts, f"{len(compared)} guesses compared (limit {attempts})"
+    for answer in answers:
+        if answer.status_code == 401:
+            assert answer.get_data(as_text=True) == "Invalid OTP. Please try again."
+        else:
+            assert answer.status_code == 200
+            assert answer.get_json()["messageCode"] == "INVALID_OTP"
+    late = client.post(f"{path}/token", json={**body, "otp": code})
+    assert late.status_code == 200 and late.get_json()["messageCode"] == "INVALID_OTP"
+
+
+def test_a_signed_refresh_request_is_answered_once(app, path, mailbox):
+    client = app.test_client()
+    key, pem = key_pair()
+    tokens = otp_login(client, mailbox, path, public_key=pem).get_json()
+    body = refresh_body(key, tokens["refreshToken"])
+    assert client.post(f"{path}/token", json=body).get_json()["type"] == "tokens"
+    replayed = client.post(f"{path}/token", json=body)
+    assert replayed.status_code == 401
+    assert replayed.get_json()["error"] == "refresh_replayed"
+    assert "already used" in replayed.get_json()["message"]
+    # The real client signs a fresh time stamp each time.
+    fresh = refresh_body(key, tokens["refreshToken"], body["time_stamp"] + 1)
+    assert client.post(f"{path}/token", json=fresh).get_json()["type"] == "tokens"
+
+
+def test_a_refresh_request_sent_in_parallel_is_answered_once(app, path, mailbox):
+    client = app.test_client()
+    key, pem = key_pair()
+    tokens = otp_login(client, mailbox, path, public_key=pem).get_json()
+    body = refresh_body(key, tokens["refreshToken"])
+    answers = in_parallel(12, lambda _: app.test_client().post(f"{path}/token", json=body))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200] + [401] * 11, statuses
+
+
+def test_a_deactivated_user_is_refused_at_once_by_sync_and_refresh(app, path, mailbox, created):
+    client = app.test_client()
+    key, pem = key_pair()
+    tokens = otp_login(client, mailbox, path, public_key=pem).get_json()
+    assert sync(client, path, tokens["accessToken"]).status_code == 200
+    with app.extensions["dxc"].control.begin() as connection:
+        users.update_user(connection, created.db_id, ANN, deactivated=utcnow())
+
+    refused = sync(client, path, tokens["accessToken"])
+    assert refused.status_code == 401
+    assert refused.get_json()["error"] == "invalid_token"
+    assert "deactivated" in refused.get_json()["message"]
+    refresh = client.post(f"{path}/token", json=refresh_body(key, tokens["refreshToken"]))
+    assert refresh.status_code == 200
+    assert refresh.get_json()["type"] == "error" and "accessToken" not in refresh.get_json()
+    assert refresh.get_json()["title"] == "Account deactivated"
+
+    with app.extensions["dxc"].control.begin() as connection:
+        users.update_user(connection, created.db_id, ANN, deactivated=None)
+    assert sync(client, path, tokens["accessToken"]).status_code == 200

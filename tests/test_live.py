@@ -15,9 +15,10 @@ import redis
 
 from app import create_app
 from dxc.access import ANONYMOUS, Principal
+from dxc.auth.tokens import AccessClaims
 from dxc.manage import databases
 from dxc.manage.importer import import_document
-from dxc.protocol.live import realm_set_hash
+from dxc.protocol.live import SocketQuery, realm_set_hash
 from dxc.realtime import polling_bus
 from dxc.realtime.bus import Bus, Change
 from dxc.realtime.feed import LiveFeed, RealmView
@@ -25,6 +26,8 @@ from dxc.realtime.polling_bus import PollingBus
 from dxc.realtime.postgres_bus import PostgresBus
 from dxc.realtime.redis_bus import RedisBus
 from dxc.services import Services
+from dxc.storage import users
+from dxc.storage.clock import utcnow
 from dxc.storage.objects import ObjectStore
 from tests.protocol_client import ALICE, BOB, Device, item
 
@@ -326,3 +329,36 @@ def test_a_bus_that_cannot_publish_does_not_fail_the_commit(device, services, mo
 def head(services: Services, db_id: str) -> int:
     with services.router.shard_for(db_id).transaction(read_only=True) as connection:
         return ObjectStore(connection, db_id).current_revision()
+
+
+# --- deactivated users ------------------------------------------------------------------------
+
+
+class ClosingSocket:
+    """Keeps what the server sends; the client says nothing and waits for the close."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+        self.closed = threading.Event()
+
+    def send(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+    def receive(self) -> None:
+        self.closed.wait(timeout=5)
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def test_a_socket_of_a_deactivated_user_is_refused(services, db_id, monkeypatch):
+    monkeypatch.setattr(services.bus, "start", lambda hub: None)
+    with services.control.begin() as connection:
+        users.update_user(connection, db_id, ALICE, deactivated=utcnow())
+    token = services.signer.issue(
+        db_id, AccessClaims(ALICE, frozenset({"ACCESS_DB"}), "demo")
+    ).token
+    socket = ClosingSocket()
+    services.live.serve(socket, db_id, SocketQuery(3, None, None, None, "c1", "4.4.14", token))
+    assert socket.sent == [{"type": "error", "error": "Account deactivated"}]
+    assert socket.closed.is_set()

@@ -83,6 +83,30 @@ class Permissions:
         """Deleting objects one does not own needs ``manage``."""
         return self.can_manage(table)
 
+    def covers(self, other: Permissions) -> bool:
+        """Does this set allow everything ``other`` allows? (Nobody grants more
+        than they hold.)"""
+        if self.manage == ALL:
+            return True
+        if other.manage == ALL or not all(self.can_manage(t) for t in other.manage):
+            return False
+        if other.add == ALL:
+            if self.add != ALL:
+                return False
+        elif not all(self.can_add(t) for t in other.add):
+            return False
+        if other.update == ALL:
+            return self.update == ALL
+        return all(self._covers_update(t, props) for t, props in other.update.items())
+
+    def _covers_update(self, table: str, props: Props) -> bool:
+        if props == ALL or ALL in props:
+            granted = ALL if self.update == ALL else self.update.get(table, frozenset())
+            if not (self.can_manage(table) or granted == ALL or ALL in granted):
+                return False
+            props = frozenset() if props == ALL else props - {ALL}
+        return self.can_update(table, props)
+
 
 NONE = Permissions()
 FULL = Permissions(manage=ALL)

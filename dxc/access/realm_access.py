@@ -85,6 +85,18 @@ class RealmAccess:
         rows.update((ROLES_TABLE, role.key) for role in roles)
         return frozenset(rows)
 
+    def left_after(self, realm_id: str, rev: int) -> bool:
+        """Did the principal leave ``realm_id`` after revision ``rev``: is one of
+        its member rows there rejected, and changed since? (Then its device may
+        still hold the realm's other rows.)"""
+        ids = [
+            m.member_id
+            for m in self.memberships()
+            if m.realm_id == realm_id and m.state == members.REJECTED
+        ]
+        rows = self.store.get_many(members.MEMBERS_TABLE, ids).values()
+        return any(row.rev > rev for row in rows)
+
     def memberships(self) -> list[MemberEntry]:
         """The principal's member rows in existing realms, whatever their state."""
         if self._memberships is None:
@@ -125,10 +137,10 @@ class RealmAccess:
         sets = [permissions.loads(m.permissions) for m in rows]
         names = sorted({name for m in rows for name in json.loads(m.roles or "[]")})
         if names:
-            sets.extend(self._roles(realm_id, names))
+            sets.extend(self.role_permissions(realm_id, names))
         return permissions.union(sets)
 
-    def _roles(self, realm_id: str, names: list[str]) -> list[Permissions]:
+    def role_permissions(self, realm_id: str, names: list[str]) -> list[Permissions]:
         """The permissions of roles ``names``: the realm's own role, else the global one."""
         keys = {
             (realm, name): encode_wire_key([realm, name])

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dxc import tson
-from dxc.access import members
+from dxc.access import members, permissions
 from dxc.access.index import REALMS_TABLE, ROLES_TABLE
 from dxc.access.realm_access import PUBLIC_REALM, RealmAccess
 from dxc.access.rejections import InvalidOperation, PermissionDenied
@@ -43,8 +43,10 @@ class WriteRules:
             raise PermissionDenied(f"{table}: no permission to add to realm {realm_id!r}")
         if owner not in (None, self.user_id) and not allowed.can_manage(table):
             raise PermissionDenied(f"{table}: cannot create {key!r} owned by {owner!r}")
-        if table == members.MEMBERS_TABLE and value.get("userId") not in (None, self.user_id):
-            raise PermissionDenied("members: userId can only be set to your own user id")
+        if table == members.MEMBERS_TABLE:
+            if value.get("userId") not in (None, self.user_id):
+                raise PermissionDenied("members: userId can only be set to your own user id")
+            self._check_grant(key, value)
 
     def check_change(
         self,
@@ -76,12 +78,11 @@ class WriteRules:
             )
         if moved and not self.access.permissions(realm_id).can_add(table):
             raise PermissionDenied(f"{table}: no permission to move {old.key!r} to {realm_id!r}")
-        if (
-            table == members.MEMBERS_TABLE
-            and "userId" in props
-            and value.get("userId") not in (None, self.user_id)
-        ):
-            raise PermissionDenied("members: userId can only be set to your own user id")
+        if table == members.MEMBERS_TABLE:
+            if "userId" in props and value.get("userId") not in (None, self.user_id):
+                raise PermissionDenied("members: userId can only be set to your own user id")
+            if props & {"permissions", "roles", "realmId"}:
+                self._check_grant(old.key, value)
 
     def check_delete(self, table: str, old: StoredObject, old_value: dict[str, Any]) -> None:
         if self.principal.global_write or self._owns(old):
@@ -90,6 +91,21 @@ class WriteRules:
             return  # leaving a realm, or declining an invitation for good
         if not self.access.permissions(old.realm_id).can_delete(table):
             raise PermissionDenied(f"{table}: no permission to delete {old.key!r}")
+
+    def _check_grant(self, key: str, value: dict[str, Any]) -> None:
+        """A member row grants at most what its writer holds in the realm
+        (``add: ['members']`` must not become ``manage: '*'`` for oneself or a friend)."""
+        realm_id = value["realmId"]
+        held = self.access.permissions(realm_id)
+        granted = [permissions.Permissions.parse(value.get("permissions"))]
+        roles = value.get("roles")
+        if isinstance(roles, list):
+            names = sorted({name for name in roles if isinstance(name, str)})
+            granted.extend(self.access.role_permissions(realm_id, names))
+        if not held.covers(permissions.union(granted)):
+            raise PermissionDenied(
+                f"members: {key!r} would grant more than you hold in realm {realm_id!r}"
+            )
 
     def _owns(self, old: StoredObject) -> bool:
         """Owner rights: the object's owner, or anything in one's private realm."""

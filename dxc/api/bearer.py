@@ -6,18 +6,24 @@ from flask import request
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from dxc.api import services
+from dxc.auth.accounts import require_active
 from dxc.auth.tokens import AccessClaims, InvalidToken
 
 
 def bearer_claims(audience: str) -> AccessClaims | None:
-    """The verified claims of the token for ``audience``; None without a token."""
+    """The verified claims of the token for ``audience``; None without a token.
+
+    A token of a user deactivated since it was issued is refused like a
+    revoked one (401), on every endpoint (see :mod:`dxc.auth.accounts`).
+    """
     header = request.headers.get("Authorization")
     if not header:
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidToken("the Authorization header must be 'Bearer <token>'")
-    return services().signer.verify(audience, token.strip())
+    claims = services().signer.verify(audience, token.strip())
+    return require_active(services().control, audience, claims)
 
 
 def require_scope(audience: str, *scopes: str) -> AccessClaims:

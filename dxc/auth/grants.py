@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -31,7 +31,7 @@ from dxc.auth.policy import may_create_databases
 from dxc.auth.signatures import BadPublicKey, check_public_key, verify_refresh_signature
 from dxc.auth.tokens import AccessClaims, TokenSigner
 from dxc.config import Settings
-from dxc.storage import credentials, databases, users
+from dxc.storage import credentials, databases, refresh_stamps, users
 from dxc.storage.clock import as_utc, utcnow
 
 USER_SCOPES = ("ACCESS_DB",)
@@ -299,7 +299,8 @@ class TokenService:
             raise TokenRequestError(
                 400, "refresh_token, signature and time_stamp (ms) are required"
             )
-        if abs(time.time() * 1000 - time_stamp) > self.settings.refresh_clock_skew * 1000:
+        skew = self.settings.refresh_clock_skew
+        if abs(time.time() * 1000 - time_stamp) > skew * 1000:
             raise TokenRequestError(401, "time_stamp is too far from the server's clock")
         with self.control.begin() as connection:
             record = credentials.find_refresh_token(connection, token)
@@ -312,6 +313,14 @@ class TokenService:
                 raise TokenRequestError(401, "the refresh token is not valid")
             if not verify_refresh_signature(record.public_key, token, time_stamp, signature):
                 raise TokenRequestError(401, "the refresh token signature is not valid")
+            # The signature stays valid while its time stamp does: answer it once only.
+            token_hash = credentials.digest(token)
+            usable_until = datetime.fromtimestamp(time_stamp / 1000 + skew, UTC)
+            if not refresh_stamps.use(connection, token_hash, time_stamp, usable_until):
+                raise TokenRequestError(
+                    401, "this signed refresh request was already used; sign a new one",
+                    error="refresh_replayed",
+                )
             if record.client_id is not None:
                 client = credentials.get_api_client(connection, record.client_id)
                 if client is None or client.db_id != db_id or "IMPERSONATE" not in client.scopes:

@@ -4,7 +4,8 @@ Codes are 8 characters from ``[A-Z0-9]`` without look-alikes (no 0/O, 1/I),
 the length at which the client's default dialog submits by itself. Only an
 HMAC-SHA256 of each code (keyed from ``DXC_SECRET``, bound to its
 ``otp_id``) is stored; a code is used once, lives ``DXC_OTP_TTL`` seconds and
-allows ``DXC_OTP_MAX_ATTEMPTS`` wrong tries.
+is compared with at most ``DXC_OTP_MAX_ATTEMPTS`` guesses, however many arrive
+at once.
 """
 
 from __future__ import annotations
@@ -161,23 +162,30 @@ class OtpLogin:
         return otp_id
 
     def verify(self, audience: str, otp_id: str, code: str, email: str | None) -> Verified:
-        """The proven identity; :class:`WrongCode` or :class:`CodeUnusable` otherwise."""
+        """The proven identity; :class:`WrongCode` or :class:`CodeUnusable` otherwise.
+
+        The attempt is spent and committed before the code is compared, so
+        parallel guesses get no more comparisons than sequential ones.
+        """
+        max_attempts = self.settings.otp_max_attempts
         with self.control.begin() as connection:
-            otp = otps.get_otp(connection, otp_id)
-            if otp is None or otp.audience != audience or (email and email != otp.email):
-                raise CodeUnusable("This one-time password is not valid. Please start over.")
-            if otp.expired:
-                raise CodeUnusable("This one-time password has expired. Please start over.")
-            if hmac.compare_digest(otp.code_hash, self._digest(otp_id, normalize_code(code))):
-                if not otps.consume_otp(connection, otp_id):
-                    raise CodeUnusable("This one-time password was already used.")
-                return Verified(otp.email, otp.scopes, otp.intent)
-            # A wrong code: the attempt is committed before the answer leaves.
-            exhausted = (
-                otps.count_wrong_attempt(connection, otp_id) >= self.settings.otp_max_attempts
-            )
-            if exhausted:
-                otps.consume_otp(connection, otp_id)
-        if exhausted:
-            raise CodeUnusable("Too many wrong one-time passwords. Please start over.")
-        raise WrongCode("Invalid OTP. Please try again.")
+            otp = otps.take_attempt(connection, otp_id, audience, email, max_attempts)
+            if otp is None:
+                raise CodeUnusable(_why_unusable(otps.get_otp(connection, otp_id), audience, email))
+        if not hmac.compare_digest(otp.code_hash, self._digest(otp_id, normalize_code(code))):
+            if otp.attempts >= max_attempts:  # the last one: end the client's re-prompt loop
+                raise CodeUnusable("Too many wrong one-time passwords. Please start over.")
+            raise WrongCode("Invalid OTP. Please try again.")
+        with self.control.begin() as connection:
+            if not otps.consume_otp(connection, otp_id):
+                raise CodeUnusable("This one-time password was already used.")
+        return Verified(otp.email, otp.scopes, otp.intent)
+
+
+def _why_unusable(otp: otps.Otp | None, audience: str, email: str | None) -> str:
+    """What to tell a user whose one-time password took no attempt."""
+    if otp is None or otp.audience != audience or (email and email != otp.email):
+        return "This one-time password is not valid. Please start over."
+    if otp.expired:
+        return "This one-time password has expired. Please start over."
+    return "Too many wrong one-time passwords. Please start over."

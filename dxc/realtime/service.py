@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+from collections.abc import Callable
 
 import jwt
 from sqlalchemy import Engine
 
 from dxc import metrics
 from dxc.access import ANONYMOUS, Principal
+from dxc.auth.accounts import is_deactivated
 from dxc.auth.tokens import ExpiredToken, InvalidToken, TokenSigner
 from dxc.config import Settings
 from dxc.protocol import live
@@ -38,8 +41,10 @@ def make_bus(settings: Settings, control: Engine, router: ShardRouter) -> Bus:
 class LiveService:
     """The sockets of one process: their hub, and the bus that feeds it."""
 
-    def __init__(self, signer: TokenSigner, feed: LiveFeed, bus: Bus) -> None:
+    def __init__(self, signer: TokenSigner, feed: LiveFeed, bus: Bus, control: Engine) -> None:
+        """``control``: where the users are, whose deactivation closes their sockets."""
         self.signer = signer
+        self.control = control
         self.feed = feed
         self.bus = bus
         self.hub = Hub()
@@ -49,6 +54,7 @@ class LiveService:
     def serve(self, socket: Socket, db_id: str, query: SocketQuery) -> None:
         """Run the socket of a client of ``db_id`` until it closes."""
         principal, expires_at = ANONYMOUS, None
+        deactivated: Callable[[], bool] | None = None
         if query.token:
             try:
                 claims = self.signer.verify(db_id, query.token)
@@ -68,6 +74,7 @@ class LiveService:
                 # Verified above, so its expiry can be read without checking again.
                 payload = jwt.decode(query.token, options={"verify_signature": False})
                 expires_at = float(payload["exp"])
+                deactivated = functools.partial(is_deactivated, self.control, db_id, claims.sub)
         self.bus.start(self.hub)
         log.info(
             "live open db=%s client=%s user=%s v=%d dxcv=%s",
@@ -82,7 +89,10 @@ class LiveService:
             return
         self._sockets.add(socket)
         try:
-            LiveSession(socket, self.feed, self.hub, db_id, principal, query, expires_at).run()
+            LiveSession(
+                socket, self.feed, self.hub, db_id, principal, query, expires_at,
+                deactivated=deactivated,
+            ).run()
         finally:
             self._sockets.discard(socket)
 

@@ -23,6 +23,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from dxc import metrics
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 #: nothing arrives within 20 s of its ping (every 30 s), and a pong sent at
 #: once can slip just before the moment it measures from (spec §5.8).
 KEEPALIVE_SECONDS = 10.0
+#: How often an open socket asks whether its user was deactivated (seconds).
+ACCOUNT_CHECK_SECONDS = 30.0
 
 
 class SocketClosed(Exception):
@@ -71,8 +74,14 @@ class LiveSession:
         query: SocketQuery,
         expires_at: float | None = None,
         keepalive: float = KEEPALIVE_SECONDS,
+        deactivated: Callable[[], bool] | None = None,
+        account_check: float = ACCOUNT_CHECK_SECONDS,
     ) -> None:
-        """``expires_at``: when the access token expires (epoch seconds); None if anonymous."""
+        """``expires_at``: when the access token expires (epoch seconds); None if anonymous.
+
+        ``deactivated`` asks whether the user was deactivated (None if anonymous): at
+        once and every ``account_check`` seconds, since a token outlives a deactivation.
+        """
         self.socket = socket
         self.feed = feed
         self.hub = hub
@@ -80,6 +89,9 @@ class LiveSession:
         self.principal = principal
         self.query = query
         self.keepalive = keepalive
+        self.deactivated = deactivated
+        self.account_check = account_check
+        self._account_checked = time.monotonic()
         self._expires = (
             None if expires_at is None else time.monotonic() + expires_at - time.time()
         )
@@ -113,6 +125,8 @@ class LiveSession:
         started = time.monotonic()
         metrics.LIVE_SOCKETS.inc()
         try:
+            if self._refuse_deactivated():
+                return
             if self._expired():
                 self._expire()
             else:
@@ -154,6 +168,8 @@ class LiveSession:
                 self._on_frame(item)
             if self._expires is not None and not self.token_expired and self._expired():
                 self._expire()
+            if self._account_due() and self._refuse_deactivated():
+                return
             if time.monotonic() - self._last_sent >= self.keepalive:
                 self._send(live.pong())
 
@@ -161,6 +177,8 @@ class LiveSession:
         deadline = self._last_sent + self.keepalive
         if self._expires is not None and not self.token_expired:
             deadline = min(deadline, self._expires)
+        if self.deactivated is not None:
+            deadline = min(deadline, self._account_checked + self.account_check)
         return max(0.0, deadline - time.monotonic())
 
     def _read(self) -> None:
@@ -229,6 +247,28 @@ class LiveSession:
             self._send(message)
         self.waiting = bool(messages)
         return self.waiting
+
+    def _account_due(self) -> bool:
+        return (
+            self.deactivated is not None
+            and time.monotonic() - self._account_checked >= self.account_check
+        )
+
+    def _refuse_deactivated(self) -> bool:
+        """Close the socket if the user is deactivated; True if so.
+
+        An ``error`` message sends the client down its slow retry path (3 s and
+        user activity); each reconnect is refused here again, no tight loop.
+        """
+        if self.deactivated is None:
+            return False
+        self._account_checked = time.monotonic()
+        if not self.deactivated():
+            return False
+        log.info("live refused db=%s user=%s: deactivated", self.db_id, self.principal.user_id)
+        self._send(live.error("Account deactivated"))
+        self.socket.close()
+        return True
 
     def _expired(self) -> bool:
         return self._expires is not None and time.monotonic() >= self._expires

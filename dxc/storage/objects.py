@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dxc.storage import schema
@@ -299,8 +299,8 @@ class ObjectStore:
 
     # --- applied transactions and consistent operations -------------------
 
-    def applied_among(self, client_identity: str, txids: Sequence[str]) -> set[str]:
-        """Which of ``txids`` this client already had applied (a resent request)."""
+    def applied_among(self, user_id: str, client_identity: str, txids: Sequence[str]) -> set[str]:
+        """Which of ``txids`` this user's client already had applied (a resent request)."""
         table = schema.applied_transactions
         if not txids:
             return set()
@@ -308,16 +308,20 @@ class ObjectStore:
             self.connection.scalars(
                 select(table.c.txid).where(
                     table.c.db_id == self.db_id,
+                    table.c.user_id == user_id,
                     table.c.client_identity == client_identity,
                     table.c.txid.in_(set(txids)),
                 )
             )
         )
 
-    def mark_applied(self, client_identity: str, txids: Iterable[str], rev: int) -> None:
+    def mark_applied(
+        self, user_id: str, client_identity: str, txids: Iterable[str], rev: int
+    ) -> None:
         rows = [
             {
                 "db_id": self.db_id,
+                "user_id": user_id,
                 "client_identity": client_identity,
                 "txid": txid,
                 "rev": rev,
@@ -329,12 +333,13 @@ class ObjectStore:
             self.connection.execute(insert(schema.applied_transactions), rows)
 
     def record_consistent_operation(
-        self, tbl: str, client_identity: str, rev: int, operation: str
+        self, tbl: str, user_id: str, client_identity: str, rev: int, operation: str
     ) -> None:
         self.connection.execute(
             insert(schema.consistent_operations).values(
                 db_id=self.db_id,
                 tbl=tbl,
+                user_id=user_id,
                 client_identity=client_identity,
                 rev=rev,
                 operation=operation,
@@ -342,19 +347,20 @@ class ObjectStore:
         )
 
     def consistent_operations_after(
-        self, tbl: str, rev: int, exclude_client: str
-    ) -> list[str]:
-        """Operations on ``tbl`` committed by other clients after ``rev``, oldest first."""
+        self, tbl: str, rev: int, user_id: str, client_identity: str
+    ) -> list[tuple[str, str]]:
+        """(issuer, operation) on ``tbl`` committed after ``rev`` by other clients
+        than this user's ``client_identity``, oldest first."""
         table = schema.consistent_operations
-        return list(
-            self.connection.scalars(
-                select(table.c.operation)
-                .where(
-                    table.c.db_id == self.db_id,
-                    table.c.tbl == tbl,
-                    table.c.rev > rev,
-                    table.c.client_identity != exclude_client,
-                )
-                .order_by(table.c.rev, table.c.id)
+        rows = self.connection.execute(
+            select(table.c.user_id, table.c.operation)
+            .where(
+                table.c.db_id == self.db_id,
+                table.c.tbl == tbl,
+                table.c.rev > rev,
+                table.c.user_id.is_not(None),
+                ~and_(table.c.user_id == user_id, table.c.client_identity == client_identity),
             )
+            .order_by(table.c.rev, table.c.id)
         )
+        return [(row.user_id, row.operation) for row in rows]

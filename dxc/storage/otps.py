@@ -1,15 +1,17 @@
 """Pending one-time passwords of e-mail logins (control database).
 
 Only an HMAC of each code is stored (see :mod:`dxc.auth.otp`). A row lives
-until its code is used, its attempts are exhausted or it expires.
+until its code is used or it expires; once its attempts are spent, it takes
+no more.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from dxc.storage import schema
 from dxc.storage.clock import as_utc, utcnow
@@ -47,28 +49,49 @@ def create_otp(connection: Connection, otp: Otp) -> None:
     )
 
 
-def get_otp(connection: Connection, otp_id: str) -> Otp | None:
-    table = schema.otps
-    row = connection.execute(
-        select(
-            table.c.otp_id, table.c.audience, table.c.email, table.c.code_hash, table.c.scopes,
-            table.c.intent, table.c.attempts, table.c.expires,
-        ).where(table.c.otp_id == otp_id)
-    ).one_or_none()
-    if row is None:
-        return None
+_COLUMNS = (
+    schema.otps.c.otp_id, schema.otps.c.audience, schema.otps.c.email, schema.otps.c.code_hash,
+    schema.otps.c.scopes, schema.otps.c.intent, schema.otps.c.attempts, schema.otps.c.expires,
+)
+
+
+def _otp(row: Row[Any]) -> Otp:
     values = dict(row._mapping)
     values["scopes"] = tuple(values["scopes"].split())
     return Otp(**values)
 
 
-def count_wrong_attempt(connection: Connection, otp_id: str) -> int:
-    """Add one wrong attempt to ``otp_id``; the number of wrong attempts so far."""
+def get_otp(connection: Connection, otp_id: str) -> Otp | None:
+    row = connection.execute(
+        select(*_COLUMNS).where(schema.otps.c.otp_id == otp_id)
+    ).one_or_none()
+    return None if row is None else _otp(row)
+
+
+def take_attempt(
+    connection: Connection, otp_id: str, audience: str, email: str | None, max_attempts: int
+) -> Otp | None:
+    """Spend one attempt of ``otp_id`` before its code is compared; None if none is left.
+
+    The check and the increment are one conditional UPDATE: the row lock it
+    takes orders parallel guesses, so no more than ``max_attempts`` codes are
+    ever compared. The answer carries the attempts spent, this one included.
+    None also when the OTP is unknown, expired, for another audience or (if
+    ``email`` is given) for another address.
+    """
     table = schema.otps
-    connection.execute(
-        update(table).where(table.c.otp_id == otp_id).values(attempts=table.c.attempts + 1)
+    query = update(table).where(
+        table.c.otp_id == otp_id,
+        table.c.audience == audience,
+        table.c.attempts < max_attempts,
+        table.c.expires > utcnow(),
     )
-    return connection.scalar(select(table.c.attempts).where(table.c.otp_id == otp_id)) or 0
+    if email:
+        query = query.where(table.c.email == email)
+    row = connection.execute(
+        query.values(attempts=table.c.attempts + 1).returning(*_COLUMNS)
+    ).one_or_none()
+    return None if row is None else _otp(row)
 
 
 def consume_otp(connection: Connection, otp_id: str) -> bool:

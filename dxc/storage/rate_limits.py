@@ -17,9 +17,18 @@ from dxc.storage.clock import as_utc, utcnow
 
 
 def hit(connection: Connection, key: str, limit: int, window: timedelta) -> timedelta | None:
-    """Count one event for ``key``; None if allowed, else how long until the next is."""
+    """Count one event for ``key``; None if allowed, else how long until the next is.
+
+    Counting and recording must not interleave between transactions, or
+    parallel requests all count below the limit and all pass. SQLite writers
+    are serialised already (``BEGIN IMMEDIATE``); on PostgreSQL a lock per
+    bucket, held until the caller's transaction ends, does it.
+    """
     table = schema.rate_events
     bucket = hashlib.sha256(key.encode()).hexdigest()
+    if connection.dialect.name == "postgresql":
+        lock = int.from_bytes(bytes.fromhex(bucket)[:8], "big", signed=True)
+        connection.execute(select(func.pg_advisory_xact_lock(lock)))
     now = utcnow()
     since = now - window
     count, oldest = connection.execute(

@@ -131,7 +131,18 @@ refresh_tokens = Table(
     Index(None, "db_id", "user_id"),
 )
 
-# One-time passwords of e-mail logins, until used, exhausted or expired.
+# Signed refresh requests already answered, so that none is answered twice: a
+# signature over (refresh token, time stamp) stays valid while the time stamp is
+# within the accepted clock skew, until ``expires``.
+used_refresh_stamps = Table(
+    "used_refresh_stamps",
+    control_metadata,
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the refresh token
+    Column("time_stamp", BigInteger, primary_key=True),  # the client's, in milliseconds
+    Column("expires", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# One-time passwords of e-mail logins, until used or expired.
 otps = Table(
     "otps",
     control_metadata,
@@ -220,6 +231,8 @@ applied_transactions = Table(
     "applied_transactions",
     shard_metadata,
     Column("db_id", String(64), primary_key=True),
+    # The pushing user: a client identity is the client's choice, not a secret.
+    Column("user_id", String(320), primary_key=True, server_default=""),
     Column("client_identity", String(128), primary_key=True),
     Column("txid", String(128), primary_key=True),
     Column("rev", BigInteger, nullable=False),
@@ -235,6 +248,8 @@ consistent_operations = Table(
     Column("rev", BigInteger, nullable=False),
     Column("tbl", String(255), nullable=False),
     Column("client_identity", String(128), nullable=False),
+    # The issuer, whose rights a replay acts with; NULL (older rows): never replayed.
+    Column("user_id", String(320), nullable=True),
     # The operation as TSON text: {"type", "criteria", "changeSpec"?}.
     Column("operation", Text, nullable=False),
     Index(None, "db_id", "tbl", "rev"),

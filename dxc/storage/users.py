@@ -52,6 +52,16 @@ def get_user(connection: Connection, db_id: str, user_id: str) -> User | None:
     return User(**row._mapping) if row else None
 
 
+def is_deactivated(connection: Connection, db_id: str, user_id: str) -> bool:
+    """Whether ``user_id`` exists and is deactivated (a primary-key lookup)."""
+    deactivated = connection.scalar(
+        select(schema.users.c.deactivated).where(
+            schema.users.c.db_id == db_id, schema.users.c.user_id == user_id
+        )
+    )
+    return deactivated is not None
+
+
 def add_demo_user(connection: Connection, db_id: str, email: str) -> None:
     """Create demo user ``email`` unless it exists (import is additive)."""
     email = email.strip().lower()

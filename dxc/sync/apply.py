@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dxc import tson
-from dxc.access import ACCESS_TABLES, PUBLIC_REALM, REALMS_TABLE, ROLES_TABLE, RealmAccess
+from dxc.access import (
+    ACCESS_TABLES,
+    PUBLIC_REALM,
+    REALMS_TABLE,
+    ROLES_TABLE,
+    Principal,
+    RealmAccess,
+)
 from dxc.access import members as member_rules
 from dxc.access.index import store_objects
 from dxc.access.lifecycle import RealmLifecycle
@@ -46,6 +53,19 @@ UPLOAD_PREFIX = "upload-"
 UNAUTHORIZED = "unauthorized"
 #: Key-by-key uploads write these first, so that objects find their realm.
 _UPLOAD_ORDER = {REALMS_TABLE: 0, member_rules.MEMBERS_TABLE: 1, ROLES_TABLE: 2}
+#: Bytes a where-clause ``modify`` may write (change spec size times objects matched):
+#: one small request must not make the worker build gigabytes of values.
+MAX_CRITERIA_WRITE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Replay:
+    """A where-clause operation another client committed, to rebase later writes on."""
+
+    issuer: str
+    kind: str
+    criteria: Criteria
+    change_spec: Any
 
 
 @dataclass
@@ -60,6 +80,14 @@ class ApplyResult:
     def touch(self, pairs: Iterable[tuple[str, str]]) -> None:
         for table, key in pairs:
             self.touched.setdefault(table, set()).add(key)
+
+    def merge(self, other: ApplyResult) -> None:
+        """Add what a later commit of the same request did."""
+        for table, keys in other.touched.items():
+            self.touched.setdefault(table, set()).update(keys)
+        self.rejections.extend(other.rejections)
+        self.applied.extend(other.applied)
+        self.invitations.extend(other.invitations)
 
 
 class TransactionApplier:
@@ -88,12 +116,15 @@ class TransactionApplier:
         self.lifecycle = RealmLifecycle(
             store, access, (members and members.id_prefix) or "mmb", rev, self.now
         )
-        self._rebase_cache: dict[tuple[str, int], list[tuple[str, Criteria, Any]]] = {}
+        self._rebase_cache: dict[tuple[str, int], list[_Replay]] = {}
+        self._issuer_rules: dict[str, WriteRules] = {}
         self._invitations: list[Invitation] = []
         self.result = ApplyResult()
 
     def apply_all(self, transactions: list[ClientTransaction]) -> ApplyResult:
-        done = self.store.applied_among(self.client_identity, [t.txid for t in transactions])
+        done = self.store.applied_among(
+            self._user_key, self.client_identity, [t.txid for t in transactions]
+        )
         for transaction in transactions:
             self.result.touch(transaction.named_keys)
             if transaction.txid in done:
@@ -107,8 +138,13 @@ class TransactionApplier:
             if upload or not refused:
                 self.result.applied.append(transaction.txid)
                 done.add(transaction.txid)
-        self.store.mark_applied(self.client_identity, self.result.applied, self.rev)
+        self.store.mark_applied(self._user_key, self.client_identity, self.result.applied, self.rev)
         return self.result
+
+    @property
+    def _user_key(self) -> str:
+        """Whose applied txids these are (a client identity alone is no secret)."""
+        return self.user_id or ""
 
     def apply_one(self, transaction: ClientTransaction) -> Rejection | None:
         """Apply a transaction that no client will resend (the REST API): judged
@@ -123,16 +159,16 @@ class TransactionApplier:
         try:
             self._apply_transaction(transaction)
         except Rejection as rejection:
-            self.access.forget()  # what it learnt came from the rolled-back savepoint
+            self._forget_access()  # what it learnt came from the rolled-back savepoint
             return rejection
         self.result.invitations.extend(self._invitations)
         return None
 
     def _apply_transaction(self, transaction: ClientTransaction) -> None:
-        if transaction.error:
-            raise InvalidOperation(transaction.error)
         if self.user_id is None:
             raise PermissionDenied("log in to push changes")
+        if transaction.error:
+            raise InvalidOperation(transaction.error)
         try:
             with self.store.connection.begin_nested():
                 for operation in transaction.operations:
@@ -146,7 +182,12 @@ class TransactionApplier:
         store_objects(self.store, rows)
         self.result.touch((row.tbl, row.key) for row in rows)
         if any(row.tbl in ACCESS_TABLES for row in rows):
-            self.access.forget()
+            self._forget_access()
+
+    def _forget_access(self) -> None:
+        """Drop what the principal's and issuers' access learnt (rights changed)."""
+        self.access.forget()
+        self._issuer_rules.clear()
 
     # --- operations ---------------------------------------------------------
 
@@ -185,7 +226,13 @@ class TransactionApplier:
     def _modify(self, op: Operation) -> Iterator[StoredObject]:
         if op.is_additional_chunk:
             return  # the first chunk already ran the criteria over every object
-        for old, value in self._targets(op):
+        spec_bytes = len(tson.dumps(op.change_spec))
+        for count, (old, value) in enumerate(self._targets(op), 1):
+            if op.criteria is not None and count * spec_bytes > MAX_CRITERIA_WRITE_BYTES:
+                raise InvalidOperation(
+                    f"{op.table}: this modify would write more than "
+                    f"{MAX_CRITERIA_WRITE_BYTES} bytes of change specs (max_criteria_write_bytes)"
+                )
             new_value = apply_change_spec(value, op.change_spec)
             row = self._judged(op, self._row, op.table, old.key, old, new_value, value)
             if row is not None:
@@ -242,7 +289,7 @@ class TransactionApplier:
         if op.change_spec is not None:
             operation["changeSpec"] = op.change_spec
         self.store.record_consistent_operation(
-            op.table, self.client_identity, self.rev, tson.dumps(operation)
+            op.table, self._user_key, self.client_identity, self.rev, tson.dumps(operation)
         )
 
     # --- rebasing over consistent operations ------------------------------
@@ -252,28 +299,77 @@ class TransactionApplier:
 
         The client wrote ``value`` at its base revision; criteria operations
         that other clients committed since then still apply to it if it
-        matches them (e.g. a folder rename reaching a file created offline).
+        matches them (e.g. a folder rename reaching a file created offline),
+        but only where their issuer could have made that change: a user's
+        where-clause never reaches into data they have no rights to.
         """
         base = self.base_revision(op)
         if base >= self.rev - 1:
             return value
-        cache_key = (op.table, base)
-        if cache_key not in self._rebase_cache:
-            self._rebase_cache[cache_key] = [
-                (o["type"], Criteria.from_wire(o["criteria"]), o.get("changeSpec"))
-                for o in map(
-                    tson.loads,
-                    self.store.consistent_operations_after(op.table, base, self.client_identity),
-                )
-            ]
         primary_key = decode_wire_key(key)
-        for kind, criteria, spec in self._rebase_cache[cache_key]:
-            if not criteria.matches(value, primary_key):
+        for replay in self._replays_after(op.table, base):
+            if not replay.criteria.matches(value, primary_key):
                 continue
-            if kind == "delete":
+            try:
+                replayed = self._replay(op.table, key, value, replay)
+            except (PermissionDenied, InvalidOperation, ChangeSpecError):
+                continue  # the issuer could not have done it: the write stays as it was
+            if replayed is None:
                 return None
-            value = apply_change_spec(value, spec)
+            value = replayed
         return value
+
+    def _replays_after(self, table: str, base: int) -> list[_Replay]:
+        cache_key = (table, base)
+        if cache_key not in self._rebase_cache:
+            replays = []
+            for issuer, text in self.store.consistent_operations_after(
+                table, base, self._user_key, self.client_identity
+            ):
+                operation = tson.loads(text)
+                replays.append(
+                    _Replay(
+                        issuer,
+                        operation["type"],
+                        Criteria.from_wire(operation["criteria"]),
+                        operation.get("changeSpec"),
+                    )
+                )
+            self._rebase_cache[cache_key] = replays
+        return self._rebase_cache[cache_key]
+
+    def _replay(
+        self, table: str, key: str, value: dict[str, Any], replay: _Replay
+    ) -> dict[str, Any] | None:
+        """``value`` after ``replay`` (None: deleted), judged with the issuer's rights
+        as if ``value`` were stored; raises if the issuer may not touch it."""
+        current = dict(value)
+        self._fill_defaults(table, key, None, current)
+        as_stored = StoredObject(
+            table, key, current["realmId"], current.get("owner") or None, self.rev, False, None
+        )
+        rules = self._rules_of(replay.issuer)
+        if replay.kind == "delete":
+            rules.check_delete(table, as_stored, current)
+            return None
+        changed = apply_change_spec(current, replay.change_spec)
+        if not isinstance(changed, dict) or not isinstance(changed.get("realmId"), str):
+            raise InvalidOperation(f"{table}: a replayed modify left {key!r} without a realm")
+        rules.check_change(table, as_stored, lambda: current, changed)
+        realm_id, owner = changed["realmId"], changed.get("owner") or None
+        if (realm_id, owner) != (current["realmId"], current.get("owner") or None):
+            # The writer's own write must stay one it may make.
+            self._check_structure(table, key, None, realm_id, owner, changed)
+            self.rules.check_create(table, key, changed)
+        return changed
+
+    def _rules_of(self, issuer: str) -> WriteRules:
+        """The write rules of the user who issued a replayed operation."""
+        if issuer == self.user_id:
+            return self.rules
+        if issuer not in self._issuer_rules:
+            self._issuer_rules[issuer] = WriteRules(RealmAccess(self.store, Principal(issuer)))
+        return self._issuer_rules[issuer]
 
     # --- checks -----------------------------------------------------------
 

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from dxc.access import ACCESS_TABLES, RealmAccess, RealmSet
+from dxc.access.members import MEMBERS_TABLE
 from dxc.protocol.request import LastPull
 from dxc.storage.objects import BATCH, ObjectStore, StoredObject
 
@@ -74,7 +75,9 @@ def plan_pull(
         upto=upto,
         invited=access.invitation_rows(realm_set.invites),
         invited_known=frozenset(realm_set.invites).intersection(had_realms | had_invites),
-        demoted=tuple(r for r in realm_set.invites if r in had_realms),
+        demoted=tuple(
+            r for r in realm_set.invites if r in had_realms and access.left_after(r, since or 0)
+        ),
     )
     return realm_set, plan
 
@@ -145,21 +148,35 @@ def _invitation_rows(
 def _invitation_leftovers(
     store: ObjectStore, plan: PullPlan, sent: set[tuple[str, str]]
 ) -> set[tuple[str, str]]:
-    """ACL rows of invitation realms that the client may hold but no longer sees."""
+    """ACL rows of invitation realms that the client may hold but no longer sees.
+
+    Only a realm the principal really left (``demoted``) can have left other
+    members' rows on the device; for the others a member row is never sent,
+    so that a forged ``lastPull`` learns no member ids.
+    """
     if not plan.invited_known:
         return set()
     earlier = sorted(plan.invited_known.difference(plan.demoted))
-    rows = itertools.chain(
-        store.changed(plan.demoted, 0, plan.upto) if plan.demoted else (),
-        store.changed(earlier, plan.since, plan.upto) if earlier else (),
+    candidates = _acl_rows(store, plan, plan.demoted, 0)
+    candidates.update(
+        pair for pair in _acl_rows(store, plan, earlier, plan.since) if pair[0] != MEMBERS_TABLE
     )
-    candidates = {(row.tbl, row.key) for row in rows}
-    candidates.update(store.departures(sorted(plan.invited_known), plan.since, plan.upto))
     return {
         pair
         for pair in candidates
         if pair[0] in ACCESS_TABLES and pair not in plan.invited and pair not in sent
     }
+
+
+def _acl_rows(
+    store: ObjectStore, plan: PullPlan, realms: Sequence[str], since: int
+) -> set[tuple[str, str]]:
+    """(table, key) of rows of ``realms`` changed after ``since`` or that left them."""
+    if not realms:
+        return set()
+    rows = {(row.tbl, row.key) for row in store.changed(realms, since, plan.upto)}
+    rows.update(store.departures(realms, plan.since, plan.upto))
+    return rows
 
 
 def _entries(rows: Sequence[StoredObject]) -> Iterator[str]:

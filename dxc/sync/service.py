@@ -1,14 +1,19 @@
 """One ``/sync`` request from start to finish, without any web framework.
 
-1. Read the request and register the tables it names (stable ``idPrefix``es).
-2. Apply its client transactions in one shard transaction under the
-   revision lock, and commit: nothing is acknowledged before it is stored.
+1. Read the request and register the tables it names (stable ``idPrefix``es;
+   only for logged-in users, and up to ``max_tables`` per database).
+2. Apply its client transactions in shard transactions under the revision
+   lock, and commit: nothing is acknowledged before it is stored. A big
+   request commits every ``KEYS_PER_COMMIT`` keys, so that other writers of
+   the database get the lock in between; a resend after a crash between two
+   commits skips the transactions already recorded as applied.
 3. Stream the answer: the realms, the schema echo, the rejections and the
    changes the client has not seen, up to the revision in ``serverRevision``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +22,7 @@ from sqlalchemy import Engine
 
 from dxc import tson
 from dxc.access import Principal, RealmAccess
-from dxc.protocol.request import Operation, SyncRequest, parse_sync_request
+from dxc.protocol.request import ClientTransaction, Operation, SyncRequest, parse_sync_request
 from dxc.protocol.revisions import decode_revision, encode_revision
 from dxc.protocol.schema import echo_schema, is_synced, synced_tables
 from dxc.realtime.bus import Change
@@ -27,6 +32,9 @@ from dxc.storage.router import Shard, ShardRouter
 from dxc.sync.apply import ApplyResult, TransactionApplier
 from dxc.sync.invites import Invitation
 from dxc.sync.pull import plan_pull, pull_changes
+
+#: Keys written per shard transaction before a big request lets other writers in.
+KEYS_PER_COMMIT = 2000
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class SyncService:
         router: ShardRouter,
         publish: Callable[[Change], None],
         send_invites: Callable[[str, Sequence[Invitation]], None] | None = None,
+        max_tables: int = 1000,
     ) -> None:
         """``publish`` tells every worker's sockets about a committed change;
         ``send_invites`` mails the invitations of committed transactions."""
@@ -51,6 +60,7 @@ class SyncService:
         self.router = router
         self.publish = publish
         self.send_invites = send_invites
+        self.max_tables = max_tables
 
     def sync(
         self, db_id: str, principal: Principal, body: bytes
@@ -62,10 +72,11 @@ class SyncService:
         """
         shard = self.router.shard_for(db_id)
         request = parse_sync_request(tson.loads(body))
-        tables = self._register_tables(db_id, request)
+        tables = self._register_tables(db_id, principal, request)
         since = self._since(db_id, shard, request)
         result, upto = ApplyResult(), None
-        if request.transactions:
+        transactions = _refuse_unknown_tables(request.transactions, tables, self.max_tables)
+        for chunk in _chunks(transactions):
             with shard.transaction() as connection:
                 store = ObjectStore(connection, db_id)
                 upto = store.next_revision()
@@ -77,7 +88,7 @@ class SyncService:
                     upto,
                     lambda op: self._base_revision(request, shard, op, since),
                 )
-                result = applier.apply_all(request.transactions)
+                result.merge(applier.apply_all(chunk))
             if store.written_realms:  # committed: now other devices may learn of it
                 self.publish(
                     Change.committed(
@@ -97,13 +108,21 @@ class SyncService:
         return outcome, answer
 
     def _register_tables(
-        self, db_id: str, request: SyncRequest
+        self, db_id: str, principal: Principal, request: SyncRequest
     ) -> dict[str, table_store.TableInfo]:
         """The database's tables, registering new ones and key paths learnt from
-        ``primaryKey`` (sent only sometimes: a missing one never erases a known one)."""
+        ``primaryKey`` (sent only sometimes: a missing one never erases a known one).
+
+        Only a logged-in user registers tables, and no more than ``max_tables``
+        per database: an anonymous client must not grow the database for good.
+        """
         with self.control.begin() as connection:
             tables = table_store.get_tables(connection, db_id)
+            if principal.is_anonymous:
+                return tables
             for name, entry in request.schema.items():
+                if name not in tables and len(tables) >= self.max_tables:
+                    continue
                 key_path = entry.get("primaryKey")
                 if not (isinstance(key_path, str) and 0 < len(key_path) <= 255):
                     key_path = None
@@ -182,3 +201,37 @@ class SyncService:
             for index, entry in enumerate(pull_changes(store, plan, result.touched)):
                 yield entry if index == 0 else "," + entry
             yield "]}"
+
+
+def _refuse_unknown_tables(
+    transactions: list[ClientTransaction],
+    tables: dict[str, table_store.TableInfo],
+    max_tables: int,
+) -> list[ClientTransaction]:
+    """Mark transactions that write to unregistered tables as refused (a
+    rejection inside the answer, which rolls them back on the device)."""
+    marked = []
+    for transaction in transactions:
+        unknown = sorted({op.table for op in transaction.operations} - tables.keys())
+        if unknown and not transaction.error:
+            transaction = dataclasses.replace(
+                transaction,
+                error=f"table {unknown[0]!r} is not in the synced schema, or the database "
+                f"already has the most tables allowed ({max_tables}, DXC_MAX_TABLES)",
+            )
+        marked.append(transaction)
+    return marked
+
+
+def _chunks(transactions: list[ClientTransaction]) -> Iterator[list[ClientTransaction]]:
+    """Consecutive runs of whole transactions of about ``KEYS_PER_COMMIT`` keys."""
+    chunk: list[ClientTransaction] = []
+    keys = 0
+    for transaction in transactions:
+        chunk.append(transaction)
+        keys += sum(max(1, len(op.keys)) for op in transaction.operations) or 1
+        if keys >= KEYS_PER_COMMIT:
+            yield chunk
+            chunk, keys = [], 0
+    if chunk:
+        yield chunk

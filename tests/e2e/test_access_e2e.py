@@ -43,3 +43,16 @@ def test_invited_user_shares_a_realm_until_removed(server):
     assert result["bobRealmRowsAfterRemoval"] == []
     assert not [t for t in stored_texts(server, url) if "edited by Bob" in t]
     assert_clean_log(server)
+
+
+def test_another_users_where_clauses_leave_offline_writes_alone(server):
+    """Security issue 11: where-clause operations are replayed only with their issuer's rights."""
+    mallory = "mallory@demo.local"
+    url = server.create_database(demo_users=(ALICE, mallory))
+    result = scenario(server, "cross_user_rebase", databaseUrl=url, alice=ALICE, mallory=mallory)
+    mine = sorted((item["title"], item["n"]) for item in result["phone"])
+    assert mine == [("eggs", 2), ("milk", 1)], "Alice's writes arrive as she made them"
+    assert result["laptop"] == result["phone"], "Alice's devices converge"
+    assert result["mallory"] == [], "Mallory's clear() emptied her own view"
+    assert not [t for t in stored_texts(server, url) if "pwned" in t]
+    assert_clean_log(server)

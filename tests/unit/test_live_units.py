@@ -464,3 +464,28 @@ def test_a_failing_database_ends_the_socket_with_an_error_message(running):
     assert session.socket.next() == {"type": "error", "error": "Internal server error"}
     session.thread.join(timeout=5)
     assert session.socket.closed
+
+
+def test_a_deactivated_user_is_refused_at_once(running):
+    feed = FakeFeed(ALICE)
+    session = running(feed, principal=Principal("alice"), deactivated=lambda: True)
+    assert session.socket.next() == {"type": "error", "error": "Account deactivated"}
+    session.thread.join(timeout=5)
+    assert session.socket.closed and feed.calls == [] and len(session.hub) == 0
+
+
+def test_an_open_socket_of_a_user_deactivated_later_closes_at_its_next_check(running):
+    feed = FakeFeed(ALICE)
+    deactivated = threading.Event()
+    session = running(
+        feed, principal=Principal("alice"), deactivated=deactivated.is_set, account_check=0.05
+    )
+    session.ready("1:1", ALICE.hash)
+    session.settle()
+    assert session.unexpected == [] and not session.socket.closed
+    deactivated.set()
+    while (message := session.socket.next())["type"] == "pong":
+        pass
+    assert message == {"type": "error", "error": "Account deactivated"}
+    session.thread.join(timeout=5)
+    assert session.socket.closed and len(session.hub) == 0
