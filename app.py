@@ -15,7 +15,7 @@ from dxc.api.clients import bp as clients_bp
 from dxc.api.cors import register_cors
 from dxc.api.dashboard import register_dashboard
 from dxc.api.database import bp as database_bp
-from dxc.api.errors import register_error_handlers
+from dxc.api.errors import ReadableBody, register_error_handlers
 from dxc.api.health import bp as health_bp
 from dxc.api.maintenance import bp as maintenance_bp
 from dxc.api.metrics import bp as metrics_bp
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["dxc"] = build_services(settings)
     app.wsgi_app = CollapseSlashes(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = ReadableBody(app.wsgi_app)  # type: ignore[method-assign]
     if settings.proxy_hops:  # the client's address, for per-address rate limits
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)  # type: ignore[method-assign]
     register_observability(app)

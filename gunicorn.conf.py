@@ -33,13 +33,47 @@ logconfig_dict = gunicorn_logconfig(default_log_format(os.environ))
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # One shared control socket path would clash between several servers on a host.
 control_socket_disable = True
+# What gunicorn parses before the app sees a request (docs/operations.md). The client opens
+# /changes?v=…&rev=…&realmsHash=…&clientId=…&dxcv=…&token=<access token>: ~250 bytes plus the
+# token, ~0.4 KiB usually, ~1.7 KiB with 320-character user id, e-mail and name, more only
+# with long non-ASCII names (JSON escapes each character to 6 bytes). gunicorn's default
+# (4094) leaves little room for those; 8190 is the most it allows short of unlimited (0).
+limit_request_line = 8190
+# /sync and the REST API send the same token in Authorization: one header as long as the line.
+limit_request_field_size = 8190
+# A browser sends ~20 headers and proxies add up to ~20 more. While reading, gunicorn buffers
+# at most limit_request_fields * (limit_request_field_size + 2) bytes (~800 KiB) a connection.
+limit_request_fields = 100
 
 
 def post_fork(server, worker):
-    """Make psycopg2 wait on the gevent loop instead of blocking the worker."""
+    """Make psycopg2 wait on the gevent loop instead of blocking the worker, and answer
+    gunicorn's own refusals in JSON like every other error."""
     from psycogreen.gevent import patch_psycopg
 
     patch_psycopg()
+    _json_parse_errors()
+
+
+def _json_parse_errors():
+    """gunicorn refuses a request it cannot parse (a line or headers over the limits above,
+    bad syntax) before the app runs, with an HTML page from ``gunicorn.util.write_error``,
+    its only writer of such answers: send the app's ``{"error", "message"}`` instead."""
+    import json
+
+    from gunicorn import util
+
+    def write_error(sock, status_int, reason, mesg):
+        body = json.dumps(
+            {"error": reason.lower().replace(" ", "_"), "message": mesg or reason}
+        ).encode()
+        head = (
+            f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        util.write_nonblock(sock, head.encode("latin-1") + body)
+
+    util.write_error = write_error
 
 
 #: Seconds a gevent worker may take to close its listener after SIGTERM (it looks every 1 s).

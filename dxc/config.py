@@ -27,6 +27,9 @@ CONNECTION_STRING_NAMES = (
 )
 
 ENVIRONMENTS = ("development", "production")
+#: ``DXC_CORS_ORIGINS`` entry for pages served from this machine: http(s)://localhost,
+#: 127.0.0.1 or [::1], any port. The development default, so a dev server is no open door.
+LOOPBACK_ORIGINS = "loopback"
 
 
 class ConfigError(RuntimeError):
@@ -46,7 +49,8 @@ class Settings:
     max_body_bytes: int = 100 * 1024 * 1024
     #: Synced tables one database may have; more are not registered and not written.
     max_tables: int = 1000
-    #: Origins allowed for every database besides each one's whitelist; "*": all.
+    #: Origins allowed for every database besides each one's whitelist; "*": all,
+    #: ``LOOPBACK_ORIGINS``: any page served from this machine.
     cors_origins: tuple[str, ...] = ()
     access_token_ttl: int = 3600
     refresh_token_ttl: int = 90 * 24 * 3600
@@ -239,13 +243,16 @@ def _integer(environ: Mapping[str, str], name: str, default: int) -> int:
 def _origins(environ: Mapping[str, str], env: str) -> tuple[str, ...]:
     """``DXC_CORS_ORIGINS``: extra origins for every database, on top of its whitelist.
 
-    Unset, it is ``*`` in development (any page may try the server) and
-    empty in production, where each database's whitelist decides. Set to
-    an empty string, only the whitelists count.
+    Unset, it is ``loopback`` in development (pages on this machine, any
+    port: the app a developer runs next to the server) and empty in
+    production, where each database's whitelist decides. Any other origin
+    only when listed, so that a page elsewhere cannot use a developer's
+    server with their credentials. Set to an empty string, only the
+    whitelists count.
     """
     value = environ.get("DXC_CORS_ORIGINS")
     if value is None:
-        return ("*",) if env == "development" else ()
+        return (LOOPBACK_ORIGINS,) if env == "development" else ()
     return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
 
 

@@ -31,10 +31,13 @@ __all__ = [
     "UnknownTyped",
     "b64lex_decode",
     "b64lex_encode",
+    "check_plain",
     "decode",
     "dumps",
     "encode",
     "loads",
+    "safe_text",
+    "text_problem",
 ]
 
 
@@ -345,6 +348,64 @@ _REVIVERS = {
     "PropModification": _revive_propmod,
     **dict.fromkeys(_ELEMENT_SIZE, _revive_binary),
 }
+
+
+# --- text no database stores -------------------------------------------------
+
+# JSON may carry both as escapes (\u0000, \ud800), and JS strings hold them,
+# but PostgreSQL refuses NUL in text and UTF-8 cannot encode a lone surrogate.
+# Inside a stored value they are harmless (``dumps`` escapes them again); as an
+# identifier or a column value they would fail deep inside a statement.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: The widest integer a database column holds (BIGINT).
+_INT64 = 2**63
+
+
+def text_problem(text: str) -> str | None:
+    """What keeps ``text`` out of a database column (None: nothing).
+
+    A surrogate left in a ``str`` from JSON is a lone one: ``json`` joins
+    escaped pairs, and UTF-8 bodies cannot hold surrogates at all.
+    """
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    return "contains a NUL character" if found.group() == "\x00" else "contains a lone surrogate"
+
+
+def safe_text(text: str) -> str:
+    """``text`` with NUL and lone surrogates written as ``\\uXXXX``: fit to echo anywhere."""
+    return _UNSTORABLE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+def check_plain(value: Any, path: str = "") -> None:
+    """Raise :class:`TSONError` at the first string (or property name) of decoded
+    JSON ``value`` that no database column stores, or at a number no column
+    holds: beyond a BIGINT, or not finite (``1e400`` parses as infinity).
+
+    For bodies whose text is stored as it is (logins, users, administration),
+    unlike synced objects, whose values are stored as TSON text.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if problem := text_problem(key):
+                raise TSONError(f"a property name in {safe_text(path) or 'the body'} {problem}")
+            check_plain(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_plain(item, f"{path}[{index}]")
+    elif problem := _scalar_problem(value):
+        raise TSONError(f"{safe_text(path) or 'the body'} {problem}")
+
+
+def _scalar_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        return text_problem(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "is not a finite number"
+    if isinstance(value, int) and not -_INT64 <= value < _INT64:
+        return "is a number beyond a 64-bit integer"
+    return None
 
 
 # --- encoding -----------------------------------------------------------------

@@ -262,7 +262,12 @@ def test_rotate_another_client_as_manager(app, client, created):
     limited = owner(client, created, ["MANAGE_DB"])
     assert client.post(f"{path}/rotate", headers=limited,
                        json={"clientId": rotated["clientId"]}).status_code == 403
-    user = proven(app, created.db_id, OWNER)  # not a client token: must name the client
+    assert client.post(f"{path}/rotate", headers=proven(app, created.db_id, OWNER),
+                       json={}).status_code == 403  # CONNECT_CLIENT is not MANAGE_DB
+    # A token that is no client's must name the client to rotate.
+    claims = AccessClaims(OWNER, frozenset(ADMIN_SCOPES), "prod", OWNER)
+    issued = app.extensions["dxc"].signer.issue(created.db_id, claims)
+    user = {"Authorization": f"Bearer {issued.token}"}
     assert client.post(f"{path}/rotate", headers=user, json={}).status_code == 400
     assert client.post(f"{path}/rotate", headers=auth,
                        json={"clientId": "missing"}).status_code == 404
@@ -295,3 +300,83 @@ def test_two_databases_do_not_share_clients(app, client, created):
                        json={"clientId": other.client_id}).status_code == 404
     assert client.post(f"/{created.db_id}/clients/connect", json={},
                        headers=proven(app, created.db_id, BOB)).status_code == 403
+
+
+def impersonated(client, created, sub: str) -> dict:
+    """A user token that an IMPERSONATE client mints for the user id ``sub``."""
+    answer = client.post(f"/{created.db_id}/token", json={
+        "grant_type": "client_credentials", "client_id": created.client_id,
+        "client_secret": created.client_secret, "scopes": list(ADMIN_SCOPES),
+        "claims": {"sub": sub}})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return {"Authorization": f"Bearer {answer.get_json()['accessToken']}"}
+
+
+@pytest.mark.parametrize("scopes", [[], ["ACCESS_DB"], ["MANAGE_DB"], ["MANAGE_DB", "ACCESS_DB"]])
+def test_rotating_needs_manage_db_and_every_scope_of_the_client(client, created, scopes):
+    """A token scoped down (``connect`` asks for none) must not buy a key with all scopes."""
+    path = f"/{created.db_id}/clients/rotate"
+    for body in ({}, {"clientId": created.client_id}):
+        refused = client.post(path, json=body, headers=owner(client, created, scopes))
+        assert refused.status_code == 403, refused.get_data(as_text=True)
+        assert refused.get_json()["message"]
+    assert [r["id"] for r in rows(client, created)] == [created.client_id]
+    assert rows(client, created)[0]["expiresAt"] is None
+
+
+def test_a_user_named_like_a_client_cannot_rotate_it(client, created):
+    """An impersonated user whose id is a client's id is not that client."""
+    user = impersonated(client, created, created.client_id)
+    path = f"/{created.db_id}/clients/rotate"
+    for body in ({"clientId": created.client_id}, {}):
+        refused = client.post(path, json=body, headers=user)
+        assert refused.status_code == 403, refused.get_data(as_text=True)
+    assert [r["id"] for r in rows(client, created)] == [created.client_id]
+
+
+def test_a_rotated_client_keeps_its_scopes_not_the_callers(app, client, created):
+    path = f"/{created.db_id}/clients"
+    ci = client.post(f"{path}/add", headers=owner(client, created), json={
+        "email": "ci@example.com", "scopes": ["MANAGE_DB", "ACCESS_DB"],
+        "serviceAccount": True}).get_json()
+    rotated = client.post(f"{path}/rotate", json={}, headers=bearer(
+        client, created.db_id, ci["clientId"], ci["clientSecret"])).get_json()
+    row, = [r for r in rows(client, created) if r["id"] == rotated["clientId"]]
+    assert row["scopes"] == ["MANAGE_DB", "ACCESS_DB"]
+    answer = token(client, created.db_id, rotated["clientId"], rotated["clientSecret"]).get_json()
+    assert set(app.extensions["dxc"].signer.verify(created.db_id, answer["accessToken"]).scopes) \
+        == {"MANAGE_DB", "ACCESS_DB"}
+
+
+def test_a_manager_cannot_delete_a_client_with_more_scopes(client, created):
+    path = f"/{created.db_id}/clients"
+    auth = owner(client, created)
+    # A second full admin, so that the last-admin rule (409) is not what refuses.
+    client.post(f"{path}/add", headers=auth, json={"email": "ops@example.com",
+                                                  "serviceAccount": True})
+    weak = client.post(f"{path}/add", headers=auth, json={
+        "email": "ci@example.com", "scopes": ["MANAGE_DB", "ACCESS_DB"],
+        "serviceAccount": True}).get_json()
+    limited = bearer(client, created.db_id, weak["clientId"], weak["clientSecret"])
+    for body in ({"client_id": created.client_id}, {"email": OWNER}, {"email": "OPS@example.com"}):
+        refused = client.post(f"{path}/delete", json=body, headers=limited)
+        assert refused.status_code == 403, body
+        assert "GLOBAL_WRITE" in refused.get_json()["message"]
+    assert len(rows(client, created)) == 3
+    # Its equals and lesser clients it may delete, itself included.
+    client.post(f"{path}/add", headers=auth, json={"email": BOB, "scopes": ["ACCESS_DB"]})
+    assert client.post(f"{path}/delete", json={"email": BOB},
+                       headers=limited).get_json() == {"ok": True, "numClients": 1}
+    assert client.post(f"{path}/delete", json={"client_id": weak["clientId"]},
+                       headers=limited).get_json() == {"ok": True, "numClients": 1}
+    assert len(rows(client, created)) == 2
+
+
+def test_authorizing_again_cannot_replace_a_pending_client_with_more_scopes(client, created):
+    path = f"/{created.db_id}/clients/add"
+    client.post(path, headers=owner(client, created), json={"email": BOB})  # all scopes
+    limited = owner(client, created, ["MANAGE_DB", "ACCESS_DB"])
+    refused = client.post(path, headers=limited, json={"email": BOB, "scopes": ["ACCESS_DB"]})
+    assert refused.status_code == 403 and "GLOBAL_WRITE" in refused.get_json()["message"]
+    pending, = [r for r in rows(client, created) if r["email"] == BOB]
+    assert pending["scopes"] == list(ADMIN_SCOPES)

@@ -1,7 +1,9 @@
 """The origin whitelist and the CORS it drives, in-process, on SQLite and PostgreSQL (B3.10, B7).
 
 These apps run with ``DXC_CORS_ORIGINS`` empty (as in production), so each
-database's whitelist alone decides which browser origins get CORS headers.
+database's whitelist alone decides which browser origins get CORS headers;
+the development default (``DXC_CORS_ORIGINS`` unset: pages on this machine)
+is tested on its own, over HTTP and on the socket.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import time
 
 import pytest
 
+from dxc.config import load_settings
 from dxc.manage import databases
 from dxc.manage.databases import ADMIN_SCOPES
 from dxc.manage.whitelist import FORM_MESSAGE, OriginCache, whitelist
+from tests.conftest import server_environment
 from tests.test_live_http import Socket, socket_url
 
 APP = "https://app.example.com"
@@ -175,3 +179,66 @@ def test_installation_wide_origins(make_app):
         assert answer.headers["Access-Control-Allow-Origin"] == "https://admin.example"
     assert "Access-Control-Allow-Origin" not in preflight(
         client, f"/{created.db_id}/sync", APP).headers
+
+
+#: Pages a developer serves next to the server: admitted by default in development.
+LOCAL_PAGES = ("http://localhost:5173", "https://localhost", "http://127.0.0.1:8080",
+               "http://[::1]:3000", "HTTP://LocalHost:3000/")
+#: Anything else is not, however close it looks.
+FOREIGN_PAGES = ("https://evil.example", "http://localhost.evil.example",
+                 "http://127.0.0.1.nip.io", "http://evil.example:3000", "http://10.0.0.7:3000",
+                 "http://localhost:3000.evil.example", "null", "file://")
+
+
+def test_development_default_is_this_machines_pages_only(settings, tmp_path):
+    assert settings.env == "development" and settings.cors_origins == ("loopback",)
+    production = load_settings({**server_environment("sqlite://", tmp_path, 3000),
+                                "DXC_ENV": "production"})
+    assert production.cors_origins == ()
+    chosen = load_settings({**server_environment("sqlite://", tmp_path, 3000),
+                            "DXC_CORS_ORIGINS": "https://dev.example, loopback"})
+    assert chosen.cors_origins == ("https://dev.example", "loopback")
+
+
+def test_cors_development_default(make_app):
+    """``DXC_CORS_ORIGINS`` unset in development (scripts/serve): a page elsewhere is refused."""
+    app = make_app()
+    created = databases.create_database(app.extensions["dxc"])
+    client = app.test_client()
+    for path in (f"/{created.db_id}/sync", "/service/token"):
+        for origin in LOCAL_PAGES:
+            allowed = preflight(client, path, origin)
+            assert allowed.headers.get("Access-Control-Allow-Origin") == origin, (path, origin)
+            assert allowed.headers["Access-Control-Allow-Credentials"] == "true"
+        for origin in (*FOREIGN_PAGES, APP):
+            refused = preflight(client, path, origin)
+            assert "Access-Control-Allow-Origin" not in refused.headers, (path, origin)
+        answer = client.post(path.replace("/sync", "/token"), json={},
+                             headers={"Origin": "https://evil.example"})
+        assert "Access-Control-Allow-Origin" not in answer.headers
+    # A whitelisted origin still counts, on its own database.
+    post(client, created, {"origin": APP})
+    assert preflight(client, f"/{created.db_id}/sync",
+                     APP).headers["Access-Control-Allow-Origin"] == APP
+
+
+def test_loopback_can_be_combined_with_other_origins(make_app):
+    app = make_app(cors_origins=("loopback", "https://dev.example"))
+    created = databases.create_database(app.extensions["dxc"])
+    client = app.test_client()
+    sync = f"/{created.db_id}/sync"
+    for origin in ("https://dev.example", "http://localhost:4200"):
+        assert preflight(client, sync, origin).headers["Access-Control-Allow-Origin"] == origin
+    assert "Access-Control-Allow-Origin" not in preflight(client, sync, APP).headers
+
+
+def test_websocket_development_default(server):
+    """The real server as scripts/serve runs it (no DXC_ENV, no DXC_CORS_ORIGINS)."""
+    created = databases.create_database(server.services)
+    url = socket_url(created.url)
+    for origin, status in (("https://evil.example", 403), ("http://localhost.evil.example", 403),
+                           ("http://localhost:5173", 101), ("http://127.0.0.1:8080", 101),
+                           (None, 101)):
+        socket = Socket(url, origin=origin)
+        assert socket.status == status, origin
+        socket.close()

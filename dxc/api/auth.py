@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import Forbidden
 
-from dxc.api import services
+from dxc.api import json_body, services
 from dxc.api.bearer import require_scope
 from dxc.auth.api_clients import NotAuthorized, connect_api_client
 from dxc.auth.grants import TokenRequestError
@@ -25,7 +25,7 @@ def _no_store(response: Response) -> Response:
 def _token(audience: str) -> Response:
     caller = Caller(address=request.remote_addr, origin=request.headers.get("Origin"))
     try:
-        answer = services().tokens.handle(audience, request.get_json(silent=True), caller)
+        answer = services().tokens.handle(audience, json_body(), caller)
     except TokenRequestError as refused:
         return _no_store(_refusal(refused))
     return _no_store(jsonify(answer))
@@ -76,7 +76,7 @@ def connect_client(db_id: str) -> Response:
     """What ``npx dexie-cloud connect|reconnect <db-url>`` call after their e-mail login."""
     services().router.shard_for(db_id)
     claims = require_scope(db_id, "CONNECT_CLIENT")
-    body = request.get_json(silent=True)
+    body = json_body()
     require_unverified = isinstance(body, dict) and body.get("requireUnverified") is True
     try:
         client, secret = connect_api_client(

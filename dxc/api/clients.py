@@ -6,9 +6,9 @@ What ``npx dexie-cloud clients|authorize|unauthorize|revoke|rotate`` call
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
-from dxc.api import services
+from dxc.api import json_body, services
 from dxc.api.bearer import require_scope
 from dxc.manage import clients
 
@@ -31,22 +31,22 @@ def list_clients(db_id: str) -> Response:
 def add_client(db_id: str) -> Response:
     services().router.shard_for(db_id)
     caller = require_scope(db_id, "MANAGE_DB")
-    body = request.get_json(silent=True)
+    body = json_body()
     return _no_store(jsonify(clients.add_client(services(), db_id, caller, body)))
 
 
 @bp.post("/<db_id>/clients/delete")
 def delete_clients(db_id: str) -> Response:
     services().router.shard_for(db_id)
-    require_scope(db_id, "MANAGE_DB")
-    count = clients.delete_clients(services(), db_id, request.get_json(silent=True))
+    caller = require_scope(db_id, "MANAGE_DB")
+    count = clients.delete_clients(services(), db_id, caller, json_body())
     return jsonify(ok=True, numClients=count)
 
 
 @bp.post("/<db_id>/clients/rotate")
 def rotate_client(db_id: str) -> Response:
-    """Any client token may rotate itself; another client needs MANAGE_DB (checked there)."""
+    """MANAGE_DB even for the caller's own client: spec B2.2 puts all of ``/clients*`` under it."""
     services().router.shard_for(db_id)
-    caller = require_scope(db_id)
-    body = request.get_json(silent=True)
+    caller = require_scope(db_id, "MANAGE_DB")
+    body = json_body()
     return _no_store(jsonify(clients.rotate_client(services(), db_id, caller, body)))

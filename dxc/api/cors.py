@@ -2,7 +2,8 @@
 
 A browser request to ``/<db>/…`` gets CORS headers only if its ``Origin`` is
 on the whitelist of ``<db>`` or on the installation-wide ``DXC_CORS_ORIGINS``
-list (``*`` there allows every origin: the development default). Any other
+list (``*`` there allows every origin, ``loopback`` every page served from
+this machine: the development default). Any other
 path (``/service/…``, ``/health``, ``/ready``) has no whitelist, so only
 ``DXC_CORS_ORIGINS`` applies. Requests without ``Origin`` (the CLI, servers)
 are not subject to any of this. ``/sync`` is fetched with
@@ -13,9 +14,12 @@ browser blocks the response.
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask, Response, current_app, request
 
 from dxc.api import services
+from dxc.config import LOOPBACK_ORIGINS
 from dxc.manage.whitelist import OriginCache, normalise
 
 ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
@@ -24,6 +28,8 @@ EXPOSE_HEADERS = "Ratelimit-Limit, Ratelimit-Remaining, Ratelimit-Reset"
 MAX_AGE = "600"
 #: First path segments that are not database ids.
 NOT_DATABASES = frozenset({"service", "health", "ready", "static"})
+#: What ``loopback`` admits (after :func:`normalise`): only these exact hosts, any port.
+_LOOPBACK = re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")
 
 
 def database_in_path(path: str) -> str | None:
@@ -35,7 +41,12 @@ def database_in_path(path: str) -> str | None:
 def origin_allowed(origin: str, db_id: str | None) -> bool:
     """Whether a browser at ``origin`` may use database ``db_id`` (None: no database)."""
     installation = services().settings.cors_origins
-    if "*" in installation or normalise(origin) in {normalise(o) for o in installation}:
+    wanted = normalise(origin)
+    if (
+        "*" in installation
+        or wanted in {normalise(o) for o in installation}
+        or (LOOPBACK_ORIGINS in installation and _LOOPBACK.fullmatch(wanted) is not None)
+    ):
         return True
     return db_id is not None and origin_cache().allows(db_id, origin)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 from flask import Blueprint, Response, request, stream_with_context
@@ -40,5 +41,8 @@ def sync(db_id: str) -> Response:
     )
     metrics.SYNC_TRANSACTIONS.labels("applied").inc(outcome.applied)
     metrics.SYNC_TRANSACTIONS.labels("refused").inc(outcome.rejected)
-    return Response(stream_with_context(answer), mimetype="application/json")
+    head = next(answer)  # opens the read transaction: an outage is a 503, not a cut stream
+    return Response(
+        stream_with_context(itertools.chain((head,), answer)), mimetype="application/json"
+    )
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import BadRequest
 
-from dxc.api import services
+from dxc.api import json_body, services
 from dxc.api.bearer import require_scope
 from dxc.manage import maintenance
 
@@ -54,7 +54,7 @@ def _authorise(db_id: str, scope: str) -> None:
 def _body() -> dict[str, Any]:
     if not request.get_data():
         return {}
-    body = request.get_json(force=True, silent=True)
+    body = json_body(force=True)
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body

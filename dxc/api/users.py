@@ -32,6 +32,7 @@ def get_user(db_id: str, user_id: str) -> Response:
 def save_users(db_id: str) -> Response:
     require_scope(db_id, *WRITE)
     body = tson.loads(request.get_data())
+    tson.check_plain(body)  # user ids, e-mails and names are stored as they are
     return jsonify(user_admin.save_users(services(), db_id, body))
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
-from dxc.api import services
+from dxc.api import json_body, services
 from dxc.api.bearer import require_scope
 from dxc.api.cors import origin_cache
 from dxc.manage.whitelist import whitelist
@@ -16,6 +16,6 @@ bp = Blueprint("whitelist", __name__)
 def change_whitelist(db_id: str) -> Response:
     services().router.shard_for(db_id)
     require_scope(db_id, "MANAGE_DB")
-    answer = whitelist(services(), db_id, request.get_json(silent=True))
+    answer = whitelist(services(), db_id, json_body())
     origin_cache().forget(db_id)  # this worker sees the change at once, the others soon
     return jsonify(answer)

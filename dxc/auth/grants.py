@@ -31,6 +31,7 @@ from dxc.auth.policy import may_create_databases
 from dxc.auth.signatures import BadPublicKey, check_public_key, verify_refresh_signature
 from dxc.auth.tokens import AccessClaims, TokenSigner
 from dxc.config import Settings
+from dxc.protocol.identifiers import USER_ID_BYTES, identifier_problem
 from dxc.storage import credentials, databases, refresh_stamps, users
 from dxc.storage.clock import as_utc, utcnow
 
@@ -240,6 +241,9 @@ class TokenService:
             and impersonate["sub"].strip()
         ):
             raise TokenRequestError(400, "claims must be an object with a non-empty 'sub'")
+        if impersonate is not None:
+            for name in ("sub", "email", "name"):
+                _bounded_claim(impersonate, name)
         ttl = _seconds(body, "expires_in")
         not_before = _seconds(body, "not_before") or 0
         if ttl is not None and ttl <= 0:
@@ -419,6 +423,14 @@ def _seconds(body: dict[str, Any], name: str) -> float | None:
         return to_seconds(value)
     except BadDuration as error:
         raise TokenRequestError(400, f"{name}: {error}") from None
+
+
+def _bounded_claim(claims: dict[str, Any], name: str) -> None:
+    """Impersonated claims are stored (VARCHAR(320)) and travel in every token,
+    which must fit the socket URL: at most ``USER_ID_BYTES`` bytes of storable text."""
+    value = claims.get(name)
+    if isinstance(value, str) and (problem := identifier_problem(value, USER_ID_BYTES)):
+        raise TokenRequestError(400, f"claims.{name} {problem}")
 
 
 def _optional_text(claims: dict[str, Any], name: str) -> str | None:

@@ -1,7 +1,10 @@
 """A database's API clients: ``npx dexie-cloud clients|authorize|unauthorize|revoke|rotate``.
 
-A manager can only hand out scopes it holds itself, and no change may leave
-the database without a verified, unexpired client that holds every scope:
+A manager can only hand out scopes its token holds, and only replace, rotate
+or delete clients whose every scope its token holds too: otherwise a token
+scoped down (``connect`` asks for none) or a lesser manager could mint itself
+a stronger key or remove the stronger managers. No change may leave the
+database without a verified, unexpired client that holds every scope:
 someone must always be able to manage and delete it.
 """
 
@@ -65,8 +68,10 @@ def add_client(
             )
             return {"ok": True, "clientId": client.client_id, "clientSecret": secret}
         # Authorizing again replaces a pending authorization: the newest scopes count.
-        pending = credentials.api_clients_of(connection, db_id, email)
-        credentials.delete_api_clients(connection, [c.client_id for c in pending if not c.verified])
+        mine = credentials.api_clients_of(connection, db_id, email)
+        pending = [c for c in mine if not c.verified]
+        _refuse_stronger(pending, caller, "replace")
+        credentials.delete_api_clients(connection, [c.client_id for c in pending])
         credentials.authorize_api_client(connection, db_id, scopes, email)
     return {"ok": True}
 
@@ -95,7 +100,19 @@ def _require_held(scopes: tuple[str, ...], caller: AccessClaims) -> None:
         )
 
 
-def delete_clients(services: Services, db_id: str, body: Any) -> int:
+def _refuse_stronger(
+    clients: list[credentials.ApiClient], caller: AccessClaims, action: str
+) -> None:
+    """Refuse to ``action`` clients holding a scope the caller's token lacks (no escalation)."""
+    missing = sorted({s for c in clients for s in c.scopes if s not in caller.scopes})
+    if missing:
+        raise Forbidden(
+            f"you can only {action} API clients whose scopes your own token has; "
+            f"missing {', '.join(missing)}"
+        )
+
+
+def delete_clients(services: Services, db_id: str, caller: AccessClaims, body: Any) -> int:
     """``clients/delete`` by ``email`` (all their clients) or ``client_id``; how many went."""
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object {email} or {client_id}")
@@ -113,6 +130,7 @@ def delete_clients(services: Services, db_id: str, body: Any) -> int:
         else:
             gone = {c.client_id for c in clients if c.client_id == value}
         if gone:
+            _refuse_stronger([c for c in clients if c.client_id in gone], caller, "delete")
             _require_an_admin([c for c in clients if c.client_id not in gone])
         return credentials.delete_api_clients(connection, sorted(gone))
 
@@ -134,8 +152,10 @@ def rotate_client(
 ) -> dict[str, Any]:
     """``clients/rotate``: a new client like the old one, which expires after some days.
 
-    Without ``clientId`` the caller's own client (its token's ``sub``) is
-    rotated; another client needs ``MANAGE_DB`` and every scope it has.
+    Without ``clientId`` the caller's own client (its client token's ``sub``)
+    is rotated. The caller (``MANAGE_DB``, checked by the route) must hold
+    every scope of the rotated client, its own too: the new key gets exactly
+    the old one's scopes, so a scoped-down token cannot trade itself up.
     """
     if body is None:
         body = {}
@@ -154,10 +174,7 @@ def rotate_client(
         old = credentials.get_api_client(connection, client_id.strip())
         if old is None or old.db_id != db_id:
             raise NotFound(f"there is no API client {client_id} in this database")
-        if old.client_id != caller.sub:
-            if "MANAGE_DB" not in caller.scopes:
-                raise Forbidden("the access token lacks the MANAGE_DB scope")
-            _require_held(old.scopes, caller)
+        _refuse_stronger([old], caller, "rotate")
         if not old.verified:
             raise Conflict("this API client was never connected: it has no key to rotate")
         if old.expired(now):

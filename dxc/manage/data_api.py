@@ -16,6 +16,7 @@ connected clients pull them. A refused write stores nothing.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import threading
 import time
@@ -29,7 +30,7 @@ from dxc import tson
 from dxc.access import PUBLIC_REALM, Principal, RealmAccess
 from dxc.access.rejections import PermissionDenied, Rejection
 from dxc.protocol.keys import decode_wire_key, encode_wire_key, js_number_to_string
-from dxc.protocol.request import ClientTransaction, Operation
+from dxc.protocol.request import ClientTransaction, Operation, check_operation
 from dxc.realtime.bus import Change
 from dxc.services import Services
 from dxc.storage import tables as table_store
@@ -88,7 +89,10 @@ class DataApi:
         shard = self.services.router.shard_for(db_id)  # an unknown database fails here
         filters = dict(query)
         realm_id = filters.pop("realmId", None)
-        return self._stream(shard, db_id, view, table, realm_id, filters)
+        pieces = self._stream(shard, db_id, view, table, realm_id, filters)
+        # Run to the first piece now: the connection and the realm set are taken
+        # before the status goes out, so an outage is a 503, not a cut stream.
+        return itertools.chain([next(pieces)], pieces)
 
     def _stream(
         self,
@@ -153,6 +157,8 @@ class DataApi:
         keys = [_primary_key(info, value, view.principal) for value in values]
         if not keys:
             return "[]"  # an empty array
+        # Checked before any lookup: a key no column stores fails in the first statement.
+        operation = check_operation(Operation("upsert", table, keys, values=values))
         with shard.transaction() as connection:
             store = ObjectStore(connection, db_id)
             rev = store.next_revision()
@@ -162,7 +168,6 @@ class DataApi:
                 for key, value in zip(keys, values, strict=True):
                     if key not in existing or existing[key].deleted:
                         _default_owner(access, value)
-            operation = Operation("upsert", table, keys, values=values)
             result = self._apply(store, access, tables, rev, operation)
             stored = store.get_many(table, keys)
             texts = [stored[key].value or "{}" for key in keys]

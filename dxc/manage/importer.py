@@ -26,6 +26,13 @@ from dxc import tson
 from dxc.access import PUBLIC_REALM
 from dxc.access.index import store_objects
 from dxc.protocol import ProtocolError
+from dxc.protocol.identifiers import (
+    KEY_BYTES,
+    TABLE_BYTES,
+    USER_ID_BYTES,
+    check_identifier,
+    check_indexed_props,
+)
 from dxc.protocol.keys import decode_wire_key, encode_wire_key
 from dxc.protocol.schema import primary_key_path, table_prefix
 from dxc.realtime.bus import Change
@@ -68,10 +75,13 @@ class _Import:
                 raise ProtocolError(f"schema.{name} must be a Dexie schema string or null")
             if isinstance(declaration, str):  # null (a deleted table) keeps its data: ignored
                 _check_table(name, "schema")
+                if problem := tson.text_problem(declaration):
+                    raise ProtocolError(f"schema.{name} {problem}")
                 self.schema[name] = declaration
 
     def add_demo_users(self, demo_users: Any) -> None:
         for email, entry in _mapping(demo_users, "demoUsers").items():
+            check_identifier(email, "demoUsers: an e-mail address", USER_ID_BYTES)
             if not email.strip() or "@" not in email:
                 raise ProtocolError(f"demoUsers: {email!r} is not an e-mail address")
             if entry is not None and not isinstance(entry, dict):
@@ -81,7 +91,9 @@ class _Import:
     def role_rows(self, roles: Any) -> list[StoredObject]:
         rows = []
         for name, role in _mapping(roles, "roles").items():
-            key = encode_wire_key([PUBLIC_REALM, name])
+            key = check_identifier(
+                encode_wire_key([PUBLIC_REALM, name]), "roles: a role's key", KEY_BYTES
+            )
             if role is None:
                 rows.append(StoredObject("roles", key, PUBLIC_REALM, None, 0, True, None))
                 continue
@@ -103,18 +115,19 @@ class _Import:
 
     def object_row(self, realm_id: Any, table: Any, key: Any, value: Any) -> StoredObject:
         """The row for object ``key`` of ``table`` in ``realm_id`` (``value`` None: delete it)."""
-        if not isinstance(realm_id, str) or not realm_id:
-            raise ProtocolError("an object's realm must be a non-empty string")
+        check_identifier(realm_id, "an object's realm", KEY_BYTES)
         _check_table(table, "an object's table")
-        if not isinstance(key, str) or not key:
-            raise ProtocolError(f"{table}: an object's id must be a non-empty string")
+        check_identifier(key, f"{table}: an object's id", KEY_BYTES)
         if value is None:
             self.summary.deleted += 1
             return StoredObject(table, key, realm_id, None, 0, True, None)
         if not isinstance(value, dict):
             raise ProtocolError(f"data.{realm_id}.{table}.{key} must be an object or null")
         value = {**value, "realmId": realm_id}
-        key = _with_key(self._table(table), key, value)
+        key = check_identifier(
+            _with_key(self._table(table), key, value), f"{table}: an object's id", KEY_BYTES
+        )
+        check_indexed_props(table, value)
         owner = value.get("owner")
         self.summary.objects += 1
         return StoredObject(
@@ -283,8 +296,9 @@ def _mapping(section: Any, name: str) -> dict[str, Any]:
 
 
 def _check_table(name: Any, where: str) -> None:
-    if not isinstance(name, str) or not name or name.startswith("$") or len(name) > 255:
+    if not isinstance(name, str) or name.startswith("$"):
         raise ProtocolError(f"{where}: {name!r} is not a table name")
+    check_identifier(name, f"{where}: the table", TABLE_BYTES)
 
 
 def _camel(name: str) -> str:

@@ -134,7 +134,7 @@ def _flag(query: Mapping[str, str], name: str, default: bool | None) -> bool | N
 def _limit(value: str | None) -> int:
     if value is None or value == "":
         return MAX_LIMIT
-    if not value.isdigit() or not 0 < int(value) <= MAX_LIMIT:
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_LIMIT:
         raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return int(value)
 
@@ -151,6 +151,7 @@ def _paging_key(key: str, sort: str) -> tuple[Any, str]:
     try:
         raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
         key_sort, value, user_id = json.loads(raw)
+        tson.check_plain([value, user_id])  # forged: a NUL or 1e30 must not reach a statement
         if key_sort != sort or not isinstance(user_id, str):
             raise ValueError("another sort order")
         if sort in user_store.TIME_SORT_KEYS:

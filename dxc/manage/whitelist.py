@@ -17,6 +17,7 @@ from werkzeug.exceptions import BadRequest
 
 from dxc.services import Services
 from dxc.storage import origins as origin_store
+from dxc.tson import text_problem
 
 FORM_MESSAGE = (
     "Given origin should be of the form: https://hostname, http://localhost:<port>, "
@@ -102,6 +103,8 @@ class OriginCache:
         self._entries: dict[str, tuple[float, frozenset[str]]] = {}
 
     def origins(self, db_id: str) -> frozenset[str]:
+        if text_problem(db_id):  # a %00 in the URL: no database, and no query may carry it
+            return frozenset()
         now = time.monotonic()
         entry = self._entries.get(db_id)
         if entry is not None and now - entry[0] < self.ttl:

@@ -55,8 +55,9 @@ class SocketQuery:
             return query.get(name) or None
 
         version = query.get("v", "")
+        small_number = version.isascii() and version.isdigit() and len(version) < 4  # not "²"
         return cls(
-            version=int(version) if version.isdigit() and len(version) < 4 else 1,
+            version=int(version) if small_number else 1,
             rev=text("rev"),
             yrev=text("yrev"),
             realms_hash=text("realmsHash"),

@@ -3,16 +3,28 @@
 A request whose envelope is broken is refused as a whole (the client could
 never fix it by resending). A broken *operation* only spoils its own client
 transaction, which is then rejected inside a 200 answer: the client resends a
-failed request forever, so one bad write must not block all the others.
+failed request forever, so one bad write must not block all the others. That
+includes identifiers no database stores (:mod:`dxc.protocol.identifiers`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from dxc import tson
 from dxc.protocol import ProtocolError
 from dxc.protocol.criteria import Criteria
+from dxc.protocol.identifiers import (
+    KEY_BYTES,
+    TABLE_BYTES,
+    TXID_BYTES,
+    check_identifier,
+    check_indexed_props,
+    identifier_problem,
+    shown,
+)
 from dxc.protocol.schema import validate_schema
 from dxc.tson import UNDEFINED
 
@@ -79,9 +91,7 @@ def parse_sync_request(body: Any) -> SyncRequest:
     """Turn a decoded TSON body into a :class:`SyncRequest`."""
     if not isinstance(body, dict):
         raise ProtocolError("the body must be an object")
-    client_identity = body.get("clientIdentity")
-    if not isinstance(client_identity, str) or not 0 < len(client_identity) <= 128:
-        raise ProtocolError("clientIdentity must be a string of at most 128 characters")
+    client_identity = check_identifier(body.get("clientIdentity"), "clientIdentity", TXID_BYTES)
     changes = _present(body.get("changes"), [])
     if not isinstance(changes, list):
         raise ProtocolError("changes must be an array")
@@ -102,6 +112,11 @@ def parse_sync_request(body: Any) -> SyncRequest:
 
 def _present(value: Any, default: Any) -> Any:
     return default if value is UNDEFINED or value is None else value
+
+
+def _finite(value: Any) -> bool:
+    """A JSON number that fits a double (``1e400`` parses as infinity)."""
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 def _string_list(value: Any, name: str) -> tuple[str, ...]:
@@ -131,7 +146,7 @@ def _base_revs(value: Any) -> list[BaseRevision]:
         if not (
             isinstance(entry, dict)
             and isinstance(entry.get("tableName"), str)
-            and isinstance(entry.get("clientRev"), int | float)
+            and _finite(entry.get("clientRev"))
         ):
             raise ProtocolError("each baseRevs entry needs tableName and clientRev")
         revs.append(
@@ -151,8 +166,13 @@ def _transactions(changes: list[Any]) -> list[ClientTransaction]:
             txid = mutation.get("txid") if isinstance(mutation, dict) else None
             if not isinstance(txid, str) or not txid:
                 raise ProtocolError("every operation needs a txid")
+            # A txid no column stores rejects its transaction, under an escaped
+            # name that the store may look up and the answer may carry.
+            problem = identifier_problem(txid, TXID_BYTES)
+            txid = tson.safe_text(txid)
             if not transactions or transactions[-1].txid != txid:
-                transactions.append(ClientTransaction(txid))
+                error = f"txid {shown(txid)} {problem}" if problem else None
+                transactions.append(ClientTransaction(txid, error=error))
             transaction = transactions[-1]
             transaction.named_keys.extend(_named_keys(table, mutation))
             if transaction.error:
@@ -165,10 +185,12 @@ def _transactions(changes: list[Any]) -> list[ClientTransaction]:
 
 
 def _named_keys(table: Any, mutation: dict[str, Any]) -> list[tuple[str, str]]:
+    """The keys the store can look up (too long to store is fine, NUL is not), so
+    that the client gets the server's state of them back."""
     keys = mutation.get("keys")
-    if not isinstance(table, str) or not isinstance(keys, list):
+    if not isinstance(table, str) or tson.text_problem(table) or not isinstance(keys, list):
         return []
-    return [(table, key) for key in keys if isinstance(key, str)]
+    return [(table, key) for key in keys if isinstance(key, str) and not tson.text_problem(key)]
 
 
 def parse_operation(table: Any, op: dict[str, Any]) -> Operation:
@@ -182,6 +204,8 @@ def parse_operation(table: Any, op: dict[str, Any]) -> Operation:
     if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
         raise ProtocolError(f"{kind}: keys must be an array of non-empty strings")
     rev = _present(op.get("rev"), None)
+    if isinstance(rev, int | float) and not _finite(rev):
+        raise ProtocolError(f"{kind}: rev must be a finite number")
     operation = Operation(
         type=kind,
         table=table,
@@ -216,6 +240,21 @@ def parse_operation(table: Any, op: dict[str, Any]) -> Operation:
             if not isinstance(spec, dict):
                 raise ProtocolError("modify: changeSpec must be an object")
             operation.change_spec = spec
+    return check_operation(operation)
+
+
+def check_operation(operation: Operation) -> Operation:
+    """``operation`` if every identifier it stores fits a column and an index;
+    else :class:`ProtocolError` saying which does not (also for the REST API's
+    operations, which are not parsed from a request)."""
+    table = check_identifier(operation.table, "table", TABLE_BYTES)
+    for key in operation.keys:
+        check_identifier(key, f"{operation.type}: key", KEY_BYTES)
+    for value in (*(operation.values or ()), *(operation.change_specs or ())):
+        if value is not None:
+            check_indexed_props(table, value)
+    if operation.change_spec is not None:
+        check_indexed_props(table, operation.change_spec)
     return operation
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+#: Revisions are BIGINT columns: a bigger number cannot be one of ours.
+_MAX_REVISION = 2**63 - 1
+
 
 def encode_revision(revisions: Mapping[int, int]) -> str:
     return ",".join(f"{shard}:{rev}" for shard, rev in sorted(revisions.items()))
@@ -21,7 +24,12 @@ def decode_revision(token: object) -> dict[int, int] | None:
     revisions: dict[int, int] = {}
     for part in token.split(","):
         shard, sep, rev = part.partition(":")
-        if not (sep and shard.isdigit() and rev.isdigit()):
+        # isdigit() alone takes "²", which int() refuses.
+        if not (sep and _digits(shard) and _digits(rev)) or int(rev) > _MAX_REVISION:
             return None
         revisions[int(shard)] = int(rev)
     return revisions
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()

@@ -2,6 +2,9 @@
 
 The client replaces each of its table entries with ours, so we echo its own
 entry and override only what the server decides: the table's ``idPrefix``.
+A table whose name no column stores is not synced (writes to it are refused
+one transaction at a time), and an ``idPrefix`` or ``primaryKey`` no column
+stores is dropped, so that one odd table never fails every sync.
 """
 
 from __future__ import annotations
@@ -10,17 +13,40 @@ from collections.abc import Mapping
 from typing import Any
 
 from dxc.protocol import ProtocolError
+from dxc.protocol.identifiers import TABLE_BYTES, identifier_problem
+
+#: Entry fields the server stores, with their limits in bytes: ``id_prefix`` is
+#: VARCHAR(32) and may get a number appended to be unique; key paths as the
+#: sync service keeps them.
+_STORED_FIELDS = {"idPrefix": 24, "primaryKey": 255}
 
 
 def validate_schema(schema: object) -> dict[str, dict[str, Any]]:
+    """The client's schema, without stored fields that no column can hold."""
     if not isinstance(schema, dict) or not all(isinstance(v, dict) for v in schema.values()):
         raise ProtocolError("schema must be an object of table entries")
-    return schema
+    return {
+        name: {
+            field: value
+            for field, value in entry.items()
+            if not (
+                field in _STORED_FIELDS
+                and isinstance(value, str)
+                and identifier_problem(value, _STORED_FIELDS[field])
+            )
+        }
+        for name, entry in schema.items()
+    }
 
 
 def is_synced(name: str, entry: Mapping[str, Any]) -> bool:
-    """Tables starting with ``$`` are the client's own; others sync when marked."""
-    return not name.startswith("$") and entry.get("markedForSync") is True
+    """Tables starting with ``$`` are the client's own; others sync when marked
+    (and when their name can be stored)."""
+    return (
+        not name.startswith("$")
+        and entry.get("markedForSync") is True
+        and identifier_problem(name, TABLE_BYTES) is None
+    )
 
 
 def synced_tables(schema: Mapping[str, Mapping[str, Any]]) -> set[str]:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from sqlalchemy import URL, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 
 #: Seconds to wait for a PostgreSQL connection: a request fails (503) instead of hanging.
 CONNECT_TIMEOUT_SECONDS = 5
+
+
+class UnstorableValue(ValueError):
+    """A bound value the driver cannot send: text with a NUL (psycopg2) or a lone
+    surrogate (not UTF-8), an integer beyond SQLite's 64 bits. The request's
+    fault, always; the entry points check their input first, this is the net."""
 
 
 def make_engine(url: URL | str, *, pool_size: int = 5) -> Engine:
@@ -26,17 +32,28 @@ def make_engine(url: URL | str, *, pool_size: int = 5) -> Engine:
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _serialize_sqlite_writers(engine)
-        return engine
-    connect_args = {}
-    if url.get_driver_name() == "psycopg2" and "connect_timeout" not in url.query:
-        connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
-    return create_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        connect_args=connect_args,
-    )
+    else:
+        connect_args = {}
+        if url.get_driver_name() == "psycopg2" and "connect_timeout" not in url.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+        engine = create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args=connect_args,
+        )
+    event.listen(engine, "handle_error", _unstorable_values)
+    return engine
+
+
+def _unstorable_values(context: ExceptionContext) -> Exception | None:
+    """Name a driver's refusal of a bound value (a plain ValueError or
+    OverflowError, which SQLAlchemy passes through unwrapped) as what it is."""
+    error = context.original_exception
+    if context.sqlalchemy_exception is None and isinstance(error, ValueError | OverflowError):
+        return UnstorableValue(str(error))
+    return None
 
 
 def _serialize_sqlite_writers(engine: Engine) -> None:

@@ -36,6 +36,7 @@ TIMEOUT = 90
 
 @pytest.fixture
 def server_env() -> dict[str, str]:
+    # Empty, not unset: the development default admits both pages (this machine's).
     return {"DXC_CORS_ORIGINS": "", "REDIS_URL": ""}
 
 
