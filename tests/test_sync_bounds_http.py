@@ -3,7 +3,8 @@
 A big request commits in several shard transactions (others get the revision
 lock in between) and still applies everything exactly once; a where-clause
 cannot make the worker build gigabytes; tables are registered only by
-logged-in users and only up to ``DXC_MAX_TABLES``.
+users who may write (or, for anonymous readers, tables that already hold
+data) and only up to ``DXC_MAX_TABLES``.
 """
 
 from __future__ import annotations
@@ -66,12 +67,22 @@ def test_a_where_clause_cannot_write_gigabytes(device, monkeypatch):
     assert answer["rejections"] == []
 
 
-def test_anonymous_clients_register_no_tables(app, device):
+def test_anonymous_clients_register_few_tables_and_those_that_hold_data(
+    app, device, monkeypatch
+):
+    monkeypatch.setattr(service, "ANONYMOUS_TABLES", 0)
     anonymous = device(None)
     anonymous.post_sync([])  # the schema names items, realms, members, roles
     services = app.extensions["dxc"]
     with services.control.begin() as connection:
         assert table_store.get_tables(connection, anonymous.db_id) == {}
+    public = {"rlm-public": {"items": {"itmP": {"title": "public"}}}}
+    import_document(services, anonymous.db_id, {"data": public})  # data without a schema
+    answer = anonymous.sync()
+    assert answer["schema"]["items"]["idPrefix"] == "itm"
+    assert anonymous.state["items"]["itmP"]["title"] == "public"
+    with services.control.begin() as connection:
+        assert set(table_store.get_tables(connection, anonymous.db_id)) == {"items"}
 
 
 def test_tables_beyond_the_limit_are_refused_inside_the_answer(make_app, monkeypatch):

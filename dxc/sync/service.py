@@ -17,6 +17,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -35,6 +36,10 @@ from dxc.sync.pull import plan_pull, pull_changes
 
 #: Keys written per shard transaction before a big request lets other writers in.
 KEYS_PER_COMMIT = 2000
+#: Tables a database may get from anonymous syncs (read-only clients of a public app).
+ANONYMOUS_TABLES = 50
+#: Unknown tables an anonymous sync may look for data in beyond that (an index probe each).
+ANONYMOUS_TABLE_CHECKS = 50
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ class SyncService:
         """
         shard = self.router.shard_for(db_id)
         request = parse_sync_request(tson.loads(body))
-        tables = self._register_tables(db_id, principal, request)
+        tables = self._register_tables(db_id, shard, principal, request)
         since = self._since(db_id, shard, request)
         result, upto = ApplyResult(), None
         transactions = _refuse_unknown_tables(request.transactions, tables, self.max_tables)
@@ -108,36 +113,60 @@ class SyncService:
         return outcome, answer
 
     def _register_tables(
-        self, db_id: str, principal: Principal, request: SyncRequest
+        self, db_id: str, shard: Shard, principal: Principal, request: SyncRequest
     ) -> dict[str, table_store.TableInfo]:
         """The database's tables, registering new ones and key paths learnt from
         ``primaryKey`` (sent only sometimes: a missing one never erases a known one).
 
-        Only a logged-in user registers tables, and no more than ``max_tables``
-        per database: an anonymous client must not grow the database for good.
+        No more than ``max_tables`` per database. An anonymous client only reads:
+        it adds a table only while the database has fewer than
+        ``ANONYMOUS_TABLES``, or if the table already holds data (imported
+        without a schema), so that it cannot grow the database for good.
         """
         with self.control.begin() as connection:
             tables = table_store.get_tables(connection, db_id)
+            wanted = [
+                (name, entry)
+                for name, entry in request.schema.items()
+                if is_synced(name, entry) and self._registers(tables.get(name), entry)
+            ]
             if principal.is_anonymous:
-                return tables
-            for name, entry in request.schema.items():
+                wanted = self._readable_tables(db_id, shard, tables, wanted)
+            for name, entry in wanted:
                 if name not in tables and len(tables) >= self.max_tables:
                     continue
-                key_path = entry.get("primaryKey")
-                if not (isinstance(key_path, str) and 0 < len(key_path) <= 255):
-                    key_path = None
-                known = tables.get(name)
-                learns_key = known is not None and known.key_path is None and key_path
-                if (known is None or learns_key) and is_synced(name, entry):
-                    tables[name] = table_store.register_table(
-                        connection,
-                        db_id,
-                        name,
-                        entry.get("generatedGlobalId") is True,
-                        entry.get("idPrefix") if isinstance(entry.get("idPrefix"), str) else None,
-                        key_path,
-                    )
+                tables[name] = table_store.register_table(
+                    connection,
+                    db_id,
+                    name,
+                    entry.get("generatedGlobalId") is True,
+                    entry.get("idPrefix") if isinstance(entry.get("idPrefix"), str) else None,
+                    _key_path(entry),
+                )
         return tables
+
+    @staticmethod
+    def _readable_tables(
+        db_id: str,
+        shard: Shard,
+        tables: dict[str, table_store.TableInfo],
+        wanted: list[tuple[str, dict[str, Any]]],
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Of the tables an anonymous client would add, those it may add."""
+        room = max(0, ANONYMOUS_TABLES - len(tables))
+        new = [name for name, _ in wanted if name not in tables]
+        allowed = set(new[:room])
+        if len(new) > room:
+            with shard.transaction(read_only=True) as connection:
+                store = ObjectStore(connection, db_id)
+                probes = new[room : room + ANONYMOUS_TABLE_CHECKS]
+                allowed.update(name for name in probes if store.has_rows(name))
+        return [(name, entry) for name, entry in wanted if name in tables or name in allowed]
+
+    @staticmethod
+    def _registers(known: table_store.TableInfo | None, entry: dict[str, Any]) -> bool:
+        """Whether a schema entry adds a table, or the key path of a known one."""
+        return known is None or (known.key_path is None and _key_path(entry) is not None)
 
     @staticmethod
     def _since(db_id: str, shard: Shard, request: SyncRequest) -> int | None:
@@ -201,6 +230,11 @@ class SyncService:
             for index, entry in enumerate(pull_changes(store, plan, result.touched)):
                 yield entry if index == 0 else "," + entry
             yield "]}"
+
+
+def _key_path(entry: dict[str, Any]) -> str | None:
+    key_path = entry.get("primaryKey")
+    return key_path if isinstance(key_path, str) and 0 < len(key_path) <= 255 else None
 
 
 def _refuse_unknown_tables(
