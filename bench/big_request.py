@@ -42,6 +42,8 @@ def main() -> None:
         big, small = Device(server, "big"), Device(server, "small", user=OTHER)
         big.sync()
         small.sync()
+        for device in (big, small):  # the big request, and a push behind it, may take minutes
+            device.http.sock.settimeout(None)
         idle = [timed_push(small, n) for n in range(args.idle_pushes)]
         body = huge_body(server.db_id, big, args.transactions)
         busy: list[float] = []

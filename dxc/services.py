@@ -50,7 +50,7 @@ def build_services(settings: Settings) -> Services:
         sync=SyncService(
             control,
             router,
-            bus.publish,
+            bus,
             InviteMailer(mailer, settings.public_url),
             max_tables=settings.max_tables,
         ),

@@ -43,10 +43,10 @@ def db_id(services) -> str:
 
 @pytest.fixture
 def published(services, monkeypatch) -> list[Change]:
-    """What the sync service and the importer publish."""
+    """What the sync service and the importer publish (after their commits)."""
     changes: list[Change] = []
     monkeypatch.setattr(services.bus, "publish", changes.append)
-    monkeypatch.setattr(services.sync, "publish", changes.append)
+    monkeypatch.setattr(services.bus, "publish_in", lambda _connection, _change: False)
     return changes
 
 
@@ -291,6 +291,25 @@ def test_the_postgres_bus_carries_a_change_between_processes(
     sent = Change.committed(db_id, 1, 5, {"rlm-public", ALICE}, {"items"}, "client-1")
     PostgresBus(other_process.control).publish(sent)
     assert listener.wait_for(lambda c: c.rev == 5) == sent
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_sync_on_the_default_shard_notifies_with_its_commit(
+    services, other_process, db_id, listening, device, monkeypatch
+):
+    """The NOTIFY goes out with the write's commit (no transaction of its own);
+    a refused write notifies nobody."""
+    bus = PostgresBus(services.control)
+    monkeypatch.setattr(services.sync, "bus", bus)
+    monkeypatch.setattr(bus, "publish", lambda change: pytest.fail(f"published apart: {change}"))
+    listener = listening(PostgresBus(other_process.control), db_id)
+    alice = device()
+    refused = alice.op("items", "insert", ["itm0"], "tx0", values=[item("itm0", realm=BOB)])
+    assert alice.sync([refused])["rejections"]
+    alice.sync([alice.op("items", "insert", ["itm1"], "tx1", values=[item("itm1")])])
+    rev = head(services, db_id)
+    change = listener.wait_for(lambda c: c.rev is not None)
+    assert (change.rev, change.realms, change.client_id) == (rev, {ALICE}, "device-1")
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])

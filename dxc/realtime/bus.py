@@ -1,7 +1,8 @@
 """The notification bus: every worker process learns what another one committed.
 
 A :class:`Change` says "database D, revision R, these realms" and is
-published after the commit (``/sync``, imports). Each process that holds
+published after the commit (``/sync``, imports), or with it where the bus
+can make it part of the transaction (``NOTIFY``: :meth:`Bus.publish_in`). Each process that holds
 open sockets runs one listener, started with its first socket, which hands
 every change to the process's :class:`~dxc.realtime.hub.Hub`.
 
@@ -24,6 +25,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from sqlalchemy import Connection
 
 from dxc import metrics
 from dxc.access.index import REALMS_TABLE
@@ -157,6 +160,12 @@ class Bus(ABC):
             )
         except Exception:
             log.exception("could not publish a change of %s (sockets catch up later)", change.db_id)
+
+    def publish_in(self, connection: Connection, change: Change) -> bool:
+        """Make publishing ``change`` part of the transaction on ``connection``, so
+        that it goes out at the commit and never on a rollback, if this bus can;
+        False when the caller must :meth:`publish` after the commit."""
+        return False
 
     def start(self, listener: Listener) -> None:
         """Start listening (once per process) and hand every change to ``listener``."""

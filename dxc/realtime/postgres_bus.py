@@ -13,9 +13,10 @@ import time
 from collections.abc import Callable
 
 import psycopg2
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from dxc import metrics
 from dxc.realtime.bus import WAKE_SECONDS, Bus, Change
 
 CHANNEL = "dxc_changes"
@@ -35,15 +36,18 @@ class PostgresBus(Bus):
         super().__init__()
         self.control = control
 
+    def publish_in(self, connection: Connection, change: Change) -> bool:
+        """A ``NOTIFY`` is delivered at commit: in a transaction on the control
+        database (the default shard) it needs no transaction of its own."""
+        if connection.engine is not self.control:
+            return False
+        _notify(connection, change)
+        metrics.BUS_CHANGES.labels("published").inc()
+        return True
+
     def _send(self, change: Change) -> None:
-        payload = change.to_json()
-        if len(payload.encode()) > MAX_PAYLOAD_BYTES:
-            payload = change.to_json(drop_realms=True)
         with self.control.begin() as connection:
-            connection.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": CHANNEL, "payload": payload},
-            )
+            _notify(connection, change)
 
     def _listen(self, connected: Callable[[], None]) -> None:
         proxy = self.control.raw_connection()
@@ -68,3 +72,12 @@ class PostgresBus(Bus):
         finally:
             # Not proxy.close(): its rollback would fail (and log) on a connection that died.
             proxy.dbapi_connection.close()
+
+
+def _notify(connection: Connection, change: Change) -> None:
+    payload = change.to_json()
+    if len(payload.encode()) > MAX_PAYLOAD_BYTES:
+        payload = change.to_json(drop_realms=True)
+    connection.execute(
+        text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
+    )

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 #: Seconds to wait for a PostgreSQL connection: a request fails (503) instead of hanging.
 CONNECT_TIMEOUT_SECONDS = 5
+#: Seconds after which a pooled PostgreSQL connection is replaced by a new one.
+RECYCLE_SECONDS = 1800
+#: Seconds a pooled connection may sit unused before it is pinged at its next checkout.
+IDLE_PING_SECONDS = 30
 
 
 class UnstorableValue(ValueError):
@@ -24,9 +33,13 @@ def make_engine(url: URL | str, *, pool_size: int = 5) -> Engine:
     with the ``read_only`` execution option begin a plain (deferred)
     transaction and never wait for writers.
 
-    PostgreSQL connections are pinged before use, so that a server restart
-    costs the requests made while it is down and nothing after it, and their
-    connect timeout is bounded (unless the URL sets ``connect_timeout``).
+    PostgreSQL connections are not pinged before every use (a round trip
+    each time): a connection that fails with a disconnect invalidates the
+    whole pool, so a server restart costs the requests that meet it (a 503
+    the client retries); connections are recycled by age and pinged only
+    after sitting idle (a restart or a proxy's idle timeout while nobody
+    used them). Their connect timeout is bounded (unless the URL sets
+    ``connect_timeout``).
     """
     url = make_url(url)
     if url.get_backend_name() == "sqlite":
@@ -40,9 +53,10 @@ def make_engine(url: URL | str, *, pool_size: int = 5) -> Engine:
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            pool_recycle=RECYCLE_SECONDS,
             connect_args=connect_args,
         )
+        _ping_idle_connections(engine)
     event.listen(engine, "handle_error", _unstorable_values)
     return engine
 
@@ -54,6 +68,26 @@ def _unstorable_values(context: ExceptionContext) -> Exception | None:
     if context.sqlalchemy_exception is None and isinstance(error, ValueError | OverflowError):
         return UnstorableValue(str(error))
     return None
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Ping a connection at checkout only if it sat unused for ``IDLE_PING_SECONDS``:
+    a dead one is then replaced before the request uses it (the pool retries)."""
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except dbapi_error as error:
+            raise DisconnectionError(str(error)) from error
 
 
 def _serialize_sqlite_writers(engine: Engine) -> None:

@@ -223,8 +223,14 @@ class ObjectStore:
         return [(row.tbl, row.key) for row in rows]
 
     def _stream(self, statement) -> Iterator[StoredObject]:  # type: ignore[no-untyped-def]
-        result = self.connection.execute(statement.execution_options(yield_per=BATCH))
-        for row in result:
+        """The rows of ``statement``: up to ``BATCH`` of them in one round trip,
+        more from a server-side cursor, ``BATCH`` at a time (which costs four
+        round trips or more: declare, fetch, fetch, close)."""
+        few = self.connection.execute(statement.limit(BATCH + 1)).all()
+        rows = few if len(few) <= BATCH else self.connection.execute(
+            statement.execution_options(yield_per=BATCH)
+        )
+        for row in rows:
             yield StoredObject(*row)
 
     # --- writing ------------------------------------------------------------
@@ -299,25 +305,20 @@ class ObjectStore:
 
     # --- applied transactions and consistent operations -------------------
 
-    def applied_among(self, user_id: str, client_identity: str, txids: Sequence[str]) -> set[str]:
-        """Which of ``txids`` this user's client already had applied (a resent request)."""
-        table = schema.applied_transactions
+    def claim_applied(
+        self, user_id: str, client_identity: str, txids: Collection[str], rev: int
+    ) -> set[str]:
+        """Record ``txids`` of this user's client as applied at ``rev``; the ones
+        recorded now (the others were applied by an earlier request: a resend)."""
         if not txids:
             return set()
-        return set(
-            self.connection.scalars(
-                select(table.c.txid).where(
-                    table.c.db_id == self.db_id,
-                    table.c.user_id == user_id,
-                    table.c.client_identity == client_identity,
-                    table.c.txid.in_(set(txids)),
-                )
-            )
+        table = schema.applied_transactions
+        created = utcnow()
+        statement = (
+            self._insert(table)
+            .on_conflict_do_nothing(index_elements=list(table.primary_key.columns))
+            .returning(table.c.txid)
         )
-
-    def mark_applied(
-        self, user_id: str, client_identity: str, txids: Iterable[str], rev: int
-    ) -> None:
         rows = [
             {
                 "db_id": self.db_id,
@@ -325,12 +326,27 @@ class ObjectStore:
                 "client_identity": client_identity,
                 "txid": txid,
                 "rev": rev,
-                "created": utcnow(),
+                "created": created,
             }
             for txid in txids
         ]
-        if rows:
-            self.connection.execute(insert(schema.applied_transactions), rows)
+        return set(self.connection.scalars(statement, rows))
+
+    def unclaim_applied(self, user_id: str, client_identity: str, txids: Collection[str]) -> None:
+        """Drop the records of ``txids`` claimed in this transaction but refused."""
+        if not txids:
+            return
+        table = schema.applied_transactions
+        refused = sorted(txids)
+        for start in range(0, len(refused), BATCH):
+            self.connection.execute(
+                delete(table).where(
+                    table.c.db_id == self.db_id,
+                    table.c.user_id == user_id,
+                    table.c.client_identity == client_identity,
+                    table.c.txid.in_(refused[start : start + BATCH]),
+                )
+            )
 
     def record_consistent_operation(
         self, tbl: str, user_id: str, client_identity: str, rev: int, operation: str

@@ -76,6 +76,9 @@ class ApplyResult:
     applied: list[str] = field(default_factory=list)
     #: Invitations of committed transactions, to mail after the commit.
     invitations: list[Invitation] = field(default_factory=list)
+    #: The last row each applied transaction stored per (table, key): the answer
+    #: echoes those written at its revision without reading them back.
+    written: dict[tuple[str, str], StoredObject] = field(default_factory=dict)
 
     def touch(self, pairs: Iterable[tuple[str, str]]) -> None:
         for table, key in pairs:
@@ -88,6 +91,7 @@ class ApplyResult:
         self.rejections.extend(other.rejections)
         self.applied.extend(other.applied)
         self.invitations.extend(other.invitations)
+        self.written.update(other.written)
 
 
 class TransactionApplier:
@@ -119,12 +123,19 @@ class TransactionApplier:
         self._rebase_cache: dict[tuple[str, int], list[_Replay]] = {}
         self._issuer_rules: dict[str, WriteRules] = {}
         self._invitations: list[Invitation] = []
+        self._written: dict[tuple[str, str], StoredObject] = {}
         self.result = ApplyResult()
 
     def apply_all(self, transactions: list[ClientTransaction]) -> ApplyResult:
-        done = self.store.applied_among(
-            self._user_key, self.client_identity, [t.txid for t in transactions]
-        )
+        """Apply ``transactions`` and record their txids as applied, skipping those
+        an earlier request of this client already applied.
+
+        The txids are claimed first, in one statement that also tells which
+        were recorded before; the claims of refused transactions are dropped.
+        """
+        txids = {t.txid for t in transactions}
+        claimed = self.store.claim_applied(self._user_key, self.client_identity, txids, self.rev)
+        done = txids - claimed
         for transaction in transactions:
             self.result.touch(transaction.named_keys)
             if transaction.txid in done:
@@ -138,7 +149,9 @@ class TransactionApplier:
             if upload or not refused:
                 self.result.applied.append(transaction.txid)
                 done.add(transaction.txid)
-        self.store.mark_applied(self._user_key, self.client_identity, self.result.applied, self.rev)
+        self.store.unclaim_applied(
+            self._user_key, self.client_identity, claimed.difference(self.result.applied)
+        )
         return self.result
 
     @property
@@ -156,12 +169,14 @@ class TransactionApplier:
         """Apply ``transaction`` in a savepoint; the rejection if it was refused."""
         self.lifecycle.begin()
         self._invitations = []
+        self._written = {}
         try:
             self._apply_transaction(transaction)
         except Rejection as rejection:
             self._forget_access()  # what it learnt came from the rolled-back savepoint
             return rejection
         self.result.invitations.extend(self._invitations)
+        self.result.written.update(self._written)
         return None
 
     def _apply_transaction(self, transaction: ClientTransaction) -> None:
@@ -174,13 +189,16 @@ class TransactionApplier:
                 for operation in transaction.operations:
                     handler = getattr(self, f"_{operation.type}")
                     self._write(list(handler(operation)))
-                self.result.touch((row.tbl, row.key) for row in self.lifecycle.finish())
+                finished = self.lifecycle.finish()
+                self.result.touch((row.tbl, row.key) for row in finished)
+                self._written.update(((row.tbl, row.key), row) for row in finished)
         except ChangeSpecError as error:
             raise InvalidOperation(str(error)) from None
 
     def _write(self, rows: list[StoredObject]) -> None:
         store_objects(self.store, rows)
         self.result.touch((row.tbl, row.key) for row in rows)
+        self._written.update(((row.tbl, row.key), row) for row in rows)
         if any(row.tbl in ACCESS_TABLES for row in rows):
             self._forget_access()
 

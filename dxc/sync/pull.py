@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from dxc.access import ACCESS_TABLES, RealmAccess, RealmSet
@@ -83,22 +83,31 @@ def plan_pull(
 
 
 def pull_changes(
-    store: ObjectStore, plan: PullPlan, touched: dict[str, set[str]]
+    store: ObjectStore,
+    plan: PullPlan,
+    touched: dict[str, set[str]],
+    written: Mapping[tuple[str, str], StoredObject],
 ) -> Iterator[str]:
-    """JSON texts of the ``changes`` entries, one ``{table, muts}`` each."""
+    """JSON texts of the ``changes`` entries, one ``{table, muts}`` each.
+
+    ``written`` holds rows this request stored: those of revision
+    ``plan.upto`` are the server's state at that revision, not read again.
+    """
     sent: set[tuple[str, str]] = set()
+    fresh = {pair: row for pair, row in written.items() if row.rev == plan.upto}
     for table, keys in touched.items():
         if table in plan.tables:
-            yield from _current_state(store, plan, table, keys, sent)
+            yield from _current_state(store, plan, table, keys, sent, fresh)
     for table, keys in _group(store.departures(plan.known, plan.since, plan.upto)).items():
         if table in plan.tables:
-            yield from _current_state(store, plan, table, keys - _sent_keys(sent, table), sent)
+            keys = keys - _sent_keys(sent, table)
+            yield from _current_state(store, plan, table, keys, sent, fresh)
     for table, keys in _group(plan.invited).items():
         if table in plan.tables:
             yield from _invitation_rows(store, plan, table, keys - _sent_keys(sent, table), sent)
     for table, keys in _group(_invitation_leftovers(store, plan, sent)).items():
         if table in plan.tables:
-            yield from _current_state(store, plan, table, keys, sent)
+            yield from _current_state(store, plan, table, keys, sent, fresh)
     new_realms = sorted(plan.visible.difference(plan.known))
     rows = itertools.chain(
         store.changed(plan.known, plan.since, plan.upto) if plan.known else (),
@@ -116,10 +125,16 @@ def pull_changes(
 
 
 def _current_state(
-    store: ObjectStore, plan: PullPlan, table: str, keys: set[str], sent: set[tuple[str, str]]
+    store: ObjectStore,
+    plan: PullPlan,
+    table: str,
+    keys: set[str],
+    sent: set[tuple[str, str]],
+    fresh: Mapping[tuple[str, str], StoredObject],
 ) -> Iterator[str]:
     keys = sorted(keys)
-    rows = store.get_many(table, keys)
+    rows = store.get_many(table, [key for key in keys if (table, key) not in fresh])
+    rows.update((key, fresh[table, key]) for key in keys if (table, key) in fresh)
     state = []
     for key in keys:
         row = rows.get(key)

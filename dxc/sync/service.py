@@ -4,9 +4,10 @@
    only for logged-in users, and up to ``max_tables`` per database).
 2. Apply its client transactions in shard transactions under the revision
    lock, and commit: nothing is acknowledged before it is stored. A big
-   request commits every ``KEYS_PER_COMMIT`` keys, so that other writers of
-   the database get the lock in between; a resend after a crash between two
-   commits skips the transactions already recorded as applied.
+   request commits every ``KEYS_PER_COMMIT`` keys or ``TRANSACTIONS_PER_COMMIT``
+   transactions, so that other writers of the database get the lock in
+   between; a resend after a crash between two commits skips the transactions
+   already recorded as applied.
 3. Stream the answer: the realms, the schema echo, the rejections and the
    changes the client has not seen, up to the revision in ``serverRevision``.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,16 +28,18 @@ from dxc.access import Principal, RealmAccess
 from dxc.protocol.request import ClientTransaction, Operation, SyncRequest, parse_sync_request
 from dxc.protocol.revisions import decode_revision, encode_revision
 from dxc.protocol.schema import echo_schema, is_synced, synced_tables
-from dxc.realtime.bus import Change
+from dxc.realtime.bus import Bus, Change
 from dxc.storage import tables as table_store
 from dxc.storage.objects import ObjectStore
-from dxc.storage.router import Shard, ShardRouter
+from dxc.storage.router import PLACEMENT_TTL, Shard, ShardRouter
 from dxc.sync.apply import ApplyResult, TransactionApplier
 from dxc.sync.invites import Invitation
 from dxc.sync.pull import plan_pull, pull_changes
 
-#: Keys written per shard transaction before a big request lets other writers in.
+#: Keys, or client transactions (each a savepoint), per shard transaction before a
+#: big request lets other writers of the database in (a commit every ~0.25 s).
 KEYS_PER_COMMIT = 2000
+TRANSACTIONS_PER_COMMIT = 100
 #: Tables a database may get from anonymous syncs (read-only clients of a public app).
 ANONYMOUS_TABLES = 50
 #: Unknown tables an anonymous sync may look for data in beyond that (an index probe each).
@@ -55,17 +59,19 @@ class SyncService:
         self,
         control: Engine,
         router: ShardRouter,
-        publish: Callable[[Change], None],
+        bus: Bus,
         send_invites: Callable[[str, Sequence[Invitation]], None] | None = None,
         max_tables: int = 1000,
     ) -> None:
-        """``publish`` tells every worker's sockets about a committed change;
+        """``bus`` tells every worker's sockets about a committed change;
         ``send_invites`` mails the invitations of committed transactions."""
         self.control = control
         self.router = router
-        self.publish = publish
+        self.bus = bus
         self.send_invites = send_invites
         self.max_tables = max_tables
+        #: db id -> (its table registry, valid until): read again when it expires.
+        self._registry: dict[str, tuple[dict[str, table_store.TableInfo], float]] = {}
 
     def sync(
         self, db_id: str, principal: Principal, body: bytes
@@ -94,9 +100,9 @@ class SyncService:
                     lambda op: self._base_revision(request, shard, op, since),
                 )
                 result.merge(applier.apply_all(chunk))
-            if store.written_realms:  # committed: now other devices may learn of it
-                self.publish(
-                    Change.committed(
+                change = None
+                if store.written_realms:
+                    change = Change.committed(
                         db_id,
                         shard.id,
                         upto,
@@ -104,7 +110,10 @@ class SyncService:
                         store.written_tables,
                         request.client_identity,
                     )
-                )
+                    if self.bus.publish_in(connection, change):
+                        change = None  # goes out with the commit
+            if change is not None:  # committed: now other devices may learn of it
+                self.bus.publish(change)
         if result.invitations and self.send_invites is not None:
             self.send_invites(db_id, result.invitations)
         outcome = SyncOutcome(len(result.applied), len(result.rejections))
@@ -122,7 +131,15 @@ class SyncService:
         it adds a table only while the database has fewer than
         ``ANONYMOUS_TABLES``, or if the table already holds data (imported
         without a schema), so that it cannot grow the database for good.
+
+        A registry only grows (tables are added, unknown key paths filled in),
+        so a copy read a moment ago, in this process, answers every request
+        that would add nothing to it; one that would is decided on the
+        control database. The copy expires like a placement (a hard delete).
         """
+        cached, valid_until = self._registry.get(db_id, ({}, 0.0))
+        if valid_until >= time.monotonic() and not self._adds_to(cached, request):
+            return cached
         with self.control.begin() as connection:
             tables = table_store.get_tables(connection, db_id)
             wanted = [
@@ -143,7 +160,18 @@ class SyncService:
                     entry.get("idPrefix") if isinstance(entry.get("idPrefix"), str) else None,
                     _key_path(entry),
                 )
+        self._registry[db_id] = (tables, time.monotonic() + PLACEMENT_TTL)
         return tables
+
+    def _adds_to(self, tables: dict[str, table_store.TableInfo], request: SyncRequest) -> bool:
+        """Whether ``request`` may add to ``tables``: a synced table (or a key path)
+        it does not hold, or a write to a table it does not hold."""
+        return any(
+            is_synced(name, entry) and self._registers(tables.get(name), entry)
+            for name, entry in request.schema.items()
+        ) or any(
+            op.table not in tables for t in request.transactions for op in t.operations
+        )
 
     @staticmethod
     def _readable_tables(
@@ -227,7 +255,8 @@ class SyncService:
                     json.dumps(result.rejections, ensure_ascii=False),
                 )
             )
-            for index, entry in enumerate(pull_changes(store, plan, result.touched)):
+            changes = pull_changes(store, plan, result.touched, result.written)
+            for index, entry in enumerate(changes):
                 yield entry if index == 0 else "," + entry
             yield "]}"
 
@@ -258,13 +287,14 @@ def _refuse_unknown_tables(
 
 
 def _chunks(transactions: list[ClientTransaction]) -> Iterator[list[ClientTransaction]]:
-    """Consecutive runs of whole transactions of about ``KEYS_PER_COMMIT`` keys."""
+    """Consecutive runs of whole transactions of about ``KEYS_PER_COMMIT`` keys,
+    at most ``TRANSACTIONS_PER_COMMIT`` transactions."""
     chunk: list[ClientTransaction] = []
     keys = 0
     for transaction in transactions:
         chunk.append(transaction)
         keys += sum(max(1, len(op.keys)) for op in transaction.operations) or 1
-        if keys >= KEYS_PER_COMMIT:
+        if keys >= KEYS_PER_COMMIT or len(chunk) >= TRANSACTIONS_PER_COMMIT:
             yield chunk
             chunk, keys = [], 0
     if chunk:

@@ -1,0 +1,78 @@
+"""What a one-object ``/sync`` costs the database, on PostgreSQL: pinned, not timed.
+
+Each statement and each transaction is a round trip (or two: BEGIN, COMMIT)
+that the other devices of the user wait for; a change that adds one must
+say why here. Counted in-process, as the real client sends it after its
+first sync (with ``lastPull``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+
+from dxc.manage import databases
+from dxc.manage.importer import import_document
+from tests.protocol_client import ALICE, Device, item
+
+#: The user's deactivation check; UPDATE revisions, INSERT applied txids, SAVEPOINT,
+#: SELECT the object, INSERT it, RELEASE, the bus's NOTIFY; the answer's realm set
+#: (members, realms), departures and changes.
+ONE_OBJECT_STATEMENTS = 12
+#: The user check, the write (the NOTIFY goes out with its commit), the answer's read.
+ONE_OBJECT_TRANSACTIONS = 3
+
+
+@dataclass
+class Tally:
+    statements: list[str] = field(default_factory=list)
+    transactions: int = 0
+
+
+@contextmanager
+def counting(engines: set[Engine]) -> Iterator[Tally]:
+    """Count the statements and transactions sent through ``engines``."""
+    tally = Tally()
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        tally.statements.append(" ".join(statement.split()[:3]))
+
+    def on_begin(_conn: Any) -> None:
+        tally.transactions += 1
+
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", on_execute)
+        event.listen(engine, "begin", on_begin)
+    try:
+        yield tally
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", on_execute)
+            event.remove(engine, "begin", on_begin)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_one_object_sync_costs_a_fixed_number_of_statements(app):
+    services = app.extensions["dxc"]
+    created = databases.create_database(services)
+    import_document(services, created.db_id, {"demoUsers": {ALICE: {}}})
+    device = Device(app.test_client(), created.url, "device-1")
+    device.login(ALICE)
+    device.sync()
+    device.sync([device.op("items", "insert", ["itm0"], "tx0", values=[item("itm0")])])
+    engines = {services.control, services.router.shard_for(created.db_id).engine}
+
+    with counting(engines) as tally:
+        answer = device.sync(
+            [device.op("items", "insert", ["itm1"], "tx1", values=[item("itm1", title="x")])]
+        )
+
+    assert answer["rejections"] == [] and device.state["items"]["itm1"]["title"] == "x"
+    listing = "\n".join(tally.statements)
+    assert len(tally.statements) == ONE_OBJECT_STATEMENTS, listing
+    assert tally.transactions == ONE_OBJECT_TRANSACTIONS, listing
