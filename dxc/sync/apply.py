@@ -133,7 +133,7 @@ class TransactionApplier:
         The txids are claimed first, in one statement that also tells which
         were recorded before; the claims of refused transactions are dropped.
         """
-        txids = {t.txid for t in transactions}
+        txids = {t.txid for t in transactions if not t.error}  # a broken one is refused
         claimed = self.store.claim_applied(self._user_key, self.client_identity, txids, self.rev)
         done = txids - claimed
         for transaction in transactions:
