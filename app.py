@@ -17,8 +17,10 @@ from dxc.api.dashboard import register_dashboard
 from dxc.api.database import bp as database_bp
 from dxc.api.errors import ReadableBody, register_error_handlers
 from dxc.api.health import bp as health_bp
+from dxc.api.home import bp as home_bp
 from dxc.api.maintenance import bp as maintenance_bp
 from dxc.api.metrics import bp as metrics_bp
+from dxc.api.oauth import register_oauth
 from dxc.api.observability import register_observability
 from dxc.api.rest import bp as rest_bp
 from dxc.api.templates import bp as templates_bp
@@ -26,7 +28,7 @@ from dxc.api.transfer import bp as transfer_bp
 from dxc.api.users import bp as users_bp
 from dxc.api.whitelist import bp as whitelist_bp
 from dxc.cli import dxc_cli
-from dxc.config import Settings, load_settings
+from dxc.config import Settings, settings_or_exit
 from dxc.logs import configure_logging
 from dxc.services import build_services
 
@@ -49,7 +51,7 @@ class CollapseSlashes:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    settings = settings or load_settings()
+    settings = settings or settings_or_exit()
     app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["dxc"] = build_services(settings)
@@ -60,8 +62,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_observability(app)
     register_error_handlers(app)
     register_cors(app)
+    register_oauth(app)
     for blueprint in (
-        health_bp, database_bp, auth_bp, changes_bp, clients_bp, whitelist_bp, transfer_bp,
+        health_bp, home_bp, database_bp, auth_bp, changes_bp, clients_bp, whitelist_bp, transfer_bp,
         maintenance_bp, templates_bp, rest_bp, users_bp, metrics_bp,
     ):
         app.register_blueprint(blueprint)

@@ -1,10 +1,8 @@
-"""The WSGI entry point: ``gunicorn -c gunicorn.conf.py wsgi:app``."""
+"""The WSGI entry point: ``gunicorn -c gunicorn.conf.py wsgi:app``.
+
+A bad setting stops every worker with one line naming it (``create_app``).
+"""
 
 from app import create_app
-from dxc.config import ConfigError
 
-try:
-    app = create_app()
-except ConfigError as error:
-    # One line naming the bad setting, instead of a traceback per worker.
-    raise SystemExit(f"dxc-server: configuration error: {error}") from None
+app = create_app()

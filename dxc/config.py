@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,19 @@ def load_settings(
         metrics_token=environ.get("DXC_METRICS_TOKEN") or None,
         admin_password=environ.get("DXC_ADMIN_PASSWORD") or None,
     )
+
+
+def settings_or_exit() -> Settings:
+    """:func:`load_settings`, or exit (status 2) with one line that names the bad setting.
+
+    For the entry points (gunicorn, ``flask dxc``, ``python -m workers``), where
+    a traceback would bury the message.
+    """
+    try:
+        return load_settings()
+    except ConfigError as error:
+        print(f"dxc-server: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def parse_connection_string(text: str) -> URL:

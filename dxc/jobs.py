@@ -5,9 +5,10 @@ The in-process runner (the embedded default) needs nothing else to run,
 but what it has not finished when the process stops is lost; with Redis,
 jobs survive restarts and run in ``python -m workers``.
 
-Job functions live in ``workers/jobs.py``, so that an RQ worker can import
-them; their arguments must be picklable, and their exceptions' messages
-are logged, so neither may carry secrets into a log line.
+Job functions live with the code they serve (``dxc.mail.webhook``), where
+an RQ worker imports them by name; their arguments must be picklable, and
+their exceptions' messages are logged, so neither may carry secrets into a
+log line.
 """
 
 from __future__ import annotations

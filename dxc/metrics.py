@@ -73,7 +73,7 @@ BUS_CHANGES = Counter(
 )
 JOBS_ENQUEUED = Counter(
     "dxc_jobs_enqueued",
-    "Background jobs handed to the queue (RQ or in-process), by job; workers.jobs.post_webhook"
+    "Background jobs handed to the queue (RQ or in-process), by job; dxc.mail.webhook.post_webhook"
     " is an e-mail (a one-time password or an invitation) for the e-mail channel.",
     ["job"],
 )

@@ -33,10 +33,26 @@ from dxc.services import Services
 from tests.mailbox import Mailbox
 
 ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
 POSTGRES_URL = os.environ.get(
     "DXC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by where it lives and what it starts (markers: pyproject.toml)."""
+    for item in items:
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder in ("unit", "e2e"):
+            item.add_marker(folder)
+        if "server" in item.fixturenames:
+            item.add_marker("server")
+        callspec = getattr(item, "callspec", None)
+        if "database_url_postgresql" in item.fixturenames or (
+            callspec is not None and callspec.params.get("backend") == "postgresql"
+        ):
+            item.add_marker("postgres")
 
 
 def _postgres_admin_url() -> URL:

@@ -68,3 +68,30 @@ def test_every_command_has_help(database_url, tmp_path):
     for command in ("databases", "users", "clients", "whitelist"):
         shown = flask(env, tmp_path, command, "--help")
         assert shown.returncode == 0 and "--json" in shown.stdout, shown.stderr
+
+
+def test_whitelist_adds_and_removes_origins(database_url, tmp_path):
+    env = server_environment(database_url, tmp_path, free_port())
+    assert flask(env, tmp_path, "init-cloud").returncode == 0
+
+    def listed() -> list[str]:
+        rows = json.loads(flask(env, tmp_path, "whitelist", "--json").stdout)
+        return [row["origin"] for row in rows]
+
+    added = flask(env, tmp_path, "whitelist", "HTTPS://App.Example.com/")
+    assert added.returncode == 0 and "Whitelisted" in added.stdout, added.stderr
+    assert "already" in flask(env, tmp_path, "whitelist", "https://app.example.com").stdout
+    assert listed() == ["https://app.example.com"]
+
+    refused = flask(env, tmp_path, "whitelist", "ftp://files.example.com")
+    assert refused.returncode == 1 and "--force" in refused.stderr
+    assert listed() == ["https://app.example.com"]
+    assert flask(env, tmp_path, "whitelist", "ftp://files.example.com", "--force").returncode == 0
+
+    removed = flask(env, tmp_path, "whitelist", "https://app.example.com", "--delete")
+    assert removed.returncode == 0 and "Removed" in removed.stdout
+    assert "was not whitelisted" in flask(
+        env, tmp_path, "whitelist", "https://app.example.com", "--delete"
+    ).stdout
+    assert listed() == ["ftp://files.example.com"]
+    assert flask(env, tmp_path, "whitelist", "--delete").returncode == 2

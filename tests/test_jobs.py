@@ -22,8 +22,8 @@ from rq import Queue, SimpleWorker
 from dxc.jobs import BackgroundJobs, RQJobs
 from dxc.mail import SIGNATURE_HEADER, Channel, Mailer, render, sign
 from dxc.mail.handlebars import EMAIL_PARTS, default_templates, email_path
+from dxc.mail.webhook import WebhookFailed, post_webhook
 from tests.mailbox import Mailbox
-from workers.jobs import WebhookFailed, post_webhook
 
 REDIS_URL = os.environ.get("DXC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -168,9 +168,19 @@ def test_rq_jobs_retry_and_hide_their_arguments(mailbox, redis_queue, caplog):
     RQJobs(REDIS_URL, (0, 0, 0), queue=name).enqueue(post_webhook, url, body, headers)
     queue = Queue(name, connection=connection)
     job, = queue.get_jobs()
-    assert job.description == "workers.jobs.post_webhook"
+    assert job.description == "dxc.mail.webhook.post_webhook"
     assert job.retries_left == 3
     with caplog.at_level(logging.INFO):
         SimpleWorker([queue], connection=connection, log_job_description=False).work(burst=True)
     assert mailbox.attempts == 3 and len(mailbox.mails) == 1
     assert "ABCD2345" not in caplog.text and mailbox.secret not in caplog.text
+
+
+def test_jobs_queued_under_their_old_name_still_run(mailbox, redis_queue):
+    """An earlier version queued mails as ``workers.jobs.post_webhook``: a worker of this
+    version still finds that function."""
+    name, connection = redis_queue
+    queue = Queue(name, connection=connection)
+    queue.enqueue("workers.jobs.post_webhook", *delivery(mailbox))
+    SimpleWorker([queue], connection=connection, log_job_description=False).work(burst=True)
+    assert len(mailbox.mails) == 1

@@ -168,7 +168,7 @@ def test_a_one_time_password_mail_is_counted(app, mailbox):
     assert answer.get_json()["type"] == "otp-sent"
     mailbox.wait_for_mail("ann@example.com")
     after = scrape(client)
-    job = "workers.jobs.post_webhook"
+    job = "dxc.mail.webhook.post_webhook"
     assert value(after, "dxc_jobs_enqueued_total", job=job) - value(
         before, "dxc_jobs_enqueued_total", job=job) == 1
     assert value(after, "dxc_mails_queued_total", template="otp") - value(

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from dxc import tson
-from dxc.manage import user_admin
+from dxc.rest import user_admin
 from dxc.storage import schema
 from dxc.storage import users as user_store
 from tests.protocol_client import ALICE, BOB, refresh_body

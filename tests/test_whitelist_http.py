@@ -12,10 +12,11 @@ import time
 
 import pytest
 
+from dxc.access.origins import OriginCache
 from dxc.config import load_settings
 from dxc.manage import databases
 from dxc.manage.databases import ADMIN_SCOPES
-from dxc.manage.whitelist import FORM_MESSAGE, OriginCache, whitelist
+from dxc.manage.whitelist import FORM_MESSAGE, whitelist
 from tests.conftest import server_environment
 from tests.test_live_http import Socket, socket_url
 

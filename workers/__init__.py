@@ -1,1 +1,1 @@
-"""Background workers: the RQ job functions and ``python -m workers``."""
+"""The background worker process: ``python -m workers`` runs an RQ worker for ``dxc.jobs``."""

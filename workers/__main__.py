@@ -11,17 +11,13 @@ import sys
 from redis import Redis
 from rq import Queue, Worker
 
-from dxc.config import ConfigError, load_settings
+from dxc.config import settings_or_exit
 from dxc.jobs import QUEUE
 from dxc.logs import configure_logging
 
 
 def main() -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+    settings = settings_or_exit()
     configure_logging(settings.log_format)  # JSON in production, like the web processes
     if not settings.redis_url:
         print(

@@ -1,40 +1,10 @@
-"""Job functions, run by an RQ worker or by the web process's own runner (``dxc.jobs``).
+"""Where jobs queued by earlier versions name their function (``workers.jobs.post_webhook``).
 
-Each takes only picklable arguments and raises to ask for a retry.
+RQ finds a queued job's function by that dotted name, so this alias lets a
+worker of this version run what an older web process left in Redis. Job
+functions live with their code now (:mod:`dxc.mail.webhook`).
 """
 
-from __future__ import annotations
+from dxc.mail.webhook import post_webhook
 
-import urllib.error
-import urllib.request
-
-TIMEOUT_SECONDS = 15
-
-
-class WebhookFailed(RuntimeError):
-    """The web-hook did not accept the delivery (the message names no secret)."""
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """urllib would follow a redirect of a POST as a GET and lose the body."""
-
-    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
-def post_webhook(url: str, body: bytes, headers: dict[str, str]) -> None:
-    """POST ``body`` to ``url``; any answer but a 2xx is a failure."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-            status = response.status
-    except urllib.error.HTTPError as error:
-        status = error.code
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise WebhookFailed(f"the web-hook cannot be reached: {reason}") from None
-    if not 200 <= status < 300:
-        raise WebhookFailed(f"the web-hook answered HTTP {status}")
+__all__ = ["post_webhook"]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-#: The scope of tokens that may write anything, ``rlm-public`` included (CLI, REST).
-GLOBAL_WRITE = "GLOBAL_WRITE"
+from dxc.auth.scopes import GLOBAL_WRITE
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,8 @@ class Principal:
 
     @property
     def global_write(self) -> bool:
-        """Such a token bypasses the permission rules (not the structural ones)."""
+        """Such a token (CLI, REST) writes anything, ``rlm-public`` included: it bypasses
+        the permission rules (not the structural ones)."""
         return self.user_id is not None and GLOBAL_WRITE in self.scopes
 
     @property

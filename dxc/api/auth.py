@@ -1,6 +1,7 @@
-"""Logging in: ``/token`` and ``/auth-providers`` under a database URL and under
-``/service``, plus the two CLI endpoints that need a fresh login token:
-``/service/create-db`` and ``/<db>/clients/connect``."""
+"""Logging in: ``/token`` under a database URL and under ``/service``, plus
+the two CLI endpoints that need a fresh login token: ``/service/create-db``
+and ``/<db>/clients/connect``. ``/auth-providers`` and the OAuth broker are
+in :mod:`dxc.api.oauth`."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import Forbidden
 
 from dxc.api import json_body, services
-from dxc.api.bearer import require_scope
+from dxc.api.authorise import authorise
 from dxc.auth.api_clients import NotAuthorized, connect_api_client
 from dxc.auth.grants import TokenRequestError
 from dxc.auth.otp import SERVICE, Caller
+from dxc.auth.scopes import CONNECT_CLIENT, CREATE_DB
 from dxc.manage.databases import create_database
 
 bp = Blueprint("auth", __name__)
@@ -34,7 +36,7 @@ def _token(audience: str) -> Response:
 def _refusal(refused: TokenRequestError) -> Response:
     if refused.plain_text:  # the client shows this body verbatim
         return Response(refused.message, refused.status, mimetype="text/plain")
-    body = {"error": refused.error, "message": refused.message}
+    body = refused.body or {"error": refused.error, "message": refused.message}
     if refused.code:
         body["code"] = refused.code
     response = jsonify(body)
@@ -55,16 +57,10 @@ def service_token() -> Response:
     return _token(SERVICE)
 
 
-@bp.get("/<db_id>/auth-providers")
-def auth_providers(db_id: str) -> Response:
-    services().router.shard_for(db_id)
-    return jsonify(providers=[], otpEnabled=True)
-
-
 @bp.post("/service/create-db")
 def create_db() -> Response:
     """What ``npx dexie-cloud create --service <url>/service`` calls after its login."""
-    claims = require_scope(SERVICE, "CREATE_DB")
+    claims = authorise(SERVICE, CREATE_DB)
     created = create_database(services(), owner_email=claims.email or claims.sub)
     return _no_store(
         jsonify(url=created.url, clientId=created.client_id, clientSecret=created.client_secret)
@@ -74,8 +70,7 @@ def create_db() -> Response:
 @bp.post("/<db_id>/clients/connect")
 def connect_client(db_id: str) -> Response:
     """What ``npx dexie-cloud connect|reconnect <db-url>`` call after their e-mail login."""
-    services().router.shard_for(db_id)
-    claims = require_scope(db_id, "CONNECT_CLIENT")
+    claims = authorise(db_id, CONNECT_CLIENT)
     body = json_body()
     require_unverified = isinstance(body, dict) and body.get("requireUnverified") is True
     try:

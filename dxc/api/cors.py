@@ -2,8 +2,7 @@
 
 A browser request to ``/<db>/…`` gets CORS headers only if its ``Origin`` is
 on the whitelist of ``<db>`` or on the installation-wide ``DXC_CORS_ORIGINS``
-list (``*`` there allows every origin, ``loopback`` every page served from
-this machine: the development default). Any other
+list (the rule is :mod:`dxc.access.origins`). Any other
 path (``/service/…``, ``/health``, ``/ready``) has no whitelist, so only
 ``DXC_CORS_ORIGINS`` applies. Requests without ``Origin`` (the CLI, servers)
 are not subject to any of this. ``/sync`` is fetched with
@@ -14,13 +13,9 @@ browser blocks the response.
 
 from __future__ import annotations
 
-import re
-
 from flask import Flask, Response, current_app, request
 
-from dxc.api import services
-from dxc.config import LOOPBACK_ORIGINS
-from dxc.manage.whitelist import OriginCache, normalise
+from dxc.access.origins import OriginCache, Origins
 
 ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, Accept"
@@ -28,8 +23,6 @@ EXPOSE_HEADERS = "Ratelimit-Limit, Ratelimit-Remaining, Ratelimit-Reset"
 MAX_AGE = "600"
 #: First path segments that are not database ids.
 NOT_DATABASES = frozenset({"service", "health", "ready", "static"})
-#: What ``loopback`` admits (after :func:`normalise`): only these exact hosts, any port.
-_LOOPBACK = re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")
 
 
 def database_in_path(path: str) -> str | None:
@@ -40,23 +33,19 @@ def database_in_path(path: str) -> str | None:
 
 def origin_allowed(origin: str, db_id: str | None) -> bool:
     """Whether a browser at ``origin`` may use database ``db_id`` (None: no database)."""
-    installation = services().settings.cors_origins
-    wanted = normalise(origin)
-    if (
-        "*" in installation
-        or wanted in {normalise(o) for o in installation}
-        or (LOOPBACK_ORIGINS in installation and _LOOPBACK.fullmatch(wanted) is not None)
-    ):
-        return True
-    return db_id is not None and origin_cache().allows(db_id, origin)
+    return origins().allowed(origin, db_id)
 
 
-def origin_cache() -> OriginCache:
+def origins() -> Origins:
+    """This process's origin rule, with its cache of the whitelists."""
     return current_app.extensions["dxc_origins"]
 
 
 def register_cors(app: Flask) -> None:
-    app.extensions["dxc_origins"] = OriginCache(app.extensions["dxc"].control)
+    services = app.extensions["dxc"]
+    app.extensions["dxc_origins"] = Origins(
+        services.settings.cors_origins, OriginCache(services.control)
+    )
 
     @app.before_request
     def preflight() -> Response | None:

@@ -31,6 +31,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.routing import WebsocketMismatch
 from wsproto.utilities import RemoteProtocolError
 
+from dxc import errors
 from dxc.auth.tokens import InvalidToken
 from dxc.protocol import ProtocolError
 from dxc.storage.engines import UnstorableValue
@@ -46,6 +47,14 @@ PERMANENT_ERRORS = (DataError, IntegrityError, ProgrammingError, NotSupportedErr
 #: supported, data exception, integrity constraint, syntax or access rule, and
 #: program limit exceeded (psycopg2 calls an index row too large "operational").
 PERMANENT_SQLSTATE_CLASSES = frozenset({"0A", "22", "23", "42", "54"})
+#: The tasks' refusals (:mod:`dxc.errors`): status and ``error`` of the answer.
+REFUSALS: dict[type[errors.Refused], tuple[int, str]] = {
+    errors.Invalid: (400, "bad_request"),
+    errors.Forbidden: (403, "forbidden"),
+    errors.NotFound: (404, "not_found"),
+    errors.Conflict: (409, "conflict"),
+    errors.Refused: (400, "bad_request"),
+}
 
 
 def error_response(status: int, error: str, message: str) -> Response:
@@ -129,6 +138,11 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(error: HTTPException) -> Response:
         name = (error.name or "error").lower().replace(" ", "_")
         return error_response(error.code or 500, name, error.description or error.name)
+
+    @app.errorhandler(errors.Refused)
+    def refused(error: errors.Refused) -> Response:
+        status, name = next(REFUSALS[c] for c in type(error).__mro__ if c in REFUSALS)
+        return error_response(status, name, str(error))
 
     @app.errorhandler(TSONError)
     @app.errorhandler(ProtocolError)

@@ -8,7 +8,8 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import BadRequest
 
 from dxc.api import json_body, services
-from dxc.api.bearer import require_scope
+from dxc.api.authorise import authorise
+from dxc.auth.scopes import DELETE_DB, GLOBAL_WRITE, MANAGE_DB
 from dxc.manage import maintenance
 
 bp = Blueprint("maintenance", __name__)
@@ -16,7 +17,7 @@ bp = Blueprint("maintenance", __name__)
 
 @bp.post("/<db_id>/delete-db")
 def delete_db(db_id: str) -> Response:
-    _authorise(db_id, "DELETE_DB")
+    authorise(db_id, DELETE_DB)
     hard = _body().get("hard", False)
     if not isinstance(hard, bool):
         raise BadRequest("hard must be true or false")
@@ -25,14 +26,14 @@ def delete_db(db_id: str) -> Response:
 
 @bp.post("/<db_id>/undelete-db")
 def undelete_db(db_id: str) -> Response:
-    _authorise(db_id, "MANAGE_DB")
+    authorise(db_id, MANAGE_DB)
     _body()
     return jsonify(message=maintenance.undelete_database(services(), db_id))
 
 
 @bp.post("/<db_id>/clear-table")
 def clear_table(db_id: str) -> Response:
-    _authorise(db_id, "GLOBAL_WRITE")
+    authorise(db_id, GLOBAL_WRITE)
     table = _text(_body(), "table")
     count = maintenance.clear_table(services(), db_id, table)
     return jsonify(message=f"Table {table!r} cleared.", deletedCount=count)
@@ -40,15 +41,10 @@ def clear_table(db_id: str) -> Response:
 
 @bp.post("/<db_id>/clear-realm")
 def clear_realm(db_id: str) -> Response:
-    _authorise(db_id, "GLOBAL_WRITE")
+    authorise(db_id, GLOBAL_WRITE)
     realm_id = _text(_body(), "realmId")
     count = maintenance.clear_realm(services(), db_id, realm_id)
     return jsonify(message=f"Realm {realm_id!r} cleared: {count} objects deleted.")
-
-
-def _authorise(db_id: str, scope: str) -> None:
-    services().router.shard_for(db_id)  # 404 for an unknown database
-    require_scope(db_id, scope)
 
 
 def _body() -> dict[str, Any]:

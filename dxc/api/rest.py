@@ -3,36 +3,29 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, request, stream_with_context
-from werkzeug.exceptions import Forbidden, Unauthorized
 
 from dxc import tson
-from dxc.access import ANONYMOUS, Principal
+from dxc.access import ANONYMOUS
 from dxc.api import services
-from dxc.api.bearer import bearer_claims
-from dxc.manage.data_api import ALL, MY, PUBLIC, DataApi, View
+from dxc.api.authorise import authorise, principal
+from dxc.auth.scopes import ACCESS_DB, READ_ALL, WRITE_ALL
+from dxc.rest.data_api import ALL, MY, PUBLIC, DataApi, View
 
 bp = Blueprint("rest", __name__)
 
 VIEWS = f"any({ALL},{MY},{PUBLIC})"
-READ_ALL = ("ACCESS_DB", "GLOBAL_READ")
-WRITE_ALL = ("ACCESS_DB", "GLOBAL_READ", "GLOBAL_WRITE")
 
 
 def _view(db_id: str, kind: str, write: bool) -> View:
     """The caller's view, after checking its token carries the scopes ``kind`` needs."""
     if kind == PUBLIC and not write:
         return View(PUBLIC, ANONYMOUS)  # public reads need no token
-    claims = bearer_claims(db_id)
-    if claims is None:
-        raise Unauthorized("this request needs an access token (Authorization: Bearer …)")
-    needed = ("ACCESS_DB",) if kind == MY else (WRITE_ALL if write else READ_ALL)
-    missing = [scope for scope in needed if scope not in claims.scopes]
-    if missing:
-        action = "mutate any data" if write else "read all data"
-        raise Forbidden(f"Not authorized to {action} (the access token lacks {', '.join(missing)})")
-    # /my acts as the subject under the access rules, whatever global scopes it has.
-    scopes = frozenset({"ACCESS_DB"}) if kind == MY else claims.scopes
-    return View(kind, Principal(claims.sub, scopes, claims.email, claims.name))
+    if kind == MY:
+        # /my acts as the subject under the access rules, whatever global scopes it has.
+        claims = authorise(db_id, ACCESS_DB, action="read or write as a user")
+        return View(MY, principal(claims, frozenset({ACCESS_DB})))
+    needed, action = (WRITE_ALL, "mutate any data") if write else (READ_ALL, "read all data")
+    return View(kind, principal(authorise(db_id, *needed, action=action)))
 
 
 def _json(text: str, status: int = 200) -> Response:

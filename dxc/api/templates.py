@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from dxc.api import services
-from dxc.api.bearer import require_scope
-from dxc.auth.tokens import AccessClaims
+from dxc.api.authorise import authorise
+from dxc.auth.scopes import MANAGE_DB
 from dxc.manage import templates
 from dxc.sync.invites import request_origin
 
@@ -21,11 +21,6 @@ def _remember_origin() -> None:
     request_origin.set(request.headers.get("Origin"))
 
 
-def _manager(db_id: str) -> AccessClaims:
-    services().router.shard_for(db_id)  # 404 for an unknown database
-    return require_scope(db_id, "MANAGE_DB")
-
-
 def _body() -> Any:
     """The JSON body; None if it is not JSON (the logic says what it expected)."""
     return request.get_json(silent=True)
@@ -33,25 +28,25 @@ def _body() -> Any:
 
 @bp.get("/<db_id>/templates/pull")
 def pull(db_id: str) -> Response:
-    _manager(db_id)
+    authorise(db_id, MANAGE_DB)
     return jsonify(templates.pull(services(), db_id))
 
 
 @bp.post("/<db_id>/templates/push")
 def push(db_id: str) -> Response:
-    _manager(db_id)
+    authorise(db_id, MANAGE_DB)
     count = templates.push(services(), db_id, _body())
     return jsonify(ok=True, numUpdatedTemplates=count)
 
 
 @bp.post("/<db_id>/templates/reset")
 def reset(db_id: str) -> Response:
-    _manager(db_id)
+    authorise(db_id, MANAGE_DB)
     return jsonify(ok=True, numResetTemplates=templates.reset(services(), db_id))
 
 
 @bp.post("/<db_id>/templates/test-send")
 def test_send(db_id: str) -> Response:
-    caller = _manager(db_id)
+    caller = authorise(db_id, MANAGE_DB)
     receiver = templates.send_test_mail(services(), caller, _body())
     return jsonify(ok=True, emailReceiver=receiver)

@@ -17,7 +17,8 @@ from werkzeug.exceptions import (
 
 from dxc import tson
 from dxc.api import services
-from dxc.api.bearer import require_scope
+from dxc.api.authorise import authorise
+from dxc.auth.scopes import GLOBAL_READ, GLOBAL_WRITE
 from dxc.manage import exporter
 from dxc.manage.importer import import_document, import_ndjson
 
@@ -33,7 +34,7 @@ EMPTY_BINARY_PART = 8
 @bp.post("/<db_id>/import")
 def import_legacy(db_id: str) -> Response:
     """A legacy JSON import file, sent as TSON (usually gzipped)."""
-    _writer(db_id)
+    authorise(db_id, GLOBAL_WRITE)
     body = b"".join(_body_chunks())
     summary = import_document(services(), db_id, tson.loads(body))
     return jsonify(summary.to_json())
@@ -42,7 +43,7 @@ def import_legacy(db_id: str) -> Response:
 @bp.post("/<db_id>/import/stream")
 def import_stream(db_id: str) -> Response:
     """The ``data.ndjson`` of an export zip."""
-    _writer(db_id)
+    authorise(db_id, GLOBAL_WRITE)
     with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY) as spool:
         for chunk in _body_chunks():
             spool.write(chunk)
@@ -55,7 +56,7 @@ def import_stream(db_id: str) -> Response:
 @bp.post("/<db_id>/import/yjs")
 def import_binary(db_id: str) -> Response:
     """This server keeps no blobs or Y.js documents: only an empty part is accepted."""
-    _writer(db_id)
+    authorise(db_id, GLOBAL_WRITE)
     size = sum(len(chunk) for chunk in _body_chunks())
     if size > EMPTY_BINARY_PART:
         raise UnprocessableEntity(
@@ -87,15 +88,9 @@ def export_binary(db_id: str) -> Response:
     raise NotFound("this server stores no blobs or Y.js documents")
 
 
-def _writer(db_id: str) -> None:
-    services().router.shard_for(db_id)  # 404 for an unknown database
-    require_scope(db_id, "GLOBAL_WRITE")
-
-
 def _reader(db_id: str) -> tuple[str | None, str | None]:
     """Check the caller may read everything; the ``realmId`` and ``table`` filters."""
-    services().router.shard_for(db_id)
-    require_scope(db_id, "GLOBAL_READ")
+    authorise(db_id, GLOBAL_READ)
     realm_id = request.args.get("realmId") or None
     table = request.args.get("table") or None
     return realm_id, table

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from dxc.api import json_body, services
-from dxc.api.bearer import require_scope
-from dxc.api.cors import origin_cache
+from dxc.api.authorise import authorise
+from dxc.api.cors import origins
+from dxc.auth.scopes import MANAGE_DB
 from dxc.manage.whitelist import whitelist
 
 bp = Blueprint("whitelist", __name__)
@@ -14,8 +15,7 @@ bp = Blueprint("whitelist", __name__)
 
 @bp.post("/<db_id>/whitelist")
 def change_whitelist(db_id: str) -> Response:
-    services().router.shard_for(db_id)
-    require_scope(db_id, "MANAGE_DB")
+    authorise(db_id, MANAGE_DB)
     answer = whitelist(services(), db_id, json_body())
-    origin_cache().forget(db_id)  # this worker sees the change at once, the others soon
+    origins().whitelists.forget(db_id)  # this worker sees the change at once, the others soon
     return jsonify(answer)

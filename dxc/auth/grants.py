@@ -28,18 +28,26 @@ from dxc.auth.otp import (
     is_email,
 )
 from dxc.auth.policy import may_create_databases
+from dxc.auth.scopes import (
+    ACCESS_DB,
+    CONNECT_CLIENT,
+    CREATE_DB,
+    GLOBAL_READ,
+    GLOBAL_WRITE,
+    IMPERSONATE,
+)
 from dxc.auth.signatures import BadPublicKey, check_public_key, verify_refresh_signature
 from dxc.auth.tokens import AccessClaims, TokenSigner
 from dxc.config import Settings
 from dxc.protocol.identifiers import USER_ID_BYTES, identifier_problem
-from dxc.storage import credentials, databases, refresh_stamps, users
+from dxc.storage import credentials, databases, oauth, refresh_stamps, users
 from dxc.storage.clock import as_utc, utcnow
 
-USER_SCOPES = ("ACCESS_DB",)
+USER_SCOPES = (ACCESS_DB,)
 #: What an e-mail login may ask for, per audience: a database, or the service API.
-OTP_SCOPES = {"database": ("ACCESS_DB", "CONNECT_CLIENT"), SERVICE: ("CREATE_DB",)}
+OTP_SCOPES = {"database": (ACCESS_DB, CONNECT_CLIENT), SERVICE: (CREATE_DB,)}
 #: What a token minted for a user by an API client (impersonation) may carry.
-IMPERSONATED_SCOPES = ("ACCESS_DB", "GLOBAL_READ", "GLOBAL_WRITE")
+IMPERSONATED_SCOPES = (ACCESS_DB, GLOBAL_READ, GLOBAL_WRITE)
 #: The ``userType`` of users who first log in by e-mail (docs/auth.md).
 NEW_USER_TYPE = "prod"
 INTENTS = (None, "login", "register")
@@ -50,7 +58,7 @@ class TokenRequestError(Exception):
 
     ``code`` makes it a policy rejection (``{code, message}``, which the
     client shows and restarts its login with); ``plain_text`` sends the
-    message alone as ``text/plain``.
+    message alone as ``text/plain``; ``body`` replaces the JSON answer.
     """
 
     def __init__(
@@ -62,6 +70,7 @@ class TokenRequestError(Exception):
         code: str | None = None,
         plain_text: bool = False,
         retry_after: int | None = None,
+        body: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -70,6 +79,7 @@ class TokenRequestError(Exception):
         self.code = code
         self.plain_text = plain_text
         self.retry_after = retry_after
+        self.body = body
 
 
 class UserDeactivated(Exception):
@@ -119,6 +129,8 @@ class TokenService:
             return self._client_credentials(audience, body)
         if grant == "refresh_token":
             return self._refresh(audience, body)
+        if grant == "authorization_code":
+            return self._authorization_code(audience, body)
         raise TokenRequestError(400, f"grant_type {grant!r} is not supported")
 
     # --- otp ------------------------------------------------------------------
@@ -144,6 +156,13 @@ class TokenService:
         if intent not in INTENTS:
             raise TokenRequestError(400, "intent must be 'login' or 'register'")
         scopes = _otp_scopes(audience, body)
+        if audience != SERVICE and ACCESS_DB in scopes:
+            with self.control.connect() as connection:
+                if not oauth.otp_enabled(connection, audience):
+                    return soft_error(
+                        "E-mail login disabled",
+                        "This app does not offer login by e-mail. Choose another way to sign in.",
+                    )
         try:
             otp_id = self.otp.request(audience, email, scopes, intent, caller)
         except OtpRefused as refused:
@@ -188,13 +207,13 @@ class TokenService:
         return answer
 
     def _otp_user(
-        self, connection: Connection, db_id: str, verified: Verified
+        self, connection: Connection, db_id: str, verified: Verified, name: str | None = None
     ) -> AccessClaims:
         """The claims of a proven address; a database user if it asked for ``ACCESS_DB``."""
         email = verified.email
-        name = email.split("@", 1)[0]
+        name = name or email.split("@", 1)[0]
         scopes = frozenset(verified.scopes)
-        if "ACCESS_DB" not in scopes:  # the CLI's CONNECT_CLIENT: an admin, not an app user
+        if ACCESS_DB not in scopes:  # the CLI's CONNECT_CLIENT: an admin, not an app user
             return AccessClaims(email, scopes, NEW_USER_TYPE, email, name)
         known = users.get_user(connection, db_id, email)
         if known is None and verified.intent == "login":
@@ -205,6 +224,38 @@ class TokenService:
         _refuse_deactivated(user)
         users.record_login(connection, db_id, user.user_id)
         return AccessClaims(user.user_id, scopes, user.user_type, user.email, user.name)
+
+    # --- authorization_code (OAuth, docs/oauth.md) -----------------------------
+
+    def _authorization_code(self, db_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A Dexie code from the OAuth broker: the same answer as an e-mail login.
+
+        The user is the provider's verified address, so whoever logged in by
+        e-mail with it before is the same user, with the same data.
+        """
+        code = body.get("code")
+        if not isinstance(code, str) or not code:
+            raise TokenRequestError(400, "code must be a string")
+        intent = body.get("intent")
+        if intent not in INTENTS:
+            raise TokenRequestError(400, "intent must be 'login' or 'register'")
+        if _scopes(body, USER_SCOPES) not in ((), USER_SCOPES):
+            raise TokenRequestError(400, "an OAuth login grants ACCESS_DB only")
+        public_key = _public_key(body)
+        with self.control.begin() as connection:
+            identity = oauth.take_code(connection, db_id, code)
+        if identity is None:  # the client reads INVALID_OTP in a 400 as "expired_code"
+            raise TokenRequestError(400, "invalid code", body=soft_error(
+                "Login failed", "The authorization code is invalid or has expired",
+                "INVALID_OTP",
+            ))
+        verified = Verified(identity.email, USER_SCOPES, intent)
+        with self.control.begin() as connection:
+            claims = self._otp_user(connection, db_id, verified, identity.name)
+            answer = self._tokens(db_id, claims)
+            if public_key:
+                answer.update(self._refresh_token(connection, db_id, claims.sub, public_key))
+        return answer
 
     # --- demo -----------------------------------------------------------------
 
@@ -263,7 +314,7 @@ class TokenService:
             if impersonate is None:  # the client itself, with its owner's e-mail
                 claims = AccessClaims(client.client_id, frozenset(granted), "client", client.email)
                 return self._tokens(db_id, claims, ttl, not_before)
-            if "IMPERSONATE" not in client.scopes:
+            if IMPERSONATE not in client.scopes:
                 raise TokenRequestError(
                     403, "this API client may not impersonate users (no IMPERSONATE scope)",
                     error="forbidden",
@@ -327,7 +378,7 @@ class TokenService:
                 )
             if record.client_id is not None:
                 client = credentials.get_api_client(connection, record.client_id)
-                if client is None or client.db_id != db_id or "IMPERSONATE" not in client.scopes:
+                if client is None or client.db_id != db_id or IMPERSONATE not in client.scopes:
                     raise TokenRequestError(401, "the API client of this session is gone")
             user = users.get_user(connection, db_id, record.user_id)
             if user is None:

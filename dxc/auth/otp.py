@@ -19,9 +19,9 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from dxc.auth.keys import derive_key
 from dxc.config import Settings
 from dxc.mail import Mailer, is_web_origin, origin_name
+from dxc.secret_keys import derive_key
 from dxc.storage import otps, rate_limits
 from dxc.storage.clock import utcnow
 

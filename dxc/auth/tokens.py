@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from dxc.auth.keys import derive_key
+from dxc.secret_keys import derive_key
 
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 30
@@ -32,6 +32,8 @@ class AccessClaims:
     user_type: str
     email: str | None = None
     name: str | None = None
+    #: When the token expires (epoch seconds); set on claims :meth:`TokenSigner.verify` read.
+    expires: int | None = None
 
 
 @dataclass(frozen=True)
@@ -95,4 +97,5 @@ class TokenSigner:
             user_type=str(payload.get("userType", "prod")),
             email=payload.get("email"),
             name=payload.get("name"),
+            expires=payload["exp"],
         )

@@ -1,7 +1,4 @@
-"""``flask dxc init-email-channel`` and ``flask dxc revoke-sessions``.
-
-Imported at the end of ``dxc.cli``, whose group and helpers they use.
-"""
+"""``flask dxc init-email-channel`` and ``flask dxc revoke-sessions``: logins and mail."""
 
 from __future__ import annotations
 
@@ -10,11 +7,11 @@ from urllib.parse import urlsplit
 
 import click
 
-from dxc.cli import _database_id, _services, dxc_cli
+from dxc.cli.common import database_id, services
 from dxc.storage import credentials
 
 
-@dxc_cli.command("init-email-channel")
+@click.command("init-email-channel")
 @click.argument("url")
 @click.option("--secret", help="The web-hook's signing secret (default: a new random one).")
 def init_email_channel(url: str, secret: str | None) -> None:
@@ -25,19 +22,18 @@ def init_email_channel(url: str, secret: str | None) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise click.UsageError(f"{url} is not an http(s) URL")
-    services = _services()
-    if parts.scheme == "http" and services.settings.env == "production":
+    if parts.scheme == "http" and services().settings.env == "production":
         click.echo("WARNING: mails carry one-time passwords; use an https:// web-hook.", err=True)
     generated = secret is None
     secret = secret or secrets.token_urlsafe(32)
-    services.mailer.configure(url, secret)
+    services().mailer.configure(url, secret)
     click.echo(f"E-mail goes to {url} now.")
     if generated:
         click.echo("Its signing secret (configure your web-hook with it; it is not shown again):")
         click.echo(f"  {secret}")
 
 
-@dxc_cli.command("revoke-sessions")
+@click.command("revoke-sessions")
 @click.argument("email")
 @click.option("--db", "db_url", help="Only in this database (default: in every database).")
 def revoke_sessions(email: str, db_url: str | None) -> None:
@@ -46,9 +42,11 @@ def revoke_sessions(email: str, db_url: str | None) -> None:
     Access tokens already issued stay valid until they expire
     (DXC_ACCESS_TOKEN_TTL), since clients are not told.
     """
-    services = _services()
-    db_id = _database_id(db_url) if db_url else None
-    with services.control.begin() as connection:
+    db_id = database_id(db_url) if db_url else None
+    with services().control.begin() as connection:
         count = credentials.revoke_refresh_tokens(connection, email.strip().lower(), db_id)
     where = f"database {db_id}" if db_id else "every database"
     click.echo(f"Revoked {count} session{'s' if count != 1 else ''} of {email} in {where}.")
+
+
+COMMANDS = (init_email_channel, revoke_sessions)

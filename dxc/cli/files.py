@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dxc.manage.databases import CreatedDatabase
+from dxc.manage.databases import DatabaseKey
 
 
 class CliFiles:
@@ -23,14 +23,14 @@ class CliFiles:
     def db_url(self) -> str | None:
         return _read(self.config_path).get("dbUrl")
 
-    def add(self, service_url: str, created: CreatedDatabase) -> None:
-        """Make ``created`` the current database and remember its credentials."""
+    def add(self, service_url: str, key: DatabaseKey) -> None:
+        """Make ``key``'s database the current one and remember its credentials."""
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         config = _read(self.config_path)
-        config.update(serviceUrl=service_url, dbUrl=created.url)
+        config.update(serviceUrl=service_url, dbUrl=key.url)
         self.config_path.write_text(json.dumps(config, indent=2) + "\n")
         keys = _read(self.key_path)
-        keys[created.url] = {"clientId": created.client_id, "clientSecret": created.client_secret}
+        keys[key.url] = {"clientId": key.client_id, "clientSecret": key.client_secret}
         fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as file:
             file.write(json.dumps(keys, indent=2) + "\n")

@@ -26,7 +26,6 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Engine
 
 from dxc import metrics
-from dxc.auth.keys import derive_key
 from dxc.jobs import Jobs
 from dxc.mail.handlebars import (
     EMAIL_PARTS,
@@ -35,9 +34,10 @@ from dxc.mail.handlebars import (
     email_path,
     render_template,
 )
+from dxc.mail.webhook import post_webhook
+from dxc.secret_keys import derive_key
 from dxc.storage import email_channel
 from dxc.storage import templates as template_store
-from workers.jobs import post_webhook
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,10 @@ import math
 from datetime import timedelta
 from typing import Any
 
-from werkzeug.exceptions import BadRequest, Conflict, Forbidden, NotFound
-
 from dxc.auth.otp import is_email
+from dxc.auth.scopes import ADMIN_SCOPES
 from dxc.auth.tokens import AccessClaims
-from dxc.manage.databases import ADMIN_SCOPES
+from dxc.errors import Conflict, Forbidden, Invalid, NotFound
 from dxc.services import Services
 from dxc.storage import credentials
 from dxc.storage.clock import utcnow
@@ -52,14 +51,14 @@ def add_client(
 ) -> dict[str, Any]:
     """``clients/add``: a pending client, or a service account with its secret at once."""
     if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object {email, scopes, serviceAccount}")
+        raise Invalid("the body must be a JSON object {email, scopes, serviceAccount}")
     email = body.get("email")
     if not isinstance(email, str) or not is_email(email.strip()):
-        raise BadRequest("email must be an e-mail address")
+        raise Invalid("email must be an e-mail address")
     email = email.strip().lower()
     service_account = body.get("serviceAccount", False)
     if not isinstance(service_account, bool):
-        raise BadRequest("serviceAccount must be true or false")
+        raise Invalid("serviceAccount must be true or false")
     scopes = _scopes(body.get("scopes"), caller)
     with services.control.begin() as connection:
         if service_account:
@@ -81,11 +80,11 @@ def _scopes(value: Any, caller: AccessClaims) -> tuple[str, ...]:
     if value is None:
         value = list(ADMIN_SCOPES)
     if not isinstance(value, list) or not value or not all(isinstance(s, str) for s in value):
-        raise BadRequest("scopes must be a non-empty list of scope names")
+        raise Invalid("scopes must be a non-empty list of scope names")
     scopes = tuple(dict.fromkeys(s.strip().upper() for s in value))
     unknown = [s for s in scopes if s not in ADMIN_SCOPES]
     if unknown:
-        raise BadRequest(
+        raise Invalid(
             f"unknown scope {', '.join(unknown)} (valid: {', '.join(ADMIN_SCOPES)})"
         )
     _require_held(scopes, caller)
@@ -115,13 +114,13 @@ def _refuse_stronger(
 def delete_clients(services: Services, db_id: str, caller: AccessClaims, body: Any) -> int:
     """``clients/delete`` by ``email`` (all their clients) or ``client_id``; how many went."""
     if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object {email} or {client_id}")
+        raise Invalid("the body must be a JSON object {email} or {client_id}")
     email, client_id = body.get("email"), body.get("client_id")
     if (email is None) == (client_id is None):
-        raise BadRequest("give either email or client_id")
+        raise Invalid("give either email or client_id")
     key, value = ("email", email) if email is not None else ("client_id", client_id)
     if not isinstance(value, str) or not value.strip():
-        raise BadRequest(f"{key} must be a non-empty string")
+        raise Invalid(f"{key} must be a non-empty string")
     value = value.strip()
     with services.control.begin() as connection:
         clients = credentials.list_api_clients(connection, db_id, for_update=True)
@@ -160,15 +159,15 @@ def rotate_client(
     if body is None:
         body = {}
     if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object {oldClientExpiryDays?, clientId?}")
+        raise Invalid("the body must be a JSON object {oldClientExpiryDays?, clientId?}")
     days = _expiry_days(body.get("oldClientExpiryDays"))
     client_id = body.get("clientId")
     if client_id is None:
         if caller.user_type != "client":
-            raise BadRequest("only an API client's token can rotate itself; give clientId")
+            raise Invalid("only an API client's token can rotate itself; give clientId")
         client_id = caller.sub
     elif not isinstance(client_id, str) or not client_id.strip():
-        raise BadRequest("clientId must be a non-empty string")
+        raise Invalid("clientId must be a non-empty string")
     now = utcnow()
     with services.control.begin() as connection:
         old = credentials.get_api_client(connection, client_id.strip())
@@ -203,7 +202,7 @@ def _expiry_days(value: Any) -> float:
         or not math.isfinite(value)
         or not 0 < value <= MAX_EXPIRY_DAYS
     ):
-        raise BadRequest(
+        raise Invalid(
             f"oldClientExpiryDays must be a number of days above 0, at most {MAX_EXPIRY_DAYS}"
         )
     return value

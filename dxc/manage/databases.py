@@ -4,25 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dxc.auth.scopes import ADMIN_SCOPES
 from dxc.services import Services
 from dxc.storage import credentials
 from dxc.storage import databases as database_store
 from dxc.storage.migrate import upgrade
 from dxc.storage.objects import ObjectStore
 
-#: What the key written for the CLI may do (the CLI asks for exactly these).
-ADMIN_SCOPES = (
-    "ACCESS_DB",
-    "IMPERSONATE",
-    "MANAGE_DB",
-    "DELETE_DB",
-    "GLOBAL_READ",
-    "GLOBAL_WRITE",
-)
-
 
 @dataclass(frozen=True)
-class CreatedDatabase:
+class DatabaseKey:
+    """A database and the credentials of one of its admin API clients."""
+
     db_id: str
     url: str
     client_id: str
@@ -38,7 +31,7 @@ def migrate(services: Services) -> None:
         upgrade(shard.engine, "shard")
 
 
-def create_database(services: Services, owner_email: str | None = None) -> CreatedDatabase:
+def create_database(services: Services, owner_email: str | None = None) -> DatabaseKey:
     """A new logical database on the default shard, with an admin API client."""
     with services.control.begin() as connection:
         shard_id = database_store.ensure_default_shard(connection)
@@ -48,9 +41,15 @@ def create_database(services: Services, owner_email: str | None = None) -> Creat
         )
     with services.router.shard_for(db_id).transaction() as connection:
         ObjectStore(connection, db_id).create_revision_counter()
-    return CreatedDatabase(
-        db_id, services.settings.database_url_for(db_id), client.client_id, secret
-    )
+    return DatabaseKey(db_id, services.settings.database_url_for(db_id), client.client_id, secret)
+
+
+def add_admin_key(services: Services, db_id: str) -> DatabaseKey:
+    """A new admin API client of the existing database ``db_id``, for the CLI files."""
+    services.router.shard_for(db_id)  # an unknown database is an error
+    with services.control.begin() as connection:
+        client, secret = credentials.create_api_client(connection, db_id, ADMIN_SCOPES, None)
+    return DatabaseKey(db_id, services.settings.database_url_for(db_id), client.client_id, secret)
 
 
 def list_databases(services: Services) -> list[str]:

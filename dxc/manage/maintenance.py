@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from werkzeug.exceptions import Conflict, NotFound
-
 from dxc.access.index import ACCESS_TABLES, store_objects
+from dxc.errors import Conflict, NotFound
 from dxc.realtime.bus import Change
 from dxc.services import Services
 from dxc.storage import databases as database_store

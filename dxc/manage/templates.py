@@ -11,10 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from werkzeug.exceptions import BadRequest
-
 from dxc.auth.otp import is_email
 from dxc.auth.tokens import AccessClaims
+from dxc.errors import Invalid
 from dxc.mail import render
 from dxc.mail.handlebars import (
     MAX_TEMPLATE_CHARS,
@@ -53,13 +52,13 @@ def push(services: Services, db_id: str, body: Any) -> int:
     known = {path: content for path, content in pushed.items() if path in defaults}
     for path, content in known.items():
         if len(content) > MAX_TEMPLATE_CHARS:
-            raise BadRequest(f"{path} is longer than {MAX_TEMPLATE_CHARS} characters")
+            raise Invalid(f"{path} is longer than {MAX_TEMPLATE_CHARS} characters")
         if "\x00" in content:  # text, not binary (PostgreSQL cannot store NUL in text)
-            raise BadRequest(f"{path} contains a NUL character")
+            raise Invalid(f"{path} contains a NUL character")
         try:
             check_template(path, content)
         except TemplateError as error:
-            raise BadRequest(f"{path} {error}") from None
+            raise Invalid(f"{path} {error}") from None
     with services.control.begin() as connection:
         custom = template_store.custom_templates(connection, db_id)
         changed = {
@@ -84,29 +83,29 @@ def reset(services: Services, db_id: str) -> int:
 def send_test_mail(services: Services, caller: AccessClaims, body: Any) -> str:
     """Render the posted templates with the posted variables and mail them; the receiver."""
     if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
+        raise Invalid("the body must be a JSON object")
     sources = [body.get(name) for name in ("subjectStr", "bodyTxtStr", "bodyHtmlStr")]
     if not all(isinstance(source, str) for source in sources):
-        raise BadRequest("subjectStr, bodyTxtStr and bodyHtmlStr must be strings")
+        raise Invalid("subjectStr, bodyTxtStr and bodyHtmlStr must be strings")
     variables = body.get("vars", {})
     if not isinstance(variables, dict):
-        raise BadRequest("vars must be a JSON object")
+        raise Invalid("vars must be a JSON object")
     receiver = body.get("to") or _owner_email(services, caller)
     if not isinstance(receiver, str) or not is_email(receiver.strip()):
-        raise BadRequest(
+        raise Invalid(
             "there is no e-mail address to send to: pass --to <email>"
             if receiver is None else "to must be an e-mail address"
         )
     channel = services.mailer.channel()
     if channel is None:
-        raise BadRequest(
+        raise Invalid(
             "this server has no e-mail channel to send with: its administrator must run "
             "`flask dxc init-email-channel URL`"
         )
     try:
         message = render("test-send", receiver.strip(), variables, sources)
     except TemplateError as error:
-        raise BadRequest(f"the template {error}") from None
+        raise Invalid(f"the template {error}") from None
     services.mailer.send(channel, message)
     return message.to
 
@@ -124,24 +123,24 @@ def _owner_email(services: Services, caller: AccessClaims) -> str | None:
 
 
 def _pushed_templates(body: Any) -> dict[str, str]:
-    """``{path: content}`` of a push body; BadRequest for anything malformed or unsafe."""
+    """``{path: content}`` of a push body; Invalid for anything malformed or unsafe."""
     if not isinstance(body, list):
-        raise BadRequest("the body must be a JSON array of {path, content}")
+        raise Invalid("the body must be a JSON array of {path, content}")
     if len(body) > MAX_PUSHED_FILES:
-        raise BadRequest(f"a push may hold at most {MAX_PUSHED_FILES} files")
+        raise Invalid(f"a push may hold at most {MAX_PUSHED_FILES} files")
     pushed: dict[str, str] = {}
     for entry in body:
         if not isinstance(entry, dict):
-            raise BadRequest("each entry must be an object {path, content}")
+            raise Invalid("each entry must be an object {path, content}")
         path, content = entry.get("path"), entry.get("content")
         if not isinstance(path, str) or not path:
-            raise BadRequest("each entry needs a non-empty string path")
+            raise Invalid("each entry needs a non-empty string path")
         if not isinstance(content, str):
-            raise BadRequest(f"the content of {path} must be a string")
+            raise Invalid(f"the content of {path} must be a string")
         if path.startswith("/") or "\\" in path or _DRIVE.match(path) or ".." in path.split("/"):
-            raise BadRequest(f"{path} must be a plain relative path (no '..', no leading '/')")
+            raise Invalid(f"{path} must be a plain relative path (no '..', no leading '/')")
         if path in pushed:
-            raise BadRequest(f"{path} is listed twice")
+            raise Invalid(f"{path} is listed twice")
         pushed[path] = content
     return pushed
 

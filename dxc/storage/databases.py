@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 import string
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from dxc.storage import schema
 from dxc.storage.clock import as_utc, utcnow
@@ -49,6 +50,32 @@ def list_databases(connection: Connection) -> list[str]:
             .order_by(schema.databases.c.created)
         )
     )
+
+
+@dataclass(frozen=True)
+class DatabaseSummary:
+    """One row of ``flask dxc databases``."""
+
+    db_id: str
+    shard: str
+    created: datetime
+    deleted: datetime | None
+    users: int
+    clients: int
+
+
+def summaries(connection: Connection) -> list[DatabaseSummary]:
+    """Every logical database, soft-deleted ones too, with its shard and how many users
+    and API clients it has, oldest first."""
+    db = schema.databases
+    users = select(func.count()).where(schema.users.c.db_id == db.c.id).scalar_subquery()
+    clients = select(func.count()).where(schema.api_clients.c.db_id == db.c.id).scalar_subquery()
+    query = (
+        select(db.c.id, schema.shards.c.name, db.c.created, db.c.deleted, users, clients)
+        .join(schema.shards, schema.shards.c.id == db.c.shard_id)
+        .order_by(db.c.created, db.c.id)
+    )
+    return [DatabaseSummary(*row) for row in connection.execute(query)]
 
 
 def deleted_since(connection: Connection, db_id: str) -> datetime | None:
@@ -104,6 +131,10 @@ def remove_database(connection: Connection, db_id: str) -> None:
         schema.table_schemas,
         schema.origins,
         schema.templates,
+        schema.oauth_providers,
+        schema.login_settings,
+        schema.oauth_states,
+        schema.oauth_codes,
     ):
         connection.execute(delete(table).where(table.c.db_id == db_id))
     connection.execute(delete(schema.otps).where(schema.otps.c.audience == db_id))

@@ -177,6 +177,55 @@ email_channels = Table(
     Column("updated", DateTime(timezone=True), nullable=False),
 )
 
+# OAuth / OpenID Connect providers a database offers (``flask dxc oauth add``).
+oauth_providers = Table(
+    "oauth_providers",
+    control_metadata,
+    Column("db_id", String(64), ForeignKey("databases.id"), primary_key=True),
+    Column("name", String(64), primary_key=True),  # in URLs: /oauth/login/<name>
+    Column("type", String(16), nullable=False),  # google, github, microsoft, apple, custom-oauth2
+    Column("client_id", Text, nullable=False),
+    Column("secret", Text, nullable=False),  # encrypted with a key derived from DXC_SECRET
+    Column("issuer", Text, nullable=True),  # OpenID Connect issuer; NULL: plain OAuth2 (GitHub)
+    Column("display_name", String(255), nullable=True),
+    Column("icon_url", Text, nullable=True),
+    Column("scopes", Text, nullable=False),  # space separated, as sent to the provider
+    Column("updated", DateTime(timezone=True), nullable=False),
+)
+
+# Login choices of a database besides its providers; no row: the defaults.
+login_settings = Table(
+    "login_settings",
+    control_metadata,
+    Column("db_id", String(64), ForeignKey("databases.id"), primary_key=True),
+    Column("otp_enabled", Boolean, nullable=False),
+)
+
+# Logins that went to a provider and have not come back yet (state, PKCE, nonce).
+oauth_states = Table(
+    "oauth_states",
+    control_metadata,
+    Column("state_hash", String(64), primary_key=True),  # SHA-256 of the state
+    Column("db_id", String(64), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("redirect_uri", Text, nullable=False),  # the app's page, checked when stored
+    Column("code_verifier", String(128), nullable=False),
+    Column("nonce", String(64), nullable=False),
+    Column("expires", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Single-use codes handed to the app in ``dxc-auth``, exchanged at ``/token``.
+oauth_codes = Table(
+    "oauth_codes",
+    control_metadata,
+    Column("code_hash", String(64), primary_key=True),  # SHA-256 of the code
+    Column("db_id", String(64), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("email", String(320), nullable=False),  # verified by the provider, lower-cased
+    Column("name", String(320), nullable=True),
+    Column("expires", DateTime(timezone=True), nullable=False, index=True),
+)
+
 table_schemas = Table(
     "table_schemas",
     control_metadata,

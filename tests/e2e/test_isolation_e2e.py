@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from dxc.manage import databases
-from dxc.manage.databases import CreatedDatabase
+from dxc.manage.databases import DatabaseKey
 from tests.e2e.cli_driver import run_cli
 from tests.e2e.runner import run_scenario
 
@@ -53,7 +53,7 @@ def call(
         return status, text.decode(errors="replace")
 
 
-def client_token(created: CreatedDatabase, url: str | None = None) -> tuple[int, object]:
+def client_token(created: DatabaseKey, url: str | None = None) -> tuple[int, object]:
     """Ask ``url`` (default: the client's own database) for a token with ``created``'s key."""
     return call(f"{url or created.url}/token", "POST", {
         "grant_type": "client_credentials", "client_id": created.client_id,

@@ -21,14 +21,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from werkzeug.exceptions import BadRequest, NotFound
-
 from dxc import tson
 from dxc.access import REALMS_TABLE, Principal, RealmAccess
 from dxc.access import members as member_rules
 from dxc.access.index import store_objects
 from dxc.access.permissions import ALL
 from dxc.access.principal import normalise_email
+from dxc.errors import Invalid, NotFound
 from dxc.realtime.bus import Change
 from dxc.services import Services
 from dxc.storage import users as user_store
@@ -85,12 +84,12 @@ def list_users(services: Services, db_id: str, query: Mapping[str, str]) -> dict
     """``{data, hasMore, pagingKey?}`` for the query of ``GET /users``."""
     sort = query.get("sort", "userId")
     if sort not in user_store.SORT_KEYS:
-        raise BadRequest(f"sort must be one of {', '.join(user_store.SORT_KEYS)}")
+        raise Invalid(f"sort must be one of {', '.join(user_store.SORT_KEYS)}")
     desc = _flag(query, "desc", False)
     active = _flag(query, "active", None)
     user_type = query.get("type") or None
     if user_type is not None and user_type not in USER_TYPES:
-        raise BadRequest(f"type must be one of {', '.join(USER_TYPES)}")
+        raise Invalid(f"type must be one of {', '.join(USER_TYPES)}")
     limit = _limit(query.get("limit"))
     after = _paging_key(query["pagingKey"], sort) if query.get("pagingKey") else None
     services.router.shard_for(db_id)  # an unknown database is a 404
@@ -127,7 +126,7 @@ def _flag(query: Mapping[str, str], name: str, default: bool | None) -> bool | N
     if value is None or value == "":
         return default
     if value not in ("true", "false"):
-        raise BadRequest(f"{name} must be true or false")
+        raise Invalid(f"{name} must be true or false")
     return value == "true"
 
 
@@ -135,7 +134,7 @@ def _limit(value: str | None) -> int:
     if value is None or value == "":
         return MAX_LIMIT
     if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_LIMIT:
-        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+        raise Invalid(f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return int(value)
 
 
@@ -157,7 +156,7 @@ def _paging_key(key: str, sort: str) -> tuple[Any, str]:
         if sort in user_store.TIME_SORT_KEYS:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (ValueError, TypeError, AttributeError, binascii.Error):
-        raise BadRequest("pagingKey is not one this query returned") from None
+        raise Invalid("pagingKey is not one this query returned") from None
     return value, user_id
 
 
@@ -184,7 +183,7 @@ class _UserChange:
             columns["data"] = data
         if user is None:
             if "user_type" not in columns:
-                raise BadRequest(f"user {self.user_id!r} does not exist: type is required")
+                raise Invalid(f"user {self.user_id!r} does not exist: type is required")
             user_store.create_user(connection, db_id, self.user_id, **columns)
         else:
             user_store.update_user(connection, db_id, self.user_id, **columns)
@@ -196,11 +195,11 @@ def save_users(services: Services, db_id: str, body: Any) -> Any:
     single = isinstance(body, dict)
     entries = [body] if single else body
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise BadRequest("the body must be a user object or an array of them")
+        raise Invalid("the body must be a user object or an array of them")
     changes = [_parse_user(entry, index) for index, entry in enumerate(entries)]
     ids = [change.user_id for change in changes]
     if len(set(ids)) != len(ids):
-        raise BadRequest("a user may appear only once per request")
+        raise Invalid("a user may appear only once per request")
     services.router.shard_for(db_id)
     with services.control.begin() as connection:
         for change in changes:
@@ -214,14 +213,14 @@ def _parse_user(entry: dict[str, Any], index: int) -> _UserChange:
     where = f"users[{index}]"
     unknown = sorted(set(entry) - USER_PROPS)
     if unknown:
-        raise BadRequest(f"{where}: unknown properties: {', '.join(unknown)}")
+        raise Invalid(f"{where}: unknown properties: {', '.join(unknown)}")
     user_id = entry.get("userId")
     if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > 320:
-        raise BadRequest(f"{where}: userId must be a non-empty string of at most 320 characters")
+        raise Invalid(f"{where}: userId must be a non-empty string of at most 320 characters")
     change = _UserChange(user_id)
     if "type" in entry:
         if entry["type"] not in USER_TYPES:
-            raise BadRequest(f"{where}: type must be one of {', '.join(USER_TYPES)}")
+            raise Invalid(f"{where}: type must be one of {', '.join(USER_TYPES)}")
         change.columns["user_type"] = entry["type"]
     if "validUntil" in entry:
         change.columns["valid_until"] = _moment(entry["validUntil"], f"{where}: validUntil")
@@ -230,7 +229,7 @@ def _parse_user(entry: dict[str, Any], index: int) -> _UserChange:
         if days is not None and (
             not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= MAX_EVAL_DAYS
         ):
-            raise BadRequest(
+            raise Invalid(
                 f"{where}: evalDaysLeft must be a whole number from 0 to {MAX_EVAL_DAYS} or null"
             )
         change.columns["eval_days_left"] = days
@@ -245,7 +244,7 @@ def _parse_user(entry: dict[str, Any], index: int) -> _UserChange:
     data = entry.get("data")
     if data is not None:
         if not isinstance(data, dict):
-            raise BadRequest(f"{where}: data must be an object")
+            raise Invalid(f"{where}: data must be an object")
         _parse_data(change, data, where)
     return change
 
@@ -256,12 +255,12 @@ def _parse_data(change: _UserChange, data: dict[str, Any], where: str) -> None:
         if prop in data:
             value = data[prop]
             if value is not None and (not isinstance(value, str) or len(value) > 320):
-                raise BadRequest(f"{where}: data.{prop} must be a string (at most 320)")
+                raise Invalid(f"{where}: data.{prop} must be a string (at most 320)")
             change.columns[column] = value
     if change.columns.get("email") is not None:
         email = normalise_email(change.columns["email"])
         if email is None or "@" not in email:
-            raise BadRequest(f"{where}: data.email is not an e-mail address")
+            raise Invalid(f"{where}: data.email is not an e-mail address")
         change.columns["email"] = email
     for name, value in data.items():
         if name not in ("displayName", "email"):
@@ -275,7 +274,7 @@ def _merged_data(stored: str | None, custom: dict[str, Any], user_id: str) -> st
     data = {name: value for name, value in data.items() if value is not None}
     text = json.dumps(data, separators=(",", ":")) if data else None
     if text is not None and len(text) > MAX_DATA_CHARS:
-        raise BadRequest(f"user {user_id!r}: data is larger than {MAX_DATA_CHARS} characters")
+        raise Invalid(f"user {user_id!r}: data is larger than {MAX_DATA_CHARS} characters")
     return text
 
 
@@ -293,7 +292,7 @@ def _moment(value: Any, what: str) -> datetime | None:
             return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     except (ValueError, OverflowError, OSError):
         pass
-    raise BadRequest(f"{what} must be an ISO date-time, epoch milliseconds or null")
+    raise Invalid(f"{what} must be an ISO date-time, epoch milliseconds or null")
 
 
 # --- deleting -----------------------------------------------------------------

@@ -24,11 +24,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound
-
 from dxc import tson
 from dxc.access import PUBLIC_REALM, Principal, RealmAccess
 from dxc.access.rejections import PermissionDenied, Rejection
+from dxc.errors import Forbidden, Invalid, NotFound, Refused
 from dxc.protocol.keys import decode_wire_key, encode_wire_key, js_number_to_string
 from dxc.protocol.request import ClientTransaction, Operation, check_operation
 from dxc.realtime.bus import Change
@@ -139,7 +138,7 @@ class DataApi:
         single = isinstance(body, dict)
         values = [body] if single else body
         if not isinstance(values, list) or not all(isinstance(v, dict) for v in values):
-            raise BadRequest("the body must be an object or an array of objects")
+            raise Invalid("the body must be an object or an array of objects")
         shard = self.services.router.shard_for(db_id)
         with self.services.control.connect() as connection:
             tables = table_store.get_tables(connection, db_id)
@@ -153,7 +152,7 @@ class DataApi:
             elif view.kind == ALL and not (
                 value.get("realmId") and isinstance(value["realmId"], str)
             ):
-                raise BadRequest(f"{table}: every object needs a realmId")
+                raise Invalid(f"{table}: every object needs a realmId")
         keys = [_primary_key(info, value, view.principal) for value in values]
         if not keys:
             return "[]"  # an empty array
@@ -236,10 +235,10 @@ def _sight(access: RealmAccess, view: View) -> _Sight:
     )
 
 
-def _refusal(rejection: Rejection) -> HTTPException:
+def _refusal(rejection: Rejection) -> Refused:
     if isinstance(rejection, PermissionDenied):
         return Forbidden(str(rejection))
-    return BadRequest(str(rejection))
+    return Invalid(str(rejection))
 
 
 def url_key(text: str) -> str:
@@ -251,7 +250,7 @@ def url_key(text: str) -> str:
     try:
         return encode_wire_key(key)
     except ValueError as error:
-        raise BadRequest(f"not a valid compound key: {error}") from None
+        raise Invalid(f"not a valid compound key: {error}") from None
 
 
 def _primary_key(info: TableInfo, value: dict[str, Any], principal: Principal) -> str:
@@ -259,26 +258,26 @@ def _primary_key(info: TableInfo, value: dict[str, Any], principal: Principal) -
     unknown); generated (and set) for ``@`` tables without one."""
     props = info.key_props if info.key_props is not None else ["id"]
     if not props:
-        raise BadRequest(f"{info.name}: the table has no key path; objects cannot be written here")
+        raise Invalid(f"{info.name}: the table has no key path; objects cannot be written here")
     if info.compound:
         missing = [prop for prop in props if _at(value, prop) is None]
         if missing:
-            raise BadRequest(
+            raise Invalid(
                 f"{info.name}: every object needs its key properties {', '.join(props)}"
             )
         try:
             return encode_wire_key([_at(value, prop) for prop in props])
         except ValueError as error:
-            raise BadRequest(f"{info.name}: not a valid compound key: {error}") from None
+            raise Invalid(f"{info.name}: not a valid compound key: {error}") from None
     path = props[0]
     key = _at(value, path)
     if key is None:
         if not info.generated_global_id or "." in path:
-            raise BadRequest(f"{info.name}: every object needs its primary key {path!r}")
+            raise Invalid(f"{info.name}: every object needs its primary key {path!r}")
         colocated = value.get("realmId") or principal.user_id or ""
         key = value[path] = generate_key(info.id_prefix or "", str(colocated))
     if not isinstance(key, str) or not key:
-        raise BadRequest(f"{info.name}: the primary key {path!r} must be a non-empty string")
+        raise Invalid(f"{info.name}: the primary key {path!r} must be a non-empty string")
     return key
 
 
