@@ -235,7 +235,7 @@ HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max
 @given(data=st.data())
 def test_changes_upgrade(db, data):
     """Upgrade requests lacking or spoiling a part of the handshake (a complete
-    one would open a socket, which is tests/test_live_http.py's business)."""
+    one would open a socket, which is tests/test_live_server.py's business)."""
     headers = {name: data.draw(st.just(value) | HEADER_TEXT) for name, value in HANDSHAKE.items()
                if data.draw(st.booleans())}
     if len(headers) == len(HANDSHAKE):

@@ -18,7 +18,7 @@ from dxc.manage import databases
 from dxc.manage.databases import ADMIN_SCOPES
 from dxc.manage.whitelist import FORM_MESSAGE, whitelist
 from tests.conftest import server_environment
-from tests.test_live_http import Socket, socket_url
+from tests.test_live_server import Socket, socket_url
 
 APP = "https://app.example.com"
 

@@ -74,8 +74,7 @@ class RealmLifecycle:
         for realm_id in gone:
             for table in (members.MEMBERS_TABLE, ROLES_TABLE):
                 rows.extend(
-                    StoredObject(table, old.key, realm_id, old.owner, self.rev, True, None)
-                    for old in self.store.live_objects(table, [realm_id])
+                    old.tombstone(self.rev) for old in self.store.live_objects(table, [realm_id])
                 )
         rows.extend(filter(None, map(self._owner_member, sorted(self.created))))
         if rows:

@@ -16,7 +16,6 @@ section, not to the object lines.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from dxc import tson
 from dxc.access import PUBLIC_REALM
 from dxc.access.index import REALMS_TABLE, ROLES_TABLE
 from dxc.access.members import MEMBERS_TABLE
+from dxc.cooperative import take_turns
 from dxc.services import Services
 from dxc.storage import tables as table_store
 from dxc.storage import users
@@ -67,7 +67,7 @@ def export_ndjson(
                 if len(batch) >= BATCH:
                     yield "".join(batch)
                     batch = []
-                    time.sleep(0)  # under gevent this lets other requests run
+                    take_turns()
             yield "".join(batch)
     except Exception as error:  # the status is sent already: tell the reader in-band
         yield _line({"type": "error", "message": f"the export failed: {error}"})
@@ -102,7 +102,7 @@ def export_legacy(
             if count % BATCH == 0:
                 yield "".join(parts)
                 parts = []
-                time.sleep(0)
+                take_turns()
         parts.append("}}}}" if realm is not None else "}}")
         yield "".join(parts)
 

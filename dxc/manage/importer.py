@@ -17,7 +17,6 @@ revision like any write, so clients receive them on their next pull.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
@@ -25,6 +24,7 @@ from typing import IO, Any
 from dxc import tson
 from dxc.access import PUBLIC_REALM
 from dxc.access.index import store_objects
+from dxc.cooperative import take_turns
 from dxc.protocol import ProtocolError
 from dxc.protocol.identifiers import (
     KEY_BYTES,
@@ -214,7 +214,7 @@ def _commit(
             for row in rows:
                 row.rev = rev
             store_objects(store, rows)
-            time.sleep(0)  # under gevent this lets other requests run
+            take_turns()
     with services.control.begin() as connection:
         for name, declaration in batch.schema.items():
             table_store.register_table(

@@ -98,10 +98,7 @@ def clear_realm(services: Services, db_id: str, realm_id: str) -> int:
 
 def _tombstone(store: ObjectStore, rev: int, heads: Sequence[StoredObject]) -> int:
     for start in range(0, len(heads), BATCH):
-        store_objects(store, [
-            StoredObject(head.tbl, head.key, head.realm_id, head.owner, rev, True, None)
-            for head in heads[start : start + BATCH]
-        ])
+        store_objects(store, [head.tombstone(rev) for head in heads[start : start + BATCH]])
     return len(heads)
 
 

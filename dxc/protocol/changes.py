@@ -31,7 +31,16 @@ import struct
 from typing import Any
 
 from dxc.protocol.keys import js_number_to_string, to_double, utf16
-from dxc.tson import UNDEFINED, Binary, Blob, Date, PropModification, TMap, TSet
+from dxc.tson import (
+    UNDEFINED,
+    Binary,
+    Blob,
+    Date,
+    PropModification,
+    TMap,
+    TSet,
+    civil_from_days,
+)
 
 __all__ = [
     "MAX_ARRAY_GROWTH",
@@ -473,7 +482,7 @@ def _date_to_string(ms: float) -> str:
     if math.isnan(ms):
         return "Invalid Date"
     days, ms_of_day = divmod(int(ms), 86_400_000)
-    year, month, day = _civil_from_days(days)
+    year, month, day = civil_from_days(days)
     seconds = ms_of_day // 1000
     year_text = f"{year:04d}" if year >= 0 else f"-{-year:04d}"
     return (
@@ -481,18 +490,3 @@ def _date_to_string(ms: float) -> str:
         f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d} "
         "GMT+0000 (Coordinated Universal Time)"
     )
-
-
-def _civil_from_days(days: int) -> tuple[int, int, int]:
-    """Proleptic Gregorian (year, month, day) of a day count from 1970-01-01."""
-    days += 719_468
-    era = days // 146_097
-    day_of_era = days - era * 146_097
-    year_of_era = (
-        day_of_era - day_of_era // 1460 + day_of_era // 36_524 - day_of_era // 146_096
-    ) // 365
-    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
-    month_index = (5 * day_of_year + 2) // 153
-    day = day_of_year - (153 * month_index + 2) // 5 + 1
-    month = month_index + 3 if month_index < 10 else month_index - 9
-    return year_of_era + era * 400 + (month <= 2), month, day

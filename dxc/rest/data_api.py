@@ -27,6 +27,7 @@ from typing import Any
 from dxc import tson
 from dxc.access import PUBLIC_REALM, Principal, RealmAccess
 from dxc.access.rejections import PermissionDenied, Rejection
+from dxc.cooperative import taking_turns
 from dxc.errors import Forbidden, Invalid, NotFound, Refused
 from dxc.protocol.keys import decode_wire_key, encode_wire_key, js_number_to_string
 from dxc.protocol.request import ClientTransaction, Operation, check_operation
@@ -41,8 +42,6 @@ from dxc.sync.apply import ApplyResult, TransactionApplier
 ALL, MY, PUBLIC = "all", "my", "public"
 #: The ``clientIdentity`` REST writes are made under.
 REST_CLIENT = "rest-api"
-#: Objects examined between two yields to the event loop.
-YIELD_EVERY = 200
 
 
 @dataclass(frozen=True)
@@ -109,9 +108,7 @@ class DataApi:
             yield "["
             first = True
             rows = store.listing(table, realms) if realms != [] else iter(())
-            for count, row in enumerate(rows, 1):
-                if count % YIELD_EVERY == 0:
-                    time.sleep(0)  # under gevent this lets other requests run
+            for row in taking_turns(rows):
                 text = row.value or "{}"
                 if not sight.shows(row) or (filters and not matches(tson.loads(text), filters)):
                     continue

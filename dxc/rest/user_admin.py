@@ -358,11 +358,11 @@ class _Erasure:
                 rows.extend(self._realm_contents(realm_id))
                 self.deleted_realms.append(realm_id)
         own = [m.member_id for m in self.index.members_for(self.user_id, None)]
-        rows.extend(map(self._tombstone, self._live(member_rules.MEMBERS_TABLE, own)))
+        rows.extend(row.tombstone(self.rev) for row in self._live(member_rules.MEMBERS_TABLE, own))
         return list({(row.tbl, row.key): row for row in rows}.values())  # the last write wins
 
     def _realm_contents(self, realm_id: str) -> list[StoredObject]:
-        return [self._tombstone(row) for row in self.store.snapshot([realm_id], self.rev)]
+        return [row.tombstone(self.rev) for row in self.store.snapshot([realm_id], self.rev)]
 
     def _release(self, realm_id: str, others: list[Any]) -> list[StoredObject]:
         """The realm row without owner, and full control for its members if nobody has it."""
@@ -386,9 +386,6 @@ class _Erasure:
 
     def _live(self, table: str, keys: list[str]) -> list[StoredObject]:
         return [row for row in self.store.get_many(table, keys).values() if not row.deleted]
-
-    def _tombstone(self, row: StoredObject) -> StoredObject:
-        return StoredObject(row.tbl, row.key, row.realm_id, row.owner, self.rev, True, None)
 
     def _rewrite(self, row: StoredObject, value: Any, owner: str | None) -> StoredObject:
         return StoredObject(

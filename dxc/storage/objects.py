@@ -38,6 +38,11 @@ class StoredObject:
     deleted: bool
     value: str | None  # TSON text; None for tombstones
 
+    def tombstone(self, rev: int) -> StoredObject:
+        """The row that deletes this object at ``rev``: its realm and owner stay, for
+        the pulls of that realm and for whoever may see the deletion."""
+        return StoredObject(self.tbl, self.key, self.realm_id, self.owner, rev, True, None)
+
 
 _COLUMNS = (
     objects.c.tbl,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +35,7 @@ from dxc.access.index import store_objects
 from dxc.access.lifecycle import RealmLifecycle
 from dxc.access.rejections import InvalidOperation, PermissionDenied, Rejection
 from dxc.access.rules import WriteRules
+from dxc.cooperative import taking_turns
 from dxc.protocol.changes import ChangeSpecError, apply_change_spec
 from dxc.protocol.criteria import Criteria
 from dxc.protocol.keys import decode_wire_key, encode_wire_key
@@ -45,8 +45,6 @@ from dxc.storage.objects import ObjectStore, StoredObject
 from dxc.storage.tables import TableInfo
 from dxc.sync.invites import Invitation
 
-#: Objects examined between two yields to the event loop.
-YIELD_EVERY = 200
 #: The ``txid`` prefix of the upload made at login (listSyncifiedChanges).
 UPLOAD_PREFIX = "upload-"
 #: The value the client gives ``realmId``/``owner`` while logged out; never valid here.
@@ -291,9 +289,7 @@ class TransactionApplier:
             return
         readable = self.access.readable_realms()
         matches = []
-        for count, old in enumerate(self.store.live_objects(op.table, readable), 1):
-            if count % YIELD_EVERY == 0:
-                time.sleep(0)  # under gevent this lets other requests run
+        for old in taking_turns(self.store.live_objects(op.table, readable)):
             value = tson.loads(old.value)
             if op.criteria.matches(value, decode_wire_key(old.key)):
                 matches.append((old, value))
@@ -431,7 +427,7 @@ class TransactionApplier:
 
     def _tombstone(self, table: str, old: StoredObject, value: dict[str, Any]) -> StoredObject:
         self.rules.check_delete(table, old, value)
-        row = StoredObject(table, old.key, old.realm_id, old.owner, self.rev, True, None)
+        row = old.tombstone(self.rev)
         self.lifecycle.note(old, row)
         return row
 

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from dxc.access import ACCESS_TABLES, RealmAccess, RealmSet
 from dxc.access.members import MEMBERS_TABLE
+from dxc.cooperative import take_turns
 from dxc.protocol.request import LastPull
 from dxc.storage.objects import BATCH, ObjectStore, StoredObject
 
@@ -120,7 +120,7 @@ def pull_changes(
             if len(batch) >= BATCH:
                 yield from _entries(batch)
                 batch = []
-                time.sleep(0)  # under gevent this lets other requests run
+                take_turns()
     yield from _entries(batch)
 
 

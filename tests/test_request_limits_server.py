@@ -17,7 +17,7 @@ import pytest
 
 from dxc.auth.tokens import AccessClaims
 from dxc.protocol.live import realm_set_hash
-from tests.test_live_http import USER, Socket, db_id_of, socket_url
+from tests.test_live_server import USER, Socket, db_id_of, socket_url
 
 #: gunicorn.conf.py's limit_request_line and limit_request_field_size.
 LIMIT = 8190

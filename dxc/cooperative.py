@@ -1,0 +1,31 @@
+"""Long loops take turns with the other requests of a gevent worker.
+
+A gevent worker runs one greenlet at a time, and CPU work never yields: a
+loop over many thousands of rows would hold every other request of the
+worker (and its sockets' pings) until it ends. So long loops let the others
+run now and then.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+#: Items a loop handles between two turns of the other greenlets.
+EVERY = 200
+
+
+def take_turns() -> None:
+    """Let the worker's other greenlets run (without gevent: nothing to wait for)."""
+    time.sleep(0)  # gevent's sleep(0) yields to its loop
+
+
+def taking_turns(items: Iterable[T], every: int = EVERY) -> Iterator[T]:
+    """``items``, letting other greenlets run after each ``every`` of them."""
+    for count, item in enumerate(items, 1):
+        yield item
+        if count % every == 0:
+            take_turns()
