@@ -19,7 +19,9 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '3000')}"
 worker_class = "gevent"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_connections = int(os.environ.get("DXC_WORKER_CONNECTIONS", "1000"))
+# Mostly idle /changes sockets (about 64 KiB each): a worker holds 10 000 in some 700 MiB.
+# Each is an open file: on_starting raises the soft limit (ulimit -n) to match if it may.
+worker_connections = int(os.environ.get("DXC_WORKER_CONNECTIONS", "10000"))
 # gevent workers notify the arbiter from their own loop, so a long request
 # (a big first sync) does not count against this; it only catches hung workers.
 timeout = int(os.environ.get("DXC_WORKER_TIMEOUT", "120"))
@@ -49,9 +51,9 @@ limit_request_fields = 100
 def post_fork(server, worker):
     """Make psycopg2 wait on the gevent loop instead of blocking the worker, and answer
     gunicorn's own refusals in JSON like every other error."""
-    from psycogreen.gevent import patch_psycopg
+    from dxc.storage import waits
 
-    patch_psycopg()
+    waits.install()
     _json_parse_errors()
 
 
@@ -100,8 +102,25 @@ def post_worker_init(worker):
 
 
 def on_starting(server):
-    """Samples left by an earlier server in the metrics directory would be summed in."""
+    """Samples left by an earlier server in the metrics directory would be summed in; and
+    the workers (which inherit the limit) need a descriptor per connection."""
     _clear_metrics_dir()
+    _raise_open_files_limit(server.log, worker_connections + 256)
+
+
+def _raise_open_files_limit(log, wanted):
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warning(
+            "open files are limited to %d (ulimit -n): a worker refuses connections beyond "
+            "about %d; raise the hard limit or lower DXC_WORKER_CONNECTIONS "
+            "(docs/operations.md)", soft, soft - 256,
+        )
 
 
 def child_exit(server, worker):

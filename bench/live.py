@@ -55,7 +55,6 @@ from dxc.config import load_settings
 from dxc.manage import databases
 from dxc.manage.importer import import_document
 from dxc.protocol.live import realm_set_hash
-from dxc.realtime.polling_bus import POLL_SECONDS
 
 USER = "bench@demo.local"
 PUBLIC_HASH = realm_set_hash(["rlm-public"])
@@ -77,10 +76,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     bus = "Redis pub/sub" if args.redis else (
-        "LISTEN/NOTIFY" if args.db == "postgres" else "polling (1 s)")
-    # Polling delivers once a second: writes at random moments measure its mean delay,
-    # back-to-back writes would fall into step with the polls.
-    pause = 0.0 if args.redis or args.db == "postgres" else POLL_SECONDS
+        "LISTEN/NOTIFY" if args.db == "postgres" else "datagrams between the workers")
+    pause = 0.0
     print(f"database: {args.db}, bus: {bus}, writes per measurement: {args.writes}"
           + (f", each after a random pause of up to {pause:.1f} s" if pause else ""))
     with database(args) as url, Server(url, args.redis, workers=2) as server:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from collections.abc import Iterator
 
 import pytest
 import redis
+from sqlalchemy import create_engine
 
 from app import create_app
 from dxc.access import ANONYMOUS, Principal
@@ -19,9 +21,10 @@ from dxc.auth.tokens import AccessClaims
 from dxc.manage import databases
 from dxc.manage.importer import import_document
 from dxc.protocol.live import SocketQuery, realm_set_hash
-from dxc.realtime import polling_bus
+from dxc.realtime import local_bus, polling_bus
 from dxc.realtime.bus import Bus, Change
 from dxc.realtime.feed import LiveFeed, RealmView
+from dxc.realtime.local_bus import LocalBus
 from dxc.realtime.polling_bus import PollingBus
 from dxc.realtime.postgres_bus import PostgresBus
 from dxc.realtime.redis_bus import RedisBus
@@ -281,6 +284,36 @@ def test_the_polling_bus_delivers_its_own_commits_at_once_with_their_realms(
     listener = listening(bus, db_id)
     bus.publish(Change.committed(db_id, 1, 99, {"rlm-public"}, {"items"}, "c"))
     assert listener.received[-1].realms == {"rlm-public"}
+
+
+def test_the_local_bus_carries_a_change_to_other_processes_at_once(
+    services, other_process, db_id, listening, tmp_path, monkeypatch
+):
+    """The embedded default: a datagram, not the next poll, wakes the other worker."""
+    monkeypatch.setattr(local_bus, "SAFETY_POLL_SECONDS", 3600.0)  # no poll can help
+    listener = listening(LocalBus(services.router, tmp_path), db_id)
+    sent = Change.committed(db_id, 1, 7, {"rlm-public", ALICE}, {"items"}, "client-1")
+    LocalBus(other_process.router, tmp_path).publish(sent)  # a process that does not listen
+    assert listener.wait_for(lambda c: c.rev == 7) == sent
+
+
+def test_the_local_bus_forgets_the_sockets_of_processes_that_are_gone(
+    services, db_id, tmp_path
+):
+    gone = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    gone.bind(str(tmp_path / "1-dead.sock"))
+    gone.close()  # its file stays, as after a killed worker
+    LocalBus(services.router, tmp_path).publish(Change.anything(db_id, 1, 3))
+    assert not (tmp_path / "1-dead.sock").exists()
+
+
+def test_the_embedded_default_uses_the_local_bus(services, tmp_path):
+    from dxc.realtime.service import make_bus
+
+    engine = create_engine(f"sqlite:///{tmp_path}/dxc.sqlite")
+    bus = make_bus(services.settings, engine, services.router)
+    assert isinstance(bus, LocalBus)
+    assert bus.folder == local_bus.folder_for(f"{tmp_path}/dxc.sqlite")
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])

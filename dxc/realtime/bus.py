@@ -8,7 +8,8 @@ every change to the process's :class:`~dxc.realtime.hub.Hub`.
 
 Backends (``dxc.realtime.service.make_bus`` picks one): Redis pub/sub when ``REDIS_URL`` is set,
 else PostgreSQL ``LISTEN``/``NOTIFY`` when the control database is PostgreSQL,
-else (SQLite) polling of the ``revisions`` table. A notification can be lost
+else (SQLite) datagrams between the processes of the host, with polling of
+the ``revisions`` table as a safety net. A notification can be lost
 (a broker restart, a dropped connection); every listener therefore tells the
 hub "anything may have changed" after each (re)connection, and sockets then
 compare their client's revision with the database.

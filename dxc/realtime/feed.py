@@ -20,6 +20,7 @@ from dxc.access import Principal, RealmAccess, RealmSet
 from dxc.protocol import live
 from dxc.protocol.request import LastPull
 from dxc.protocol.revisions import decode_revision, encode_revision
+from dxc.realtime.shared import SharedResults
 from dxc.storage import tables as table_store
 from dxc.storage.objects import ObjectStore
 from dxc.storage.router import ShardRouter
@@ -68,6 +69,7 @@ class LiveFeed:
         self.control = control
         self.router = router
         self.max_chars = max_chars
+        self._shared: SharedResults[CatchUp] = SharedResults()
 
     def realm_view(self, db_id: str, principal: Principal) -> RealmView:
         with self.router.shard_for(db_id).transaction(read_only=True) as connection:
@@ -75,13 +77,30 @@ class LiveFeed:
             return RealmView.of(access.realm_set())
 
     def catch_up(
+        self,
+        db_id: str,
+        principal: Principal,
+        client_rev: str | None,
+        client_hash: str | None,
+        woken_by: int | None = None,
+    ) -> CatchUp:
+        """Compare the client's revision and realm set with the database's head.
+
+        ``woken_by``: the revision of the change that woke the socket. Every
+        socket woken by it whose client is where this one is, as the same
+        principal, shares one answer (computed after that change committed).
+        """
+        if woken_by is None:
+            return self._catch_up(db_id, principal, client_rev, client_hash)
+        key = (db_id, principal, client_rev, client_hash, woken_by)
+        return self._shared.get(
+            key, lambda: self._catch_up(db_id, principal, client_rev, client_hash)
+        )
+
+    def _catch_up(
         self, db_id: str, principal: Principal, client_rev: str | None, client_hash: str | None
     ) -> CatchUp:
-        """Compare the client's revision and realm set with the database's head."""
         shard = self.router.shard_for(db_id)
-        with self.control.connect() as connection:
-            # Every table any client syncs; each client registers its own at its first sync.
-            tables = frozenset(table_store.get_tables(connection, db_id))
         with shard.transaction(read_only=True) as connection:
             store = ObjectStore(connection, db_id)
             access = RealmAccess(store, principal)
@@ -94,6 +113,10 @@ class LiveFeed:
             upto = store.current_revision()
             if upto <= since:
                 return CatchUp(view)
+            with self.control.connect() as control:
+                # Every table any client syncs (each client registers its own at its first
+                # sync), read after ``upto``: a table is registered before its first write.
+                tables = frozenset(table_store.get_tables(control, db_id))
             # Equal hashes: the client holds exactly these realm lists, as of ``since``.
             held = LastPull(client_rev, view.realms, view.invites)
             _, plan = plan_pull(access, tables, held, since, upto)

@@ -7,7 +7,6 @@ import functools
 import logging
 from collections.abc import Callable
 
-import jwt
 from sqlalchemy import Engine
 
 from dxc import metrics
@@ -20,6 +19,7 @@ from dxc.protocol.live import SocketQuery
 from dxc.realtime.bus import Bus
 from dxc.realtime.feed import LiveFeed
 from dxc.realtime.hub import Hub
+from dxc.realtime.local_bus import LocalBus, folder_for
 from dxc.realtime.polling_bus import PollingBus
 from dxc.realtime.postgres_bus import PostgresBus
 from dxc.realtime.redis_bus import RedisBus
@@ -35,7 +35,10 @@ def make_bus(settings: Settings, control: Engine, router: ShardRouter) -> Bus:
         return RedisBus(settings.redis_url)
     if control.dialect.name == "postgresql":
         return PostgresBus(control)
-    return PollingBus(router)
+    path = control.url.database
+    if path and path != ":memory:" and not path.startswith("file::memory:"):
+        return LocalBus(router, folder_for(path))
+    return PollingBus(router)  # a database in memory serves one process anyway
 
 
 class LiveService:
@@ -71,9 +74,7 @@ class LiveService:
                 return
             else:
                 principal = Principal(claims.sub, claims.scopes, claims.email, claims.name)
-                # Verified above, so its expiry can be read without checking again.
-                payload = jwt.decode(query.token, options={"verify_signature": False})
-                expires_at = float(payload["exp"])
+                expires_at = None if claims.expires is None else float(claims.expires)
                 deactivated = functools.partial(is_deactivated, self.control, db_id, claims.sub)
         self.bus.start(self.hub)
         log.info(

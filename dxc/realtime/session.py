@@ -211,7 +211,11 @@ class LiveSession:
                 self._advance(change)
             else:
                 others.append(change)
-        if others and self._check():
+        if not others:
+            return
+        revisions = [change.rev for change in others]
+        woken_by = None if None in revisions else max(revisions)
+        if self._check(woken_by):
             self.cross_process += any(c.origin != os.getpid() for c in others)
 
     def _advance(self, change: Change) -> None:
@@ -227,12 +231,15 @@ class LiveSession:
         if current is not None and change.rev > current:
             self.client_rev = encode_revision({change.shard_id: change.rev})
 
-    def _check(self) -> bool:
-        """Send what the client is missing, if anything; True if something was sent."""
+    def _check(self, woken_by: int | None = None) -> bool:
+        """Send what the client is missing, if anything; True if something was sent.
+
+        ``woken_by``: the revision of the change that woke this socket, if known
+        (sockets woken by it share their answers)."""
         if self.token_expired:
             return False
         outcome = self.feed.catch_up(
-            self.db_id, self.principal, self.client_rev, self.client_hash
+            self.db_id, self.principal, self.client_rev, self.client_hash, woken_by
         )
         if self.view is None or outcome.view.all != self.view.all:
             self.hub.subscribe(self, self.db_id, outcome.view.all)

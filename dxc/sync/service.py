@@ -18,6 +18,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from dxc.realtime.bus import Bus, Change
 from dxc.storage import tables as table_store
 from dxc.storage.objects import ObjectStore
 from dxc.storage.router import PLACEMENT_TTL, Shard, ShardRouter
+from dxc.storage.waits import holding_lock
 from dxc.sync.apply import ApplyResult, TransactionApplier
 from dxc.sync.invites import Invitation
 from dxc.sync.pull import plan_pull, pull_changes
@@ -88,9 +90,10 @@ class SyncService:
         result, upto = ApplyResult(), None
         transactions = _refuse_unknown_tables(request.transactions, tables, self.max_tables)
         for chunk in _chunks(transactions):
-            with shard.transaction() as connection:
+            with ExitStack() as lock_held, shard.transaction() as connection:
                 store = ObjectStore(connection, db_id)
                 upto = store.next_revision()
+                lock_held.enter_context(holding_lock())  # until the commit
                 applier = TransactionApplier(
                     store,
                     RealmAccess(store, principal),

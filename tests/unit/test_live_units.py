@@ -272,7 +272,7 @@ class FakeFeed:
     def realm_view(self, db_id: str, principal: Principal) -> RealmView:
         return self.view
 
-    def catch_up(self, db_id, principal, client_rev, client_hash) -> CatchUp:
+    def catch_up(self, db_id, principal, client_rev, client_hash, woken_by=None) -> CatchUp:
         self.calls.append((client_rev, client_hash))
         self.checked.set()
         if client_hash != self.view.hash:

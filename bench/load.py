@@ -1,0 +1,230 @@
+"""Many writers on one database: pushes per second and their latency.
+
+    .venv/bin/python bench/load.py [--clients 50] [--seconds 15] [--rounds 3] [--workers 2]
+
+``--clients`` devices, each of its own demo user, push 4 new objects per
+``/sync`` (with ``lastPull``, as the addon sends them after its first sync)
+back to back, all to one database, for ``--seconds``. The real server runs
+(gunicorn + gevent, ``--workers`` workers) on a fresh PostgreSQL database.
+
+The baseline, in a separate process, runs the same writes straight on
+PostgreSQL from ``--clients`` threads, each on its own connection: per push
+one transaction inserting the 4 rows (``INSERT … ON CONFLICT DO UPDATE``, the
+same columns and TSON text) and one ``SELECT`` of the rows the client has not
+seen yet (its pull). Server and baseline alternate in ``--rounds`` rounds, so
+a busy moment hits both. Printed per round and in all: pushes/s, p50 and p99
+latency, and the ratios. The clients run on this machine too (one gevent
+process); nothing here asserts a timing.
+"""
+# ruff: noqa: E402  (gevent must patch the standard library before anything imports it)
+
+import sys
+
+if "--raw" not in sys.argv:  # the baseline uses real threads
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import psycopg2
+from psycopg2.extras import execute_values
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.sync import fresh_database
+from dxc import tson
+
+OBJECTS_PER_PUSH = 4
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "DXC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument("--raw", metavar="URL", help=argparse.SUPPRESS)  # the baseline process
+    parser.add_argument("--round", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.raw:
+        print(json.dumps(run_raw(args.raw, args.clients, args.seconds, args.round)))
+        return
+    print(f"{args.clients} clients, {OBJECTS_PER_PUSH} objects per push, {args.seconds:.0f} s "
+          f"per round, {args.rounds} rounds, {args.workers} gevent workers; load average "
+          f"{os.getloadavg()[0]:.2f}")
+    ours: list[dict] = []
+    raw: list[dict] = []
+    with fresh_database(args.postgres) as url, fresh_database(args.postgres) as raw_url:
+        create_raw_table(raw_url)
+        from bench.live import Server  # imported here: it needs the gevent patch
+
+        with Server(url, None, workers=args.workers, connections=args.clients + 50) as server:
+            devices = make_devices(server, args.clients)
+            for number in range(args.rounds):
+                ours.append(run_server(devices, args.seconds, number))
+                raw.append(raw_round(raw_url, args, number))
+                print(f"round {number + 1}: {line('dxc-server', ours[-1])} | "
+                      f"{line('raw PostgreSQL', raw[-1])}")
+    total_ours, total_raw = combined(ours), combined(raw)
+    print(f"all rounds: {line('dxc-server', total_ours)} | {line('raw PostgreSQL', total_raw)}")
+    print(f"ratio dxc-server/raw: pushes/s {total_ours['rate'] / total_raw['rate']:.2f}, "
+          f"p50 {total_ours['p50'] / total_raw['p50']:.1f}x, "
+          f"p99 {total_ours['p99'] / total_raw['p99']:.1f}x")
+
+
+# --- the server ----------------------------------------------------------------------------------
+
+
+def make_devices(server, clients: int) -> list:
+    from bench.live import Device
+    from dxc.manage.importer import import_document
+
+    users = [f"load{n}@demo.local" for n in range(clients)]
+    import_document(server.services, server.db_id, {"demoUsers": {u: {} for u in users}})
+    devices = [Device(server, f"load-{n}", user=user) for n, user in enumerate(users)]
+    for device in devices:
+        device.sync()  # the first sync: from now on every push carries lastPull
+    return devices
+
+
+def run_server(devices: list, seconds: float, number: int) -> dict:
+    import gevent
+
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    def client(index: int, device) -> None:
+        user = f"load{index}@demo.local"
+        n = 0
+        while time.perf_counter() < deadline:
+            values = tuple(
+                {"id": f"itm{index}r{number}n{n}o{o}", "owner": user, "realmId": user,
+                 "title": f"item {n}.{o}", "done": False}
+                for o in range(OBJECTS_PER_PUSH)
+            )
+            started = time.perf_counter()
+            device.sync(values)
+            latencies.append(time.perf_counter() - started)
+            n += 1
+
+    started = time.perf_counter()
+    gevent.joinall([gevent.spawn(client, i, d) for i, d in enumerate(devices)], raise_error=True)
+    return summary(latencies, time.perf_counter() - started)
+
+
+# --- the baseline -------------------------------------------------------------------------------
+
+
+def create_raw_table(url: str) -> None:
+    connection = psycopg2.connect(url)
+    with connection, connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE rows (db_id text, tbl text, key text, realm_id text, owner text,"
+            " rev bigserial, deleted boolean, value text, PRIMARY KEY (db_id, tbl, key))"
+        )
+        cursor.execute("CREATE INDEX ON rows (db_id, realm_id, rev)")
+    connection.close()
+
+
+def raw_round(url: str, args, number: int) -> dict:
+    """One baseline round, in a process of its own (real threads, no gevent)."""
+    output = subprocess.run(
+        [sys.executable, __file__, "--raw", url, "--clients", str(args.clients),
+         "--seconds", str(args.seconds), "--round", str(number)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def run_raw(url: str, clients: int, seconds: float, number: int) -> dict:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client(index: int) -> None:
+        user = f"load{index}@demo.local"
+        connection = psycopg2.connect(url)
+        seen = 0
+        mine: list[float] = []
+        n = 0
+        with connection.cursor() as cursor:
+            while time.perf_counter() < deadline:
+                rows = [
+                    ("zload", "items", f"itm{index}r{number}n{n}o{o}", user, user, False,
+                     tson.dumps({"id": f"itm{index}r{number}n{n}o{o}", "owner": user,
+                                 "realmId": user, "title": f"item {n}.{o}", "done": False}))
+                    for o in range(OBJECTS_PER_PUSH)
+                ]
+                started = time.perf_counter()
+                execute_values(
+                    cursor,
+                    "INSERT INTO rows (db_id, tbl, key, realm_id, owner, deleted, value) "
+                    "VALUES %s ON CONFLICT (db_id, tbl, key) DO UPDATE SET "
+                    "value = excluded.value, rev = excluded.rev RETURNING key",
+                    rows,
+                )
+                connection.commit()
+                cursor.execute(
+                    "SELECT key, rev, value FROM rows WHERE db_id = 'zload' AND realm_id = %s "
+                    "AND rev > %s",
+                    (user, seen),
+                )
+                seen = max([seen, *(row[1] for row in cursor.fetchall())])
+                connection.commit()
+                mine.append(time.perf_counter() - started)
+                n += 1
+        connection.close()
+        with lock:
+            latencies.extend(mine)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return summary(latencies, time.perf_counter() - started)
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+
+def summary(latencies: list[float], seconds: float) -> dict:
+    ordered = sorted(latencies)
+    return {
+        "pushes": len(ordered),
+        "seconds": seconds,
+        "rate": len(ordered) / seconds,
+        "p50": statistics.median(ordered) * 1000,
+        "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+        "latencies": ordered,
+    }
+
+
+def combined(rounds: list[dict]) -> dict:
+    latencies = [value for r in rounds for value in r["latencies"]]
+    return summary(latencies, sum(r["seconds"] for r in rounds))
+
+
+def line(name: str, figures: dict) -> str:
+    return (f"{name} {figures['rate']:.0f} pushes/s, p50 {figures['p50']:.1f} ms, "
+            f"p99 {figures['p99']:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
