@@ -37,7 +37,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 USER = {"login": "carol", "password": "any", "email": "carol@example.com", "name": "Carol Test"}
 CLIENT_ID = "dxc-e2e"
 CLIENT_SECRET = "dxc-e2e-client-secret-0123456789"
-TIMEOUT = 120
+TIMEOUT = 300  # the flow has four steps of up to 60 s each (run_oauth.mjs)
 
 
 @pytest.fixture

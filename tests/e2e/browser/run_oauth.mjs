@@ -9,6 +9,8 @@
 import { chromium } from 'playwright-core';
 
 const { executablePath, userDataDir, pageUrl, title, login } = JSON.parse(process.argv[2]);
+// What one step (a page of the flow) may take: generous, as the machine may be busy.
+const STEP_MS = 60000;
 const context = await chromium.launchPersistentContext(userDataDir, {
   executablePath, args: ['--no-sandbox'], headless: true,
 });
@@ -26,20 +28,24 @@ try {
   if (login) {
     const appOrigin = new URL(pageUrl).origin;
     await page.evaluate((provider) => window.startLogin(provider), login.provider);
-    await page.waitForURL((url) => url.href.startsWith(login.issuer), { timeout: 20000 });
+    await page.waitForURL((url) => url.href.startsWith(login.issuer), { timeout: STEP_MS });
     pages.push(page.url());
     await page.fill('input[name=login]', login.user);
     await page.fill('input[name=password]', login.password);
     await page.click('button[type=submit]');
     // The consent page ("Continue"), then the broker sends the browser back to the app.
-    await page.waitForURL((url) => url.href.includes('/interaction/'), { timeout: 20000 });
+    await page.waitForURL((url) => url.href.includes('/interaction/'), { timeout: STEP_MS });
     pages.push(page.url());
     await page.click('button[type=submit]');
-    await page.waitForURL((url) => url.origin === appOrigin, { timeout: 20000 });
+    await page.waitForURL((url) => url.origin === appOrigin, { timeout: STEP_MS });
     pages.push(page.url());
   }
   const result = await page.evaluate((text) => window.writeAndSync(text), title);
   console.log(JSON.stringify({ ...result, pages, dialogs, console: consoleLines }));
+} catch (error) {
+  // What the page said before the step failed: the test prints it with the error.
+  console.error(JSON.stringify({ url: context.pages()[0]?.url(), dialogs, console: consoleLines }));
+  throw error;
 } finally {
   await context.close();
 }
