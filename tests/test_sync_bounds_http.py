@@ -9,6 +9,8 @@ data) and only up to ``DXC_MAX_TABLES``.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import pytest
 
 from dxc.manage import databases
@@ -49,6 +51,19 @@ def test_a_big_request_commits_in_parts_and_applies_once(device, monkeypatch):
     alice.last_pull = {**alice.last_pull, "serverRevision": f"1:{before}"}
     resent = alice.sync(changes)  # the answer was lost: everything is skipped, nothing doubled
     assert resent["rejections"] == [] and len(alice.state["items"]) == 45
+
+
+def test_only_small_pushes_hold_the_lock_without_yielding(device, monkeypatch):
+    """A big chunk yields at every statement, or it would stall its whole worker."""
+    held = []
+    monkeypatch.setattr(service, "holding_lock", lambda: held.append(1) or nullcontext())
+    alice = device()
+    alice.sync([alice.op("items", "insert", ["itmS"], "txS", values=[item("itmS")])])
+    assert held == [1]
+    keys = [f"itmB{n}" for n in range(service.UNYIELDING_KEYS + 1)]
+    alice.sync([alice.op("items", "insert", keys, "txB", values=[item(k) for k in keys])])
+    assert held == [1]
+    assert len(alice.state["items"]) == len(keys) + 1
 
 
 def test_a_where_clause_cannot_write_gigabytes(device, monkeypatch):

@@ -42,6 +42,11 @@ from dxc.sync.pull import plan_pull, pull_changes
 #: big request lets other writers of the database in (a commit every ~0.25 s).
 KEYS_PER_COMMIT = 2000
 TRANSACTIONS_PER_COMMIT = 100
+#: A chunk this small (what a device usually pushes) holds the revision lock without
+#: yielding to the worker's other requests (``dxc.storage.waits``): a few milliseconds. A
+#: bigger one yields at every statement, or it would stall the whole worker that long.
+UNYIELDING_KEYS = 200
+UNYIELDING_TRANSACTIONS = 10
 #: Tables a database may get from anonymous syncs (read-only clients of a public app).
 ANONYMOUS_TABLES = 50
 #: Unknown tables an anonymous sync may look for data in beyond that (an index probe each).
@@ -93,7 +98,8 @@ class SyncService:
             with ExitStack() as lock_held, shard.transaction() as connection:
                 store = ObjectStore(connection, db_id)
                 upto = store.next_revision()
-                lock_held.enter_context(holding_lock())  # until the commit
+                if _small(chunk):
+                    lock_held.enter_context(holding_lock())  # until the commit
                 applier = TransactionApplier(
                     store,
                     RealmAccess(store, principal),
@@ -296,9 +302,18 @@ def _chunks(transactions: list[ClientTransaction]) -> Iterator[list[ClientTransa
     keys = 0
     for transaction in transactions:
         chunk.append(transaction)
-        keys += sum(max(1, len(op.keys)) for op in transaction.operations) or 1
+        keys += _keys(transaction)
         if keys >= KEYS_PER_COMMIT or len(chunk) >= TRANSACTIONS_PER_COMMIT:
             yield chunk
             chunk, keys = [], 0
     if chunk:
         yield chunk
+
+
+def _keys(transaction: ClientTransaction) -> int:
+    """The keys ``transaction`` names (a where-clause counts as one)."""
+    return sum(max(1, len(op.keys)) for op in transaction.operations) or 1
+
+
+def _small(chunk: list[ClientTransaction]) -> bool:
+    return len(chunk) <= UNYIELDING_TRANSACTIONS and sum(map(_keys, chunk)) <= UNYIELDING_KEYS
