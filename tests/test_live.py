@@ -307,6 +307,26 @@ def test_the_local_bus_forgets_the_sockets_of_processes_that_are_gone(
     assert not (tmp_path / "1-dead.sock").exists()
 
 
+def test_the_local_bus_tells_nothing_through_a_folder_others_may_enter(
+    services, db_id, tmp_path, listening, monkeypatch
+):
+    """Changes name users: a folder another user made (or opened) is not used."""
+    folder = tmp_path / "shared"
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    eavesdropper = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    eavesdropper.bind(str(folder / "1-spy.sock"))
+    eavesdropper.setblocking(False)
+    LocalBus(services.router, folder).publish(Change.anything(db_id, 1, 3))
+    with pytest.raises(BlockingIOError):
+        eavesdropper.recv(100)
+    eavesdropper.close()
+    monkeypatch.setattr(polling_bus, "POLL_SECONDS", 0.05)
+    listener = listening(LocalBus(services.router, folder), db_id)  # it polls instead
+    write(services, db_id, "itmQ")
+    listener.wait_for(lambda c: c.rev == head(services, db_id))
+
+
 def test_the_embedded_default_uses_the_local_bus(services, tmp_path):
     from dxc.realtime.service import make_bus
 

@@ -2,21 +2,25 @@
 processes of one host.
 
 Every process that listens binds a Unix datagram socket in a folder that
-belongs to the database file (under the temporary directory, readable by
-this user only). Publishing sends the change to every
-socket in that folder, which reaches the other workers at once; a socket
-whose process is gone is removed. A datagram can still be lost (a full
-receive buffer), so the revision counters are also polled, every
-``SAFETY_POLL_SECONDS``, as :class:`PollingBus` does.
+belongs to the database file (under the temporary directory, accessible to
+this user only). Publishing sends the change to every socket in that folder,
+which reaches the other workers at once; a socket whose process is gone is
+removed. A datagram can still be lost (a full receive buffer), so the
+revision counters are also polled, every ``SAFETY_POLL_SECONDS``, as
+:class:`PollingBus` does. A folder that another user made, or that others
+may enter, is not used (changes name users): the bus then only polls, once
+a second.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import secrets
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,6 +29,8 @@ from pathlib import Path
 from dxc.realtime.bus import WAKE_SECONDS, Change
 from dxc.realtime.polling_bus import PollingBus
 from dxc.storage.router import ShardRouter
+
+log = logging.getLogger(__name__)
 
 #: Seconds between two polls of the revision counters, in case a datagram was lost.
 SAFETY_POLL_SECONDS = 5.0
@@ -52,6 +58,8 @@ class LocalBus(PollingBus):
 
     def _send(self, change: Change) -> None:
         super()._send(change)  # this process's own sockets learn it at once
+        if not self._folder_is_private():
+            return
         payload = change.to_json().encode()
         if len(payload) > MAX_DATAGRAM:
             payload = change.to_json(drop_realms=True).encode()
@@ -81,8 +89,22 @@ class LocalBus(PollingBus):
             self._seen[change.db_id] = max(self._seen.get(change.db_id, 0), change.rev)
         self._received(change)
 
+    def _folder_is_private(self) -> bool:
+        """Whether the folder is this user's alone (made now if missing)."""
+        try:
+            self.folder.mkdir(mode=0o700, exist_ok=True)
+            status = self.folder.lstat()
+        except OSError:
+            return False
+        return stat.S_ISDIR(status.st_mode) and status.st_uid == os.getuid() and not (
+            status.st_mode & 0o077
+        )
+
     def _listen(self, connected: Callable[[], None]) -> None:
-        self.folder.mkdir(mode=0o700, exist_ok=True)
+        if not self._folder_is_private():
+            log.warning("%s is not this user's alone: live changes poll once a second", self.folder)
+            super()._listen(connected)
+            return
         receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             receiver.bind(self.address)
