@@ -13,13 +13,10 @@ here, under the client's 5-minute margin, so every sync refreshes first).
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +29,7 @@ from dxc.manage.whitelist import whitelist
 from dxc.storage import schema
 from tests.conftest import free_port
 from tests.e2e.runner import E2E
+from tests.e2e.site import static_site
 
 CHROMIUM = Path("/usr/bin/chromium")
 USER = {"login": "carol", "password": "any", "email": "carol@example.com", "name": "Carol Test"}
@@ -46,23 +44,11 @@ def server_env() -> dict[str, str]:
     return {"DXC_CORS_ORIGINS": "", "REDIS_URL": "", "DXC_ACCESS_TOKEN_TTL": "240"}
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def page_port(tmp_path: Path) -> Iterator[int]:
     """A static server for the app page and the npm packages, on a port of its own."""
-    root = tmp_path / "site"
-    root.mkdir()
-    shutil.copy(E2E / "browser" / "oauth_page.html", root / "index.html")
-    (root / "node_modules").symlink_to(E2E / "node_modules")
-    site = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    threading.Thread(target=site.serve_forever, daemon=True).start()
-    yield site.server_address[1]
-    site.shutdown()
-    site.server_close()
+    with static_site(tmp_path / "site", "oauth_page.html") as port:
+        yield port
 
 
 def _needs() -> str:

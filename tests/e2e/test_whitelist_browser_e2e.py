@@ -12,13 +12,10 @@ Needs Node, ``tests/e2e/node_modules`` (playwright-core) and Chromium at
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,7 @@ from sqlalchemy import select
 from dxc.manage.whitelist import whitelist
 from dxc.storage import schema
 from tests.e2e.runner import E2E
+from tests.e2e.site import static_site
 
 CHROMIUM = Path("/usr/bin/chromium")
 USER = "alice@demo.local"
@@ -40,24 +38,11 @@ def server_env() -> dict[str, str]:
     return {"DXC_CORS_ORIGINS": "", "REDIS_URL": ""}
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def page_port(tmp_path: Path) -> Iterator[int]:
     """A static server for the page and the npm packages, on a port of its own."""
-    root = tmp_path / "site"
-    root.mkdir()
-    shutil.copy(E2E / "browser" / "page.html", root / "index.html")
-    (root / "node_modules").symlink_to(E2E / "node_modules")
-    site = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    thread = threading.Thread(target=site.serve_forever, daemon=True)
-    thread.start()
-    yield site.server_address[1]
-    site.shutdown()
-    site.server_close()
+    with static_site(tmp_path / "site", "page.html") as port:
+        yield port
 
 
 def run_page(page_url: str, **args: Any) -> dict[str, Any]:
