@@ -22,6 +22,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.extensions import PerMessageDeflate
 
 from dxc.auth.tokens import AccessClaims
 from dxc.manage.importer import import_document
@@ -34,14 +35,19 @@ PUBLIC_HASH = realm_set_hash(["rlm-public"])
 class Socket:
     """A blocking WebSocket client that keeps every frame (also those sent before a close)."""
 
-    def __init__(self, url: str, origin: str | None = None) -> None:
+    def __init__(self, url: str, origin: str | None = None, deflate: bool = False) -> None:
+        """``deflate``: offer permessage-deflate, as browsers and Node's ws do."""
         parts = urlsplit(url)
         self.sock = socket.create_connection((parts.hostname, parts.port), timeout=15)
         self.ws = WSConnection(ConnectionType.CLIENT)
         headers = [("Origin", origin)] if origin else []
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        self.sock.sendall(self.ws.send(Request(parts.netloc, target, extra_headers=headers)))
+        offer = [PerMessageDeflate()] if deflate else []
+        self.sock.sendall(self.ws.send(
+            Request(parts.netloc, target, extra_headers=headers, extensions=offer)
+        ))
         self.status: int | None = None
+        self.extensions: list = []
         self.messages: deque[dict[str, Any]] = deque()
         self.closed = False
         while self.status is None:
@@ -53,6 +59,7 @@ class Socket:
         for event in self.ws.events():
             if isinstance(event, AcceptConnection):
                 self.status = 101
+                self.extensions = event.extensions
             elif isinstance(event, RejectConnection):
                 self.status = event.status_code
             elif isinstance(event, TextMessage):
@@ -177,6 +184,24 @@ def test_an_anonymous_socket_gets_public_changes_as_a_changes_message(server, db
     }
     client.send({"type": "ready", "rev": "1:1", "realmSetHash": PUBLIC_HASH})
     client.round_trip()
+    client.close()
+
+
+def test_compressed_sockets_keep_no_zlib_context_between_messages(server, db_url):
+    """A context kept per socket costs ~100 KiB from its first message on, for sockets
+    that mostly wait: each message is compressed on its own (RFC 7692)."""
+    db_id = db_id_of(db_url)
+    import_document(server.services, db_id, {"schema": {"items": "@id"}})
+    client = Socket(socket_url(db_url), deflate=True)
+    (deflate,) = client.extensions
+    assert deflate.server_no_context_takeover and deflate.client_no_context_takeover
+    client.send({"type": "ready", "rev": "1:0", "realmSetHash": PUBLIC_HASH})
+    client.round_trip()
+    for key in ("itm1", "itm2"):  # compressed messages, each readable on its own
+        import_document(server.services, db_id, {"data": {"rlm-public": {"items": {key: {}}}}})
+        message = client.receive()
+        assert message["changes"][0]["muts"][0]["keys"] == [key]
+        client.send({"type": "ready", "rev": message["newRev"], "realmSetHash": PUBLIC_HASH})
     client.close()
 
 
