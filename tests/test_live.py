@@ -17,12 +17,14 @@ from sqlalchemy import create_engine
 
 from app import create_app
 from dxc.access import ANONYMOUS, Principal
+from dxc.access.index import store_objects
 from dxc.auth.tokens import AccessClaims
 from dxc.manage import databases
 from dxc.manage.importer import import_document
 from dxc.protocol.live import SocketQuery, realm_set_hash
 from dxc.realtime import local_bus, polling_bus
 from dxc.realtime.bus import Bus, Change
+from dxc.realtime.commits import committing
 from dxc.realtime.feed import LiveFeed, RealmView
 from dxc.realtime.local_bus import LocalBus
 from dxc.realtime.polling_bus import PollingBus
@@ -31,7 +33,7 @@ from dxc.realtime.redis_bus import RedisBus
 from dxc.services import Services
 from dxc.storage import users
 from dxc.storage.clock import utcnow
-from dxc.storage.objects import ObjectStore
+from dxc.storage.objects import ObjectStore, StoredObject
 from tests.protocol_client import ALICE, BOB, Device, item
 
 REDIS_URL = os.environ.get("DXC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -117,6 +119,31 @@ def test_an_import_is_published(services, db_id, published):
     assert [(c.db_id, c.realms, c.client_id) for c in published] == [
         (db_id, {"rlm-public"}, None)
     ]
+
+
+def test_a_write_is_published_once_committed_and_never_when_rolled_back(
+    services, db_id, published
+):
+    shard = services.router.shard_for(db_id)
+    row = StoredObject("items", "itmW", "rlm-public", None, 0, False, "{}")
+    with pytest.raises(RuntimeError), committing(shard, db_id, services.bus) as write:
+        row.rev = write.rev
+        store_objects(write.store, [row])
+        raise RuntimeError("refused after the write")
+    assert published == []
+    steps: list[str] = []
+    with committing(
+        shard, db_id, services.bus, before_news=lambda: steps.append(f"{len(published)} sent")
+    ) as write:
+        row.rev = write.rev
+        store_objects(write.store, [row])
+    assert steps == ["0 sent"] and [c.rev for c in published] == [row.rev]
+
+
+def test_a_write_that_wrote_nothing_is_not_news(services, db_id, published):
+    with committing(services.router.shard_for(db_id), db_id, services.bus) as write:
+        assert write.rev > 0
+    assert published == []
 
 
 # --- what a client is sent (LiveFeed) ---------------------------------------------------------

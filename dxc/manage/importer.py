@@ -16,6 +16,7 @@ revision like any write, so clients receive them on their next pull.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -35,11 +36,11 @@ from dxc.protocol.identifiers import (
 )
 from dxc.protocol.keys import decode_wire_key, encode_wire_key
 from dxc.protocol.schema import primary_key_path, table_prefix
-from dxc.realtime.bus import Change
+from dxc.realtime.commits import committing
 from dxc.services import Services
 from dxc.storage import tables as table_store
 from dxc.storage import users
-from dxc.storage.objects import BATCH, ObjectStore, StoredObject
+from dxc.storage.objects import BATCH, StoredObject
 
 SECTIONS = {"schema", "sealed", "demoUsers", "roles", "data"}
 #: The longest NDJSON line accepted (one object).
@@ -202,19 +203,21 @@ def _known_tables(services: Services, db_id: str) -> dict[str, table_store.Table
 def _commit(
     services: Services, db_id: str, batch: _Import, row_batches: Iterable[list[StoredObject]]
 ) -> ImportSummary:
-    """Write the rows in one shard transaction, then the schema and demo users."""
+    """Write the rows in one shard transaction, then the schema and demo users, and only
+    then tell live clients (they read the table registry when the news reaches them)."""
     shard = services.router.shard_for(db_id)
-    store: ObjectStore | None = None
-    rev = 0
-    with shard.transaction() as connection:
+    register = functools.partial(_register, services, db_id, batch)
+    with committing(shard, db_id, services.bus, before_news=register) as write:
         for rows in row_batches:
-            if store is None:
-                store = ObjectStore(connection, db_id)
-                rev = store.next_revision()
             for row in rows:
-                row.rev = rev
-            store_objects(store, rows)
+                row.rev = write.rev
+            store_objects(write.store, rows)
             take_turns()
+    return batch.summary
+
+
+def _register(services: Services, db_id: str, batch: _Import) -> None:
+    """Register the import's tables and demo users (control database)."""
     with services.control.begin() as connection:
         for name, declaration in batch.schema.items():
             table_store.register_table(
@@ -228,11 +231,6 @@ def _commit(
             else:
                 users.remove_demo_user(connection, db_id, email)
             batch.summary.demo_users += 1
-    if store is not None:
-        services.bus.publish(
-            Change.committed(db_id, shard.id, rev, store.written_realms, store.written_tables)
-        )
-    return batch.summary
 
 
 def _ndjson_rows(batch: _Import, body: IO[bytes]) -> Iterator[StoredObject]:

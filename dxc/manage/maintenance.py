@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from dxc.access.index import ACCESS_TABLES, store_objects
 from dxc.errors import Conflict, NotFound
-from dxc.realtime.bus import Change
+from dxc.realtime.commits import committing
 from dxc.services import Services
 from dxc.storage import databases as database_store
 from dxc.storage import tables as table_store
@@ -72,27 +72,22 @@ def clear_table(services: Services, db_id: str, table: str) -> int:
     shard = services.router.shard_for(db_id)
     with services.control.connect() as connection:
         known = table in table_store.get_tables(connection, db_id) or table in ACCESS_TABLES
-    with shard.transaction() as connection:
-        store = ObjectStore(connection, db_id)
-        if not known and not store.has_rows(table):
+    with committing(shard, db_id, services.bus) as write:
+        if not known and not write.store.has_rows(table):
             raise NotFound(f"database {db_id} has no table {table!r}")
-        rev = store.next_revision()
-        count = _tombstone(store, rev, store.live_heads(tbl=table))
-    _publish(services, db_id, shard.id, rev, store)
+        count = _tombstone(write.store, write.rev, write.store.live_heads(tbl=table))
     return count
 
 
 def clear_realm(services: Services, db_id: str, realm_id: str) -> int:
     """Delete every object of ``realm_id``, its members, roles and the realm itself."""
     shard = services.router.shard_for(db_id)
-    with shard.transaction() as connection:
-        store = ObjectStore(connection, db_id)
-        rev = store.next_revision()
-        heads = store.live_heads(realm_id=realm_id)
-        if not heads and AccessIndex(connection, db_id).realm(realm_id) is None:
+    with committing(shard, db_id, services.bus) as write:
+        rev = write.rev
+        heads = write.store.live_heads(realm_id=realm_id)
+        if not heads and AccessIndex(write.store.connection, db_id).realm(realm_id) is None:
             raise NotFound(f"database {db_id} has no realm {realm_id!r}")
-        count = _tombstone(store, rev, heads)
-    _publish(services, db_id, shard.id, rev, store)
+        count = _tombstone(write.store, rev, heads)
     return count
 
 
@@ -104,9 +99,3 @@ def _tombstone(store: ObjectStore, rev: int, heads: Sequence[StoredObject]) -> i
 
 def _purge_date(services: Services, deleted: datetime) -> datetime:
     return database_store.purge_date(deleted, services.settings.deleted_db_grace_days)
-
-
-def _publish(services: Services, db_id: str, shard_id: int, rev: int, store: ObjectStore) -> None:
-    services.bus.publish(
-        Change.committed(db_id, shard_id, rev, store.written_realms, store.written_tables)
-    )

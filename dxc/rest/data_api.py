@@ -31,7 +31,7 @@ from dxc.cooperative import taking_turns
 from dxc.errors import Forbidden, Invalid, NotFound, Refused
 from dxc.protocol.keys import decode_wire_key, encode_wire_key, js_number_to_string
 from dxc.protocol.request import ClientTransaction, Operation, check_operation
-from dxc.realtime.bus import Change
+from dxc.realtime.commits import committing
 from dxc.services import Services
 from dxc.storage import tables as table_store
 from dxc.storage.objects import ObjectStore, StoredObject
@@ -155,9 +155,8 @@ class DataApi:
             return "[]"  # an empty array
         # Checked before any lookup: a key no column stores fails in the first statement.
         operation = check_operation(Operation("upsert", table, keys, values=values))
-        with shard.transaction() as connection:
-            store = ObjectStore(connection, db_id)
-            rev = store.next_revision()
+        with committing(shard, db_id, self.services.bus) as write:
+            store, rev = write.store, write.rev
             access = RealmAccess(store, view.principal)
             if view.kind != MY:
                 existing = store.get_many(table, keys)
@@ -167,7 +166,7 @@ class DataApi:
             result = self._apply(store, access, tables, rev, operation)
             stored = store.get_many(table, keys)
             texts = [stored[key].value or "{}" for key in keys]
-        self._committed(db_id, shard, rev, store, result)
+        self._invite(db_id, result)
         return texts[0] if single else "[" + ",".join(texts) + "]"
 
     def delete_object(self, db_id: str, view: View, table: str, pk: str) -> None:
@@ -176,15 +175,14 @@ class DataApi:
         shard = self.services.router.shard_for(db_id)
         with self.services.control.connect() as connection:
             tables = table_store.get_tables(connection, db_id)
-        with shard.transaction() as connection:
-            store = ObjectStore(connection, db_id)
-            access = RealmAccess(store, view.principal)
-            row = store.get_many(table, [key]).get(key)
+        with committing(shard, db_id, self.services.bus) as write:
+            access = RealmAccess(write.store, view.principal)
+            row = write.store.get_many(table, [key]).get(key)
             if row is None or row.deleted or not _sight(access, view).shows(row):
                 raise NotFound(f"{table}: there is no object {pk!r}")
-            rev = store.next_revision()
-            result = self._apply(store, access, tables, rev, Operation("delete", table, [key]))
-        self._committed(db_id, shard, rev, store, result)
+            operation = Operation("delete", table, [key])
+            result = self._apply(write.store, access, tables, write.rev, operation)
+        self._invite(db_id, result)
 
     def _apply(
         self,
@@ -206,14 +204,8 @@ class DataApi:
             raise _refusal(rejection)
         return applier.result
 
-    def _committed(
-        self, db_id: str, shard: Shard, rev: int, store: ObjectStore, result: ApplyResult
-    ) -> None:
-        """Tell live clients about a committed write; mail its invitations."""
-        if store.written_realms:
-            self.services.bus.publish(
-                Change.committed(db_id, shard.id, rev, store.written_realms, store.written_tables)
-            )
+    def _invite(self, db_id: str, result: ApplyResult) -> None:
+        """Mail the invitations of a committed write."""
         send_invites = self.services.sync.send_invites
         if result.invitations and send_invites is not None:
             send_invites(db_id, result.invitations)

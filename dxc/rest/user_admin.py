@@ -28,7 +28,7 @@ from dxc.access.index import store_objects
 from dxc.access.permissions import ALL
 from dxc.access.principal import normalise_email
 from dxc.errors import Invalid, NotFound
-from dxc.realtime.bus import Change
+from dxc.realtime.commits import committing
 from dxc.services import Services
 from dxc.storage import users as user_store
 from dxc.storage.access_index import AccessIndex
@@ -316,16 +316,10 @@ def erase_user(services: Services, db_id: str, user_id: str) -> dict[str, Any]:
     with services.control.connect() as connection:
         if user_store.get_user(connection, db_id, user_id) is None:
             raise NotFound(f"there is no user {user_id!r}")
-    with shard.transaction() as connection:
-        store = ObjectStore(connection, db_id)
-        rev = store.next_revision()
-        erasure = _Erasure(store, user_id, rev)
+    with committing(shard, db_id, services.bus) as write:
+        erasure = _Erasure(write.store, user_id, write.rev)
         rows = erasure.rows()
-        store_objects(store, rows)
-    if store.written_realms:
-        services.bus.publish(
-            Change.committed(db_id, shard.id, rev, store.written_realms, store.written_tables)
-        )
+        store_objects(write.store, rows)
     with services.control.begin() as connection:
         user_store.delete_user(connection, db_id, user_id)
     return {

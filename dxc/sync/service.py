@@ -29,7 +29,8 @@ from dxc.access import Principal, RealmAccess
 from dxc.protocol.request import ClientTransaction, Operation, SyncRequest, parse_sync_request
 from dxc.protocol.revisions import decode_revision, encode_revision
 from dxc.protocol.schema import echo_schema, is_synced, synced_tables
-from dxc.realtime.bus import Bus, Change
+from dxc.realtime.bus import Bus
+from dxc.realtime.commits import committing
 from dxc.storage import tables as table_store
 from dxc.storage.objects import ObjectStore
 from dxc.storage.router import PLACEMENT_TTL, Shard, ShardRouter
@@ -95,34 +96,22 @@ class SyncService:
         result, upto = ApplyResult(), None
         transactions = _refuse_unknown_tables(request.transactions, tables, self.max_tables)
         for chunk in _chunks(transactions):
-            with ExitStack() as lock_held, shard.transaction() as connection:
-                store = ObjectStore(connection, db_id)
-                upto = store.next_revision()
+            with (
+                ExitStack() as lock_held,
+                committing(shard, db_id, self.bus, request.client_identity) as write,
+            ):
+                upto = write.rev
                 if _small(chunk):
                     lock_held.enter_context(holding_lock())  # until the commit
                 applier = TransactionApplier(
-                    store,
-                    RealmAccess(store, principal),
+                    write.store,
+                    RealmAccess(write.store, principal),
                     tables,
                     request.client_identity,
                     upto,
                     lambda op: self._base_revision(request, shard, op, since),
                 )
                 result.merge(applier.apply_all(chunk))
-                change = None
-                if store.written_realms:
-                    change = Change.committed(
-                        db_id,
-                        shard.id,
-                        upto,
-                        store.written_realms,
-                        store.written_tables,
-                        request.client_identity,
-                    )
-                    if self.bus.publish_in(connection, change):
-                        change = None  # goes out with the commit
-            if change is not None:  # committed: now other devices may learn of it
-                self.bus.publish(change)
         if result.invitations and self.send_invites is not None:
             self.send_invites(db_id, result.invitations)
         outcome = SyncOutcome(len(result.applied), len(result.rejections))
