@@ -84,11 +84,6 @@ class LocalBus(PollingBus):
         except OSError:
             return []
 
-    def _arrived(self, change: Change | None) -> None:
-        if change is not None and change.rev is not None:  # the next poll need not repeat it
-            self._seen[change.db_id] = max(self._seen.get(change.db_id, 0), change.rev)
-        self._received(change)
-
     def _folder_is_private(self) -> bool:
         """Whether the folder is this user's alone (made now if missing)."""
         try:
@@ -113,7 +108,7 @@ class LocalBus(PollingBus):
             next_poll = time.monotonic() + SAFETY_POLL_SECONDS
             while not self.stopping:
                 with contextlib.suppress(TimeoutError):  # a second without news
-                    self._arrived(Change.from_json(receiver.recv(MAX_DATAGRAM)))
+                    self._known(Change.from_json(receiver.recv(MAX_DATAGRAM)))
                 if time.monotonic() >= next_poll:
                     next_poll = time.monotonic() + SAFETY_POLL_SECONDS
                     self._poll()

@@ -32,9 +32,12 @@ class PollingBus(Bus):
 
     def _send(self, change: Change) -> None:
         # Other processes see the counter move at their next poll; this one learns now.
-        if self._listener is None:
-            return
-        if change.rev is not None:
+        if self._listener is not None:
+            self._known(change)
+
+    def _known(self, change: Change | None) -> None:
+        """Deliver ``change``; the polls need not announce its revision again."""
+        if change is not None and change.rev is not None:
             self._seen[change.db_id] = max(self._seen.get(change.db_id, 0), change.rev)
         self._received(change)
 
