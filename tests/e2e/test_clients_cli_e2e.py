@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from app import create_app
 from dxc.manage.whitelist import FORM_MESSAGE
 from dxc.storage import schema
 from dxc.storage.clock import utcnow
@@ -177,3 +178,18 @@ def test_whitelist(server, owner):
     assert "Removed 1 origins" in removed
     assert "Removed 0 origins" in ok(server, run_cli(folder, "whitelist", "-D", "https://x.com"))
     assert "https://app.example.com" not in ok(server, run_cli(folder, "whitelist"))
+
+
+def test_the_files_of_flask_dxc_connect_drive_the_real_cli(server, owner, tmp_path):
+    """``flask dxc connect`` writes dexie-cloud.json/.key for an existing database, as a
+    sample app's configure script expects them: the real CLI works with them as they are."""
+    _, db_url = owner
+    folder = tmp_path / "sample-app"
+    app = create_app(server.services.settings)
+    with app.app_context():
+        written = app.test_cli_runner().invoke(
+            args=["dxc", "connect", db_url, "--dir", str(folder)]
+        )
+    assert written.exit_code == 0, written.output
+    assert "Added 1 origins" in ok(server, run_cli(folder, "whitelist", "http://localhost:5173"))
+    assert "http://localhost:5173" in ok(server, run_cli(folder, "whitelist"))
