@@ -111,14 +111,12 @@ def write_shared_world(source_url: str) -> Device:
     return alice
 
 
-def start_replication(target: RunningServer, mailbox: Mailbox, source_url: str) -> str:
+def start_replication(
+    target: RunningServer, mailbox: Mailbox, source_url: str, env: dict[str, str] | None = None
+) -> str:
     """``flask dxc start-replication`` in the target's environment; the target db URL."""
     target_url = databases.create_database(target.services).url
-    env = server_environment(
-        str(target.services.settings.database_url), Path(target.log_path).parent,
-        int(target.url.rsplit(":", 1)[1]),
-    )
-    env["DXC_SECRET"] = target.services.settings.secret
+    env = env or target_env(target)
     cli = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "dxc", "start-replication",
          "--from", source_url, "--to", target_url, "--email", ADMIN, "--otp-stdin"],
@@ -130,6 +128,16 @@ def start_replication(target: RunningServer, mailbox: Mailbox, source_url: str) 
     assert cli.returncode == 0, output
     assert "Replicating" in output
     return target_url
+
+
+def target_env(target: RunningServer) -> dict[str, str]:
+    """The environment of the running ``target`` (for its CLI)."""
+    env = server_environment(
+        target.services.settings.database_url.render_as_string(hide_password=False),
+        Path(target.log_path).parent,
+        int(target.url.rsplit(":", 1)[1]),
+    )
+    return {**env, "DXC_SECRET": target.services.settings.secret}
 
 
 def progress(target: RunningServer, target_url: str) -> dict[str, Any]:
@@ -194,10 +202,7 @@ def test_a_replica_copies_everything_with_its_revisions_and_follows_new_writes(
     assert here[("items", "itm1")][4]["title"] == "one!"
 
     # The replication-progress command says so too.
-    env = server_environment(
-        str(target.services.settings.database_url), Path(target.log_path).parent, 1
-    )
-    env["DXC_SECRET"] = target.services.settings.secret
+    env = target_env(target)
     out = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "dxc", "replication-progress",
          "--db", target_url, "--json"],
@@ -205,3 +210,79 @@ def test_a_replica_copies_everything_with_its_revisions_and_follows_new_writes(
     ).stdout
     (shown,) = json.loads(out)
     assert shown["inSync"] is True and shown["counts"]["items"] == [2, 2]
+
+
+def test_a_replication_job_killed_mid_copy_resumes_from_its_checkpoint(
+    server, backend, tmp_path, mailbox, source_db
+):
+    """The job runs in its own process (as under an RQ worker), is killed with SIGKILL
+    after its first checkpoint, and a new job ends with identical data."""
+    source_id = source_db.rsplit("/", 1)[1]
+    for chunk in range(40):  # 40 revisions of 1000 objects: the copy commits every 2000 rows
+        import_document(server.services, source_id, {"data": {
+            ALICE: {"items": {f"itm{chunk}-{n}": {"n": n, "owner": ALICE} for n in range(1000)}},
+        }})
+    write_shared_world(source_db)
+    folder = tmp_path / "replica"
+    folder.mkdir()
+    with contextlib.ExitStack() as stack:
+        url = (f"sqlite:///{folder / 'dxc.sqlite'}" if backend == "sqlite"
+               else stack.enter_context(postgres_database()))
+        env = {**server_environment(url, folder, 1), **FAST}
+        target = stack.enter_context(installation(env))
+        target_url = start_replication(target, mailbox, source_db, env)
+        target_id = target_url.rsplit("/", 1)[1]
+
+        job = stack.enter_context(job_process(env, target_id))
+        deadline = time.monotonic() + 60
+        while progress(target, target_url).checkpoint == 0:
+            assert time.monotonic() < deadline and job.poll() is None
+            time.sleep(0.005)
+        job.kill()
+        job.wait()
+        killed = progress(target, target_url)
+        assert 0 < killed.checkpoint < revision(server, source_db), "not killed mid-copy"
+        assert killed.state == "copying"
+
+        while replications_unclaimed(target) != [target_id]:  # the dead job's lease runs out
+            time.sleep(0.5)
+        stack.enter_context(job_process(env, target_id))
+        report = wait_in_sync(target, target_url, timeout=120)
+        assert rows(target, target_url) == rows(server, source_db)
+        assert revision(target, target_url) == revision(server, source_db)
+        assert report.counts["items"][0] == report.counts["items"][1] == 40002
+
+
+@contextlib.contextmanager
+def installation(env: dict[str, str]) -> Iterator[RunningServer]:
+    """An installation used in-process only (no server: nothing else runs its jobs)."""
+    from app import create_app
+    from dxc.config import load_settings
+
+    app = create_app(load_settings(env))
+    services = app.extensions["dxc"]
+    databases.migrate(services)
+    folder = Path(env["DXC_INSTANCE_PATH"]).parent
+    try:
+        yield RunningServer(env["DXC_URL"], services, None, folder / "none.log")  # type: ignore[arg-type]
+    finally:
+        services.control.dispose()
+
+
+@contextlib.contextmanager
+def job_process(env: dict[str, str], db_id: str) -> Iterator[subprocess.Popen[str]]:
+    """``run_replication(db_id)`` in a process of its own, killed at the end."""
+    code = f"from dxc.replication.job import run_replication; run_replication({db_id!r})"
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, text=True)
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def replications_unclaimed(target: RunningServer) -> list[str]:
+    from dxc.storage import replications
+
+    with target.services.control.connect() as connection:
+        return replications.unclaimed(connection)
