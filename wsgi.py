@@ -4,5 +4,7 @@ A bad setting stops every worker with one line naming it (``create_app``).
 """
 
 from app import create_app
+from dxc.replication.supervisor import supervise
 
 app = create_app()
+supervise(app.extensions["dxc"])  # replications copying into this installation keep running

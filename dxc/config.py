@@ -64,6 +64,8 @@ class Settings:
     #: Who may create databases through ``/service``; None: any verified e-mail.
     create_db_emails: tuple[str, ...] | None = None
     job_retry_delays: tuple[float, ...] = (5, 30, 120, 600, 1800)
+    #: How often a replica asks its source for new writes once it caught up.
+    replication_poll_ms: int = 1000
     proxy_hops: int = 0
     #: Days a soft-deleted database keeps working before ``flask dxc purge-deleted`` removes it.
     deleted_db_grace_days: int = 30
@@ -124,6 +126,9 @@ def load_settings(
         ),
         create_db_emails=_create_db_emails(environ, env),
         job_retry_delays=_delays(environ, "DXC_JOB_RETRY_DELAYS", Settings.job_retry_delays),
+        replication_poll_ms=_integer(
+            environ, "DXC_REPLICATION_POLL_MS", Settings.replication_poll_ms
+        ),
         proxy_hops=_integer(environ, "DXC_PROXY_HOPS", Settings.proxy_hops),
         deleted_db_grace_days=_integer(
             environ, "DXC_DELETED_DB_GRACE_DAYS", Settings.deleted_db_grace_days

@@ -8,6 +8,7 @@ loudly, unless ``DXC_REQUIRE_POSTGRES=1`` makes that a failure.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import secrets
@@ -102,6 +103,13 @@ def database_url_postgresql(postgres_available: bool) -> Iterator[str]:
     """A fresh PostgreSQL database, for tests that need PostgreSQL itself."""
     if not postgres_available:
         pytest.skip("no PostgreSQL")
+    with postgres_database() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new PostgreSQL database's URL, dropped at the end."""
     name = f"dxc_test_{secrets.token_hex(6)}"
     admin = create_engine(_postgres_admin_url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -227,32 +235,50 @@ def server_env() -> dict[str, str]:
 def server(
     database_url: str, tmp_path: Path, server_env: dict[str, str]
 ) -> Iterator[RunningServer]:
+    with running_server(database_url, tmp_path, server_env) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_server(
+    database_url: str, folder: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[RunningServer]:
+    """A gunicorn server of a migrated installation on ``database_url``, stopped at the end
+    (several may run side by side in different folders)."""
     port = free_port()
-    env = {**server_environment(database_url, tmp_path, port), **server_env}
+    env = {**server_environment(database_url, folder, port), **(extra_env or {})}
     app = create_app(load_settings(env))
     services = app.extensions["dxc"]
     databases.migrate(services)
-    log_path = tmp_path / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
+    log_path = folder / "server.log"
+    process = start_gunicorn(env, log_path)
+    running = RunningServer(f"http://127.0.0.1:{port}", services, process, log_path)
+    try:
+        _wait_for_port(port, process, log_path)
+        yield running
+    finally:
+        stop_gunicorn(process)
+        services.control.dispose()
+
+
+def start_gunicorn(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
             cwd=ROOT,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    running = RunningServer(f"http://127.0.0.1:{port}", services, process, log_path)
+
+
+def stop_gunicorn(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
     try:
-        _wait_for_port(port, process, log_path)
-        yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        services.control.dispose()
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:

@@ -474,3 +474,28 @@ def test_a_compound_key_that_does_not_fit_changes_nothing(db, key):
     assert answer.status_code == 400, answer.get_data(as_text=True)
     assert "pairs" in answer.get_json()["message"]
     assert db.object_count() == 0 and db.control_rows() == (0, 0)
+
+
+def test_the_changes_export_carries_revisions_deletions_and_its_end(db):
+    db.import_legacy(DOCUMENT)
+    db.import_legacy({"data": {ALICE: {"items": {"itmMine": None}}}})  # a deletion
+    lines = db.ndjson("?since=0")
+    header, end = lines[0], lines[-1]
+    assert header["type"] == "header" and end == {"type": "end", "revision": header["revision"]}
+    head = int(header["revision"].split(":")[1])
+    changes = objects_of(lines)
+    assert [c["rev"] for c in changes] == sorted(c["rev"] for c in changes)
+    deleted = next(c for c in changes if c["id"] == "itmMine")
+    assert deleted["data"] is None and deleted["rev"] == head
+    assert all(c["owner"] == c["data"].get("owner") for c in changes if c["data"] is not None)
+    assert header["counts"]["items"] == sum(
+        1 for c in changes if c["table"] == "items" and c["data"] is not None
+    )
+    assert objects_of(db.ndjson(f"?since={head}")) == []
+    later = objects_of(db.ndjson(f"?since={head - 1}"))
+    assert [c["id"] for c in later] == ["itmMine"]
+
+
+@pytest.mark.parametrize("since", ["x", "-1", "1.5", "9" * 30])
+def test_a_bad_since_is_a_400(db, since):
+    assert db.get(f"/export/stream?since={since}").status_code == 400

@@ -68,7 +68,12 @@ def import_binary(db_id: str) -> Response:
 
 @bp.get("/<db_id>/export/stream")
 def export_stream(db_id: str) -> Response:
+    """The NDJSON export; with ``since=<revision>`` the changes after it (replicas)."""
     realm_id, table = _reader(db_id)
+    since = request.args.get("since")
+    if since is not None:
+        lines = exporter.export_changes(services(), db_id, _revision(since))
+        return _streamed(lines, "application/x-ndjson")
     lines = exporter.export_ndjson(services(), db_id, realm_id, table)
     return _streamed(lines, "application/x-ndjson")
 
@@ -94,6 +99,13 @@ def _reader(db_id: str) -> tuple[str | None, str | None]:
     realm_id = request.args.get("realmId") or None
     table = request.args.get("table") or None
     return realm_id, table
+
+
+def _revision(text: str) -> int:
+    """``since``: a revision number (0: from the start)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise BadRequest("since must be a revision number (0 for everything)")
+    return int(text)
 
 
 def _body_chunks() -> Iterator[bytes]:

@@ -35,6 +35,12 @@ class Write:
             self._rev = self.store.next_revision()
         return self._rev
 
+    def adopt(self, rev: int) -> int:
+        """A replica's write: its revision is the source's ``rev`` (the counter rises to
+        it, and its lock is held), so that the source's revision tokens mean the same here."""
+        self._rev = self.store.advance_revision(rev)
+        return self._rev
+
     def change(self, shard_id: int, client_id: str | None) -> Change | None:
         """The news of this write, if it wrote anything."""
         if self._rev is None or not self.store.written_realms:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dxc.storage import schema
@@ -169,6 +169,46 @@ class ObjectStore:
         if tables is not None:
             query = query.where(objects.c.tbl.in_(tables))
         yield from self._stream(query.order_by(objects.c.realm_id, objects.c.tbl, objects.c.key))
+
+    def changed_rows(self, after: int, upto: int) -> Iterator[StoredObject]:
+        """Every row written in revisions (after, upto], tombstones included, by revision."""
+        yield from self._stream(
+            select(*_COLUMNS)
+            .where(objects.c.db_id == self.db_id, objects.c.rev > after, objects.c.rev <= upto)
+            .order_by(objects.c.rev, objects.c.tbl, objects.c.key)
+        )
+
+    def departure_rows(self, after: int, upto: int) -> list[tuple[str, str, str, int]]:
+        """(table, key, realm, revision) of the departures in revisions (after, upto]."""
+        table = schema.departures
+        rows = self.connection.execute(
+            select(table.c.tbl, table.c.key, table.c.realm_id, table.c.rev)
+            .where(table.c.db_id == self.db_id, table.c.rev > after, table.c.rev <= upto)
+            .order_by(table.c.rev)
+        )
+        return [(row.tbl, row.key, row.realm_id, row.rev) for row in rows]
+
+    def live_counts(self) -> dict[str, int]:
+        """How many live objects each table holds."""
+        rows = self.connection.execute(
+            select(objects.c.tbl, func.count())
+            .where(objects.c.db_id == self.db_id, objects.c.deleted.is_(False))
+            .group_by(objects.c.tbl)
+        )
+        return {tbl: count for tbl, count in rows}
+
+    def advance_revision(self, rev: int) -> int:
+        """Raise the counter to at least ``rev`` (a replica takes its source's revisions),
+        holding its row lock like :meth:`next_revision`."""
+        self.create_revision_counter()
+        counter = schema.revisions.c.rev
+        statement = (
+            update(schema.revisions)
+            .where(schema.revisions.c.db_id == self.db_id)
+            .values(rev=case((counter < rev, rev), else_=counter))
+            .returning(counter)
+        )
+        return self.connection.scalar(statement)
 
     def live_heads(
         self, tbl: str | None = None, realm_id: str | None = None

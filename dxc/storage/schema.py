@@ -226,6 +226,31 @@ oauth_codes = Table(
     Column("expires", DateTime(timezone=True), nullable=False, index=True),
 )
 
+# A database this installation copies from another one (``flask dxc start-replication``):
+# where from, with which API client (secret sealed with a key derived from DXC_SECRET),
+# how far (``checkpoint``: every source revision up to it is applied here), and which
+# process runs the copy now (a lease, so one job per database even across restarts).
+replications = Table(
+    "replications",
+    control_metadata,
+    Column("db_id", String(64), ForeignKey("databases.id"), primary_key=True),
+    Column("source_url", Text, nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("sealed_secret", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # copying, tailing, stopped
+    Column("checkpoint", BigInteger, nullable=False),
+    Column("source_shard", Integer, nullable=True),
+    Column("source_head", BigInteger, nullable=True),
+    Column("source_counts", Text, nullable=True),  # JSON {table: live objects}
+    Column("copied", BigInteger, nullable=False),  # rows applied so far
+    Column("started", DateTime(timezone=True), nullable=False),
+    Column("polled", DateTime(timezone=True), nullable=True),  # last answer of the source
+    Column("synced", DateTime(timezone=True), nullable=True),  # last time at its head
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("error", Text, nullable=True),
+)
+
 table_schemas = Table(
     "table_schemas",
     control_metadata,
@@ -261,6 +286,7 @@ objects = Table(
     Column("value", Text, nullable=True),
     Index(None, "db_id", "realm_id", "rev"),
     Index(None, "db_id", "tbl", "owner"),
+    Index(None, "db_id", "rev"),  # what a replica copies: every row after its checkpoint
 )
 
 # An object that moved to another realm leaves a marker in the realm it left,

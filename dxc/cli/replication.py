@@ -1,0 +1,117 @@
+"""``flask dxc start-replication|replication-progress``: copying a live database here.
+
+Run from the target installation (its ``DEXIE_CLOUD``/``DXC_SECRET``); the
+source is any dxc-server reached over HTTP. See docs/migration.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from dxc.cli.common import database_id, existing_database, print_rows, services
+from dxc.replication import progress
+from dxc.replication.job import run_replication, secret_box
+from dxc.replication.source import Source, SourceError
+from dxc.storage import replications
+from dxc.storage.objects import ObjectStore
+
+
+@click.command("start-replication")
+@click.option("--from", "source_url", required=True, help="The source database's URL.")
+@click.option("--to", "target_url", required=True, help="The database here to copy into.")
+@click.option("--email", help="Your e-mail address at the source (asked if not given).")
+@click.option(
+    "--otp-stdin", is_flag=True, help="Read the one-time password from stdin (scripts)."
+)
+def start_replication(
+    source_url: str, target_url: str, email: str | None, otp_stdin: bool
+) -> None:
+    """Copy the database at --from into the empty database --to, then follow its writes.
+
+    You log in at the source as `npx dexie-cloud connect` does (a one-time
+    password mailed to you); the source must have authorised your e-mail
+    (`npx dexie-cloud authorize EMAIL` there).
+    """
+    db_id = existing_database(target_url)
+    _require_empty(db_id)
+    try:
+        source = Source(source_url)
+        email = (email or click.prompt("E-mail address at the source")).strip().lower()
+        otp_id = source.request_otp(email)
+        if otp_stdin:
+            otp = sys.stdin.readline().strip()
+        else:
+            otp = click.prompt(f"The one-time password mailed to {email}").strip()
+        key = source.connect(email, otp_id, otp)
+        source.use_key(key)
+        source.access_token()  # the key reads everything there, or we stop here
+    except SourceError as error:
+        raise click.ClickException(str(error)) from None
+    sealed = secret_box(services()).encrypt(key.client_secret.encode()).decode()
+    with services().control.begin() as connection:
+        replications.create(connection, db_id, source.url, key.client_id, sealed)
+    if services().settings.redis_url:  # else the web process's supervisor starts it
+        services().jobs.enqueue(run_replication, db_id)
+    click.echo(f"Replicating {source.url} into {db_id}.")
+    click.echo("Follow it with: flask dxc replication-progress --db " + target_url)
+
+
+def _require_empty(db_id: str) -> None:
+    with services().control.connect() as connection:
+        if replications.get(connection, db_id) is not None:
+            raise click.ClickException(f"{db_id} is replicated already")
+    with services().router.shard_for(db_id).transaction(read_only=True) as connection:
+        store = ObjectStore(connection, db_id)
+        if store.current_revision() or store.live_counts():
+            raise click.ClickException(
+                f"{db_id} holds data: replicate into a new, empty database (flask dxc create)"
+            )
+
+
+@click.command("replication-progress")
+@click.option("--db", "db_url", help="Only this database's replication.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def replication_progress(db_url: str | None, as_json: bool) -> None:
+    """How far each replication got: objects copied, counts on both sides, lag, in sync."""
+    db_id = database_id(db_url) if db_url else None
+    reports = progress.reports(services(), db_id)
+    if db_id is not None and not reports:
+        raise click.ClickException(f"{db_id} is not replicated")
+    if as_json:
+        print_rows([_json(r) for r in reports], True, "")
+        return
+    if not reports:
+        click.echo("No replications.")
+        return
+    for report in reports:
+        _print(report)
+
+
+def _json(report: progress.Report) -> dict[str, Any]:
+    return {
+        "db": report.db_id, "source": report.source_url, "state": report.state,
+        "inSync": report.in_sync, "copied": report.copied, "checkpoint": report.checkpoint,
+        "sourceRevision": report.source_head, "lagRevisions": report.lag_revisions,
+        "lagSeconds": report.lag_seconds, "counts": report.counts, "error": report.error,
+        "polled": report.polled,
+    }
+
+
+def _print(report: progress.Report) -> None:
+    click.echo(f"{report.db_id} <- {report.source_url}")
+    state = "in sync" if report.in_sync else report.state
+    click.echo(f"  state: {state}; objects copied: {report.copied}")
+    click.echo(
+        f"  revision here {report.checkpoint}, at the source {report.source_head}: "
+        f"{report.lag_revisions} behind, {report.lag_seconds:.1f} s"
+    )
+    if report.error:
+        click.echo(f"  last error: {report.error}")
+    rows = [{"table": t, "source": s, "here": h} for t, (s, h) in sorted(report.counts.items())]
+    print_rows(rows, False, "  no objects yet")
+
+
+COMMANDS = (start_replication, replication_progress)

@@ -1,0 +1,1 @@
+"""Copying a live database from another installation (issue 14): docs/migration.md."""

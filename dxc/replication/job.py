@@ -1,0 +1,114 @@
+"""The replication job: copy a source database here, then follow its new writes.
+
+``run_replication(db_id)`` is a job of :mod:`dxc.jobs` (RQ with Redis, a
+thread of the web process without). It takes the lease of the database's
+replication row, then loops: ask the source for the changes after the
+checkpoint, apply them (:mod:`dxc.replication.apply`), store the new
+checkpoint, and once caught up wait ``DXC_REPLICATION_POLL_MS``. It ends
+when the replication is stopped or its lease is lost; a job that died
+leaves its lease to run out, and :mod:`dxc.replication.supervisor` starts
+a new one, which continues from the stored checkpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import secrets
+import socket
+import time
+
+from cryptography.fernet import Fernet
+
+from dxc.replication.apply import Round, apply_stream
+from dxc.replication.source import ClientKey, Source
+from dxc.secret_keys import derive_key
+from dxc.services import Services
+from dxc.storage import replications
+
+log = logging.getLogger(__name__)
+
+#: A job renews its lease at least this often; one that stops renewing loses it after LEASE.
+LEASE_SECONDS = 30
+
+_services: Services | None = None
+
+
+def attach(services: Services) -> None:
+    """Run jobs with this process's services (the web process); an RQ worker builds its own."""
+    global _services
+    _services = services
+
+
+def _process_services() -> Services:
+    global _services
+    if _services is None:
+        from dxc.config import settings_or_exit
+        from dxc.services import build_services
+
+        _services = build_services(settings_or_exit())
+    return _services
+
+
+def secret_box(services: Services) -> Fernet:
+    """Seals the source API client's secret with a key derived from ``DXC_SECRET``."""
+    key = derive_key(services.settings.secret, "replication-source-secret")
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def run_replication(db_id: str) -> None:
+    services = _process_services()
+    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    with services.control.begin() as connection:
+        if not replications.claim(connection, db_id, owner, LEASE_SECONDS):
+            return  # another job runs it, or it stopped
+        replication = replications.get(connection, db_id)
+    assert replication is not None
+    source = Source(replication.source_url)
+    secret = secret_box(services).decrypt(replication.sealed_secret.encode()).decode()
+    source.use_key(ClientKey(replication.client_id, secret))
+    try:
+        while _one_round(services, db_id, owner, source):
+            pass
+    except Exception as error:
+        with services.control.begin() as connection:
+            replications.record_error(connection, db_id, str(error))
+        raise
+    finally:
+        with services.control.begin() as connection:
+            replications.release(connection, db_id, owner)
+
+
+def _one_round(services: Services, db_id: str, owner: str, source: Source) -> bool:
+    """Copy what the source has after the checkpoint; False once the job should end."""
+    with services.control.begin() as connection:
+        if not replications.claim(connection, db_id, owner, LEASE_SECONDS):
+            return False
+        replication = replications.get(connection, db_id)
+    assert replication is not None
+    since = replication.checkpoint
+
+    def progress(found: Round, checkpoint: int, rows: int) -> None:
+        with services.control.begin() as connection:
+            kept = replications.record_round(
+                connection, db_id, owner, checkpoint=checkpoint, source_shard=found.shard,
+                source_head=found.head, source_counts=found.counts, copied=rows,
+                lease_seconds=LEASE_SECONDS,
+            )
+        if not kept:
+            raise LeaseLost(db_id)
+
+    try:
+        found = apply_stream(
+            services, db_id, source.changes(since), progress, replication.source_shard
+        )
+    except LeaseLost:
+        return False
+    if found.head == since:
+        time.sleep(services.settings.replication_poll_ms / 1000)
+    return True
+
+
+class LeaseLost(Exception):
+    """Another job holds this replication now (or it was stopped): this one ends."""

@@ -1,0 +1,69 @@
+"""What ``replication-progress`` reports, from the replication row and the copy here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from dxc.services import Services
+from dxc.storage import replications
+from dxc.storage.clock import utcnow
+from dxc.storage.objects import ObjectStore
+
+#: A replica whose source answered longer ago than this is not "in sync", whatever it holds.
+STALE_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Report:
+    db_id: str
+    source_url: str
+    state: str
+    in_sync: bool
+    copied: int
+    checkpoint: int
+    source_head: int | None
+    lag_revisions: int | None
+    lag_seconds: float
+    #: table -> (live objects at the source as of its last answer, live objects here)
+    counts: dict[str, tuple[int, int]]
+    error: str | None
+    polled: str | None
+
+
+def reports(services: Services, db_id: str | None = None) -> list[Report]:
+    with services.control.connect() as connection:
+        found = replications.list_all(connection)
+    return [_report(services, r) for r in found if db_id is None or r.db_id == db_id]
+
+
+def _report(services: Services, replication: replications.Replication) -> Report:
+    with services.router.shard_for(replication.db_id).transaction(read_only=True) as connection:
+        here = ObjectStore(connection, replication.db_id).live_counts()
+    there = replication.source_counts
+    now = utcnow()
+    behind = replication.lag or 0
+    fresh = replication.polled is not None and _seconds(now, replication.polled) < STALE_SECONDS
+    caught_up_at = replication.synced or replication.started
+    in_sync = (
+        replication.state == replications.TAILING and behind == 0 and fresh
+        and replication.error is None
+    )
+    return Report(
+        db_id=replication.db_id,
+        source_url=replication.source_url,
+        state=replication.state,
+        in_sync=in_sync,
+        copied=replication.copied,
+        checkpoint=replication.checkpoint,
+        source_head=replication.source_head,
+        lag_revisions=replication.lag,
+        lag_seconds=0.0 if in_sync else _seconds(now, caught_up_at),
+        counts={t: (there.get(t, 0), here.get(t, 0)) for t in sorted({*there, *here})},
+        error=replication.error,
+        polled=replication.polled.isoformat() if replication.polled else None,
+    )
+
+
+def _seconds(later: datetime, earlier: datetime) -> float:
+    return max(0.0, (later - earlier).total_seconds())

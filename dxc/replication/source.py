@@ -1,0 +1,136 @@
+"""The source installation, spoken to as the ``dexie-cloud`` CLI does: its public HTTP API.
+
+Logging in is the CLI's ``connect``: an e-mail one-time password for a
+``CONNECT_CLIENT`` token, then ``/clients/connect`` for an API client of the
+e-mail's owner, whose ``client_credentials`` tokens read everything
+(``GLOBAL_READ``). The data comes from ``/export/stream``; with ``since`` a
+dxc-server source streams the changes after a revision as well.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from dxc.auth.scopes import CONNECT_CLIENT, GLOBAL_READ
+
+#: Seconds to wait for the source to answer (a stream may take longer in total).
+TIMEOUT = 60
+#: A token this close to its expiry is renewed before the next request.
+RENEW_BEFORE_SECONDS = 120
+
+
+class SourceError(Exception):
+    """The source refused or failed; the message says what it answered."""
+
+
+@dataclass(frozen=True)
+class ClientKey:
+    client_id: str
+    client_secret: str
+
+
+def database_url(url: str) -> str:
+    """``url`` checked to be ``http(s)://host[/prefix]/<dbId>``, without a trailing slash."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or not parts.path.strip("/"):
+        raise SourceError(f"{url} is not a database URL (http://host/<dbId>)")
+    return url.rstrip("/")
+
+
+class Source:
+    """One database of another installation."""
+
+    def __init__(self, url: str, session: requests.Session | None = None) -> None:
+        self.url = database_url(url)
+        self.http = session or requests.Session()
+        self._key: ClientKey | None = None
+        self._token: str | None = None
+        self._token_expires = 0.0
+
+    # --- the CLI's e-mail login ---------------------------------------------
+
+    def request_otp(self, email: str) -> str:
+        """Ask the source to mail a one-time password to ``email``; its id."""
+        answer = self._token_request({
+            "grant_type": "otp", "email": email, "scopes": [CONNECT_CLIENT],
+        })
+        if answer.get("type") != "otp-sent" or not isinstance(answer.get("otp_id"), str):
+            raise SourceError(f"{self.url} did not send a one-time password: {_said(answer)}")
+        return answer["otp_id"]
+
+    def connect(self, email: str, otp_id: str, otp: str) -> ClientKey:
+        """Log in with the code and get an API client of ``email`` there."""
+        answer = self._token_request({
+            "grant_type": "otp", "email": email, "otp_id": otp_id, "otp": otp.strip(),
+            "scopes": [CONNECT_CLIENT],
+        })
+        if answer.get("type") != "tokens":
+            raise SourceError(f"{self.url} refused the login: {_said(answer)}")
+        response = self._post("/clients/connect", {}, token=answer["accessToken"])
+        key = response.json()
+        return ClientKey(key["clientId"], key["clientSecret"])
+
+    # --- reading ---------------------------------------------------------------
+
+    def use_key(self, key: ClientKey) -> None:
+        self._key = key
+        self._token = None
+
+    def changes(self, since: int) -> Iterator[dict[str, Any]]:
+        """The lines of ``/export/stream?since=…``, decoded, as they arrive."""
+        response = self._get("/export/stream", {"since": str(since)}, stream=True)
+        with response:
+            for raw in response.iter_lines(chunk_size=256 * 1024):
+                if raw:
+                    yield json.loads(raw)
+
+    def access_token(self) -> str:
+        """A ``GLOBAL_READ`` token of the API client, renewed before it expires."""
+        if self._key is None:
+            raise SourceError("no API client of the source to read with")
+        if self._token is None or time.time() > self._token_expires - RENEW_BEFORE_SECONDS:
+            answer = self._token_request({
+                "grant_type": "client_credentials", "client_id": self._key.client_id,
+                "client_secret": self._key.client_secret, "scopes": [GLOBAL_READ],
+            })
+            if answer.get("type") != "tokens":
+                raise SourceError(f"{self.url} refused the API client: {_said(answer)}")
+            self._token = answer["accessToken"]
+            self._token_expires = answer.get("accessTokenExpiration", 0) / 1000
+        return self._token
+
+    # --- HTTP ------------------------------------------------------------------
+
+    def _token_request(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._post("/token", body).json()
+
+    def _post(self, path: str, body: dict[str, Any], token: str | None = None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self._checked(
+            self.http.post(self.url + path, json=body, headers=headers, timeout=TIMEOUT)
+        )
+
+    def _get(self, path: str, params: dict[str, str], stream: bool = False) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.access_token()}"}
+        return self._checked(self.http.get(
+            self.url + path, params=params, headers=headers, timeout=TIMEOUT, stream=stream
+        ))
+
+    def _checked(self, response: requests.Response) -> requests.Response:
+        if response.status_code != 200:
+            text = response.text[:300].strip()
+            response.close()
+            raise SourceError(f"{response.request.method} {response.url.split('?')[0]}: "
+                              f"{response.status_code} {text}")
+        return response
+
+
+def _said(answer: dict[str, Any]) -> str:
+    return str(answer.get("message") or answer.get("title") or answer)[:300]

@@ -1,0 +1,161 @@
+"""Replications in the control database: databases copied here from another installation.
+
+A replication runs as a job that holds a lease on its row: only the holder
+may move the checkpoint, so two jobs of one database (after a restart, or two
+workers resuming it at once) never both copy; a lease that ran out (its
+process died) may be taken by anyone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, insert, or_, select, update
+
+from dxc.storage import schema
+from dxc.storage.clock import as_utc, utcnow
+
+COPYING = "copying"  # the first copy is under way
+TAILING = "tailing"  # copied once; following the source's new writes
+STOPPED = "stopped"
+
+table = schema.replications
+
+
+@dataclass(frozen=True)
+class Replication:
+    db_id: str
+    source_url: str
+    client_id: str
+    sealed_secret: str
+    state: str
+    checkpoint: int
+    source_shard: int | None
+    source_head: int | None
+    source_counts: dict[str, int]
+    copied: int
+    started: datetime
+    polled: datetime | None
+    synced: datetime | None
+    lease_owner: str | None
+    lease_until: datetime | None
+    error: str | None
+
+    @property
+    def lag(self) -> int | None:
+        """Source revisions not applied here yet, as of the last answer of the source."""
+        return None if self.source_head is None else max(0, self.source_head - self.checkpoint)
+
+
+def _replication(row: object) -> Replication:
+    values = dict(row._mapping)  # type: ignore[attr-defined]
+    values["source_counts"] = json.loads(values["source_counts"] or "{}")
+    for name in ("started", "polled", "synced", "lease_until"):
+        values[name] = as_utc(values[name]) if values[name] is not None else None
+    return Replication(**values)
+
+
+def create(
+    connection: Connection, db_id: str, source_url: str, client_id: str, sealed_secret: str
+) -> None:
+    connection.execute(
+        insert(table).values(
+            db_id=db_id, source_url=source_url, client_id=client_id,
+            sealed_secret=sealed_secret, state=COPYING, checkpoint=0, copied=0,
+            started=utcnow(),
+        )
+    )
+
+
+def get(connection: Connection, db_id: str) -> Replication | None:
+    row = connection.execute(select(table).where(table.c.db_id == db_id)).first()
+    return None if row is None else _replication(row)
+
+
+def list_all(connection: Connection) -> list[Replication]:
+    return [_replication(row) for row in connection.execute(select(table).order_by(table.c.db_id))]
+
+
+def unclaimed(connection: Connection) -> list[str]:
+    """Running replications that no live job holds."""
+    rows = connection.execute(
+        select(table.c.db_id).where(
+            table.c.state != STOPPED,
+            or_(table.c.lease_until.is_(None), table.c.lease_until < utcnow()),
+        )
+    )
+    return [row.db_id for row in rows]
+
+
+def claim(connection: Connection, db_id: str, owner: str, seconds: float) -> bool:
+    """Take or extend the lease of ``db_id``'s replication; False if another holds it
+    (or it stopped)."""
+    now = utcnow()
+    result = connection.execute(
+        update(table)
+        .where(
+            table.c.db_id == db_id,
+            table.c.state != STOPPED,
+            or_(
+                table.c.lease_owner == owner,
+                table.c.lease_until.is_(None),
+                table.c.lease_until < now,
+            ),
+        )
+        .values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
+    )
+    return result.rowcount == 1
+
+
+def release(connection: Connection, db_id: str, owner: str) -> None:
+    connection.execute(
+        update(table)
+        .where(table.c.db_id == db_id, table.c.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None)
+    )
+
+
+def record_round(
+    connection: Connection,
+    db_id: str,
+    owner: str,
+    *,
+    checkpoint: int,
+    source_shard: int,
+    source_head: int,
+    source_counts: dict[str, int],
+    copied: int,
+    lease_seconds: float,
+) -> bool:
+    """Store how far the lease holder ``owner`` got (and extend its lease); False if it
+    lost the lease."""
+    now = utcnow()
+    values: dict[str, object] = {
+        "checkpoint": checkpoint, "source_shard": source_shard, "source_head": source_head,
+        "source_counts": json.dumps(source_counts, sort_keys=True),
+        "copied": table.c.copied + copied, "polled": now, "error": None,
+        "lease_until": now + timedelta(seconds=lease_seconds),
+    }
+    if checkpoint >= source_head:
+        values.update(state=TAILING, synced=now)
+    result = connection.execute(
+        update(table)
+        .where(table.c.db_id == db_id, table.c.lease_owner == owner, table.c.state != STOPPED)
+        .values(**values)
+    )
+    return result.rowcount == 1
+
+
+def record_error(connection: Connection, db_id: str, message: str) -> None:
+    connection.execute(update(table).where(table.c.db_id == db_id).values(error=message[:2000]))
+
+
+def stop(connection: Connection, db_id: str) -> bool:
+    result = connection.execute(
+        update(table).where(table.c.db_id == db_id).values(
+            state=STOPPED, lease_owner=None, lease_until=None
+        )
+    )
+    return result.rowcount == 1

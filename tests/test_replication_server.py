@@ -1,0 +1,288 @@
+"""Replication between two installations of dxc-server (two gunicorn servers, two databases).
+
+The source gets writes over /sync (private and shared realms, members, a
+deletion, an object moving between realms); the target, started with
+``flask dxc start-replication`` (the CLI's e-mail login at the source),
+copies them through the source's export stream and keeps following it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from dxc import tson
+from dxc.auth.scopes import ADMIN_SCOPES
+from dxc.manage import databases
+from dxc.manage.importer import import_document
+from dxc.storage import credentials
+from dxc.storage.objects import ObjectStore
+from tests.conftest import (
+    ROOT,
+    RunningServer,
+    postgres_database,
+    running_server,
+    server_environment,
+)
+from tests.mailbox import Mailbox
+from tests.protocol_client import ALICE, BOB, Device, item
+
+ADMIN = "admin@example.com"
+FAST = {"DXC_REPLICATION_POLL_MS": "100"}
+
+
+class HttpClient:
+    """What :class:`Device` needs of a Flask test client, over real HTTP."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def post(self, path: str, json: Any = None, data: bytes | None = None, headers=None):
+        response = requests.post(
+            self.base + path, json=json, data=data, headers=headers, timeout=30
+        )
+        response.get_json = response.json  # type: ignore[attr-defined]
+        response.get_data = (  # type: ignore[attr-defined]
+            lambda as_text=False: response.text if as_text else response.content
+        )
+        return response
+
+
+@pytest.fixture
+def server_env() -> dict[str, str]:
+    return FAST
+
+
+@pytest.fixture
+def target(backend: str, tmp_path: Path) -> Iterator[RunningServer]:
+    """A second installation, on its own database of the same kind."""
+    folder = tmp_path / "target"
+    folder.mkdir()
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{folder / 'dxc.sqlite'}"
+        else:
+            url = stack.enter_context(postgres_database())
+        yield stack.enter_context(running_server(url, folder, FAST))
+
+
+@pytest.fixture
+def source_db(server: RunningServer, mailbox: Mailbox) -> str:
+    """A database at the source with demo users, a global role, and ADMIN authorised."""
+    created = databases.create_database(server.services)
+    import_document(server.services, created.db_id, {
+        "demoUsers": {ALICE: {}, BOB: {}},
+        "roles": {"reader": {"permissions": {"add": ["items"]}}},
+    })
+    with server.services.control.begin() as connection:
+        credentials.authorize_api_client(connection, created.db_id, ADMIN_SCOPES, ADMIN)
+    server.services.mailer.configure(mailbox.url, mailbox.secret)
+    return created.url
+
+
+def write_shared_world(source_url: str) -> Device:
+    alice = Device(HttpClient(source_url.rsplit("/", 1)[0]), source_url, "alice-device")
+    alice.login(ALICE)
+    alice.sync()
+    alice.sync([
+        alice.op("items", "insert", ["itm1", "itm2", "itm3"], "t1", values=[
+            item("itm1", title="one"), item("itm2", title="two"), item("itm3", title="three"),
+        ]),
+        alice.op("realms", "insert", ["rlmShared"], "t1", values=[
+            {"realmId": "rlmShared", "owner": ALICE, "name": "shared"},
+        ]),
+        alice.op("members", "insert", ["mmbBob"], "t1", values=[{
+            "id": "mmbBob", "realmId": "rlmShared", "owner": ALICE, "email": BOB,
+            "roles": ["reader"], "invite": False,
+        }]),
+    ])
+    alice.sync([alice.op("items", "delete", ["itm2"], "t2")])
+    alice.sync([alice.op("items", "update", ["itm3"], "t3",
+                         changeSpecs=[{"realmId": "rlmShared", "title": "moved"}])])
+    return alice
+
+
+def start_replication(
+    target: RunningServer, mailbox: Mailbox, source_url: str, env: dict[str, str] | None = None
+) -> str:
+    """``flask dxc start-replication`` in the target's environment; the target db URL."""
+    target_url = databases.create_database(target.services).url
+    env = env or target_env(target)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "dxc", "start-replication",
+         "--from", source_url, "--to", target_url, "--email", ADMIN, "--otp-stdin"],
+        cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+    code = mailbox.code(ADMIN)
+    output, _ = cli.communicate(code + "\n", timeout=60)
+    assert cli.returncode == 0, output
+    assert "Replicating" in output
+    return target_url
+
+
+def target_env(target: RunningServer) -> dict[str, str]:
+    """The environment of the running ``target`` (for its CLI)."""
+    env = server_environment(
+        target.services.settings.database_url.render_as_string(hide_password=False),
+        Path(target.log_path).parent,
+        int(target.url.rsplit(":", 1)[1]),
+    )
+    return {**env, "DXC_SECRET": target.services.settings.secret}
+
+
+def progress(target: RunningServer, target_url: str) -> dict[str, Any]:
+    from dxc.replication.progress import reports
+
+    (report,) = reports(target.services, target_url.rsplit("/", 1)[1])
+    return report
+
+
+def wait_in_sync(target: RunningServer, target_url: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        report = progress(target, target_url)
+        if report.in_sync:
+            return report
+        time.sleep(0.2)
+    raise AssertionError(f"not in sync after {timeout} s: {report}\n{target.log()[-3000:]}")
+
+
+def rows(server: RunningServer, db_url: str) -> dict[tuple[str, str], tuple]:
+    db_id = db_url.rsplit("/", 1)[1]
+    with server.services.router.shard_for(db_id).transaction(read_only=True) as connection:
+        store = ObjectStore(connection, db_id)
+        return {
+            (r.tbl, r.key): (r.realm_id, r.owner, r.rev, r.deleted, tson.loads(r.value or "null"))
+            for r in store.changed_rows(0, store.current_revision())
+        }
+
+
+def revision(server: RunningServer, db_url: str) -> int:
+    db_id = db_url.rsplit("/", 1)[1]
+    with server.services.router.shard_for(db_id).transaction(read_only=True) as connection:
+        return ObjectStore(connection, db_id).current_revision()
+
+
+def test_a_replica_copies_everything_with_its_revisions_and_follows_new_writes(
+    server, target, mailbox, source_db
+):
+    alice = write_shared_world(source_db)
+    target_url = start_replication(target, mailbox, source_db)
+
+    report = wait_in_sync(target, target_url)
+    assert rows(target, target_url) == rows(server, source_db)
+    assert revision(target, target_url) == revision(server, source_db)
+    assert report.counts["items"] == (2, 2)  # itm2 was deleted
+    assert report.lag_revisions == 0 and report.copied > 0
+
+    # New writes keep flowing: an update, a deletion, a new object, a member leaving.
+    alice.sync([
+        alice.op("items", "update", ["itm1"], "t4", changeSpecs=[{"title": "one!"}]),
+        alice.op("items", "delete", ["itm3"], "t4"),
+        alice.op("items", "insert", ["itm4"], "t4", values=[item("itm4", title="four")]),
+        alice.op("members", "delete", ["mmbBob"], "t4"),
+    ])
+    deadline = time.monotonic() + 30
+    while revision(target, target_url) < revision(server, source_db):
+        assert time.monotonic() < deadline, target.log()[-3000:]
+        time.sleep(0.1)
+    assert rows(target, target_url) == rows(server, source_db)
+    here = rows(target, target_url)
+    assert here[("items", "itm3")][3] is True and here[("members", "mmbBob")][3] is True
+    assert here[("items", "itm1")][4]["title"] == "one!"
+
+    # The replication-progress command says so too.
+    env = target_env(target)
+    out = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "dxc", "replication-progress",
+         "--db", target_url, "--json"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout
+    (shown,) = json.loads(out)
+    assert shown["inSync"] is True and shown["counts"]["items"] == [2, 2]
+
+
+def test_a_replication_job_killed_mid_copy_resumes_from_its_checkpoint(
+    server, backend, tmp_path, mailbox, source_db
+):
+    """The job runs in its own process (as under an RQ worker), is killed with SIGKILL
+    after its first checkpoint, and a new job ends with identical data."""
+    source_id = source_db.rsplit("/", 1)[1]
+    for chunk in range(40):  # 40 revisions of 1000 objects: the copy commits every 2000 rows
+        import_document(server.services, source_id, {"data": {
+            ALICE: {"items": {f"itm{chunk}-{n}": {"n": n, "owner": ALICE} for n in range(1000)}},
+        }})
+    write_shared_world(source_db)
+    folder = tmp_path / "replica"
+    folder.mkdir()
+    with contextlib.ExitStack() as stack:
+        url = (f"sqlite:///{folder / 'dxc.sqlite'}" if backend == "sqlite"
+               else stack.enter_context(postgres_database()))
+        env = {**server_environment(url, folder, 1), **FAST}
+        target = stack.enter_context(installation(env))
+        target_url = start_replication(target, mailbox, source_db, env)
+        target_id = target_url.rsplit("/", 1)[1]
+
+        job = stack.enter_context(job_process(env, target_id))
+        deadline = time.monotonic() + 60
+        while progress(target, target_url).checkpoint == 0:
+            assert time.monotonic() < deadline and job.poll() is None
+            time.sleep(0.005)
+        job.kill()
+        job.wait()
+        killed = progress(target, target_url)
+        assert 0 < killed.checkpoint < revision(server, source_db), "not killed mid-copy"
+        assert killed.state == "copying"
+
+        while replications_unclaimed(target) != [target_id]:  # the dead job's lease runs out
+            time.sleep(0.5)
+        stack.enter_context(job_process(env, target_id))
+        report = wait_in_sync(target, target_url, timeout=120)
+        assert rows(target, target_url) == rows(server, source_db)
+        assert revision(target, target_url) == revision(server, source_db)
+        assert report.counts["items"][0] == report.counts["items"][1] == 40002
+
+
+@contextlib.contextmanager
+def installation(env: dict[str, str]) -> Iterator[RunningServer]:
+    """An installation used in-process only (no server: nothing else runs its jobs)."""
+    from app import create_app
+    from dxc.config import load_settings
+
+    app = create_app(load_settings(env))
+    services = app.extensions["dxc"]
+    databases.migrate(services)
+    folder = Path(env["DXC_INSTANCE_PATH"]).parent
+    try:
+        yield RunningServer(env["DXC_URL"], services, None, folder / "none.log")  # type: ignore[arg-type]
+    finally:
+        services.control.dispose()
+
+
+@contextlib.contextmanager
+def job_process(env: dict[str, str], db_id: str) -> Iterator[subprocess.Popen[str]]:
+    """``run_replication(db_id)`` in a process of its own, killed at the end."""
+    code = f"from dxc.replication.job import run_replication; run_replication({db_id!r})"
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, text=True)
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def replications_unclaimed(target: RunningServer) -> list[str]:
+    from dxc.storage import replications
+
+    with target.services.control.connect() as connection:
+        return replications.unclaimed(connection)
