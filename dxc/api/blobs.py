@@ -8,6 +8,7 @@ short transaction. A download streams the stored chunks as they are read.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from typing import IO
 
@@ -16,9 +17,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from dxc.api import services
 from dxc.api.authorise import authorise, caller
+from dxc.api.errors import error_response
 from dxc.auth.scopes import ACCESS_DB
+from dxc.storage.blob_s3 import StoreUnavailable
 
 bp = Blueprint("blobs", __name__)
+log = logging.getLogger(__name__)
+#: Seconds a client is asked to wait when the bucket fails.
+RETRY_AFTER_SECONDS = 5
 
 READ_CHUNK = 64 * 1024
 SPOOL_IN_MEMORY = 1024 * 1024
@@ -64,3 +70,12 @@ def _spool_body(spool: IO[bytes], limit: int) -> int:
 
 def _too_large(limit: int) -> RequestEntityTooLarge:
     return RequestEntityTooLarge(f"a blob may have at most {limit} bytes (DXC_MAX_BLOB_BYTES)")
+
+
+@bp.errorhandler(StoreUnavailable)
+def store_unavailable(error: StoreUnavailable) -> Response:
+    """The bucket failed: the client's sync fails and is retried later."""
+    log.warning("%s", error)
+    response = error_response(503, "unavailable", str(error))
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

@@ -9,12 +9,27 @@ serve other requests meanwhile; transfers run in the calling greenlet
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 from dxc.config import S3Settings
 
 #: Bytes per piece of a download passed on to the client.
 READ_CHUNK = 256 * 1024
+
+
+class StoreUnavailable(RuntimeError):
+    """The bucket did not do what was asked (unreachable, refused, missing)."""
+
+
+@contextmanager
+def _unavailable_on_error() -> Iterator[None]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as error:
+        raise StoreUnavailable(f"the blob bucket failed: {error}") from None
 
 
 class S3Content:
@@ -32,19 +47,29 @@ class S3Content:
         return f"{self.settings.prefix}{db_id}/{blob_id}"
 
     def put(self, db_id: str, blob_id: str, source: IO[bytes], content_type: str) -> None:
-        self.client.upload_fileobj(
-            source, self.settings.bucket, self.key(db_id, blob_id),
-            ExtraArgs={"ContentType": content_type}, Config=self._transfer,
-        )
+        with _unavailable_on_error():
+            self.client.upload_fileobj(
+                source, self.settings.bucket, self.key(db_id, blob_id),
+                ExtraArgs={"ContentType": content_type}, Config=self._transfer,
+            )
 
     def read(self, db_id: str, blob_id: str) -> Iterator[bytes]:
-        answer = self.client.get_object(Bucket=self.settings.bucket, Key=self.key(db_id, blob_id))
-        body = answer["Body"]
-        try:
-            yield from body.iter_chunks(READ_CHUNK)
-        finally:
-            body.close()
+        """The object's bytes in pieces; opened here, so that a failure comes before
+        an answer starts."""
+        with _unavailable_on_error():
+            answer = self.client.get_object(
+                Bucket=self.settings.bucket, Key=self.key(db_id, blob_id)
+            )
+        return _pieces(answer["Body"])
 
     def delete(self, db_id: str, blob_id: str) -> None:
         """Delete the object; deleting one that is not there is no error (S3's rule)."""
-        self.client.delete_object(Bucket=self.settings.bucket, Key=self.key(db_id, blob_id))
+        with _unavailable_on_error():
+            self.client.delete_object(Bucket=self.settings.bucket, Key=self.key(db_id, blob_id))
+
+
+def _pieces(body: Any) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(READ_CHUNK)
+    finally:
+        body.close()
