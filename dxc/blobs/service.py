@@ -30,7 +30,7 @@ from dxc.config import Settings
 from dxc.errors import Conflict, Forbidden, Invalid, NotFound
 from dxc.jobs import Jobs
 from dxc.protocol.blob_refs import BadBlobId, blob_id_of, check_blob_id, make_ref
-from dxc.storage.blob_s3 import S3Content
+from dxc.storage.blob_s3 import S3Content, StoreUnavailable
 from dxc.storage.blobs import IN_DATABASE, IN_S3, BlobIndex, BlobInfo
 from dxc.storage.clock import utcnow
 from dxc.storage.objects import ObjectStore
@@ -64,30 +64,44 @@ class BlobService:
         source: IO[bytes], size: int,
     ) -> str:
         """Store ``size`` bytes from ``source`` as a new blob; the ref for the client."""
-        blob_id = _checked_id(blob_id)
-        info = BlobInfo(
-            blob_id=blob_id, uploader=uploader, content_type=_content_type(content_type),
-            size=size, location=IN_S3 if self.s3 else IN_DATABASE, created=utcnow(),
+        info = self.new_blob(blob_id, uploader, content_type, size)
+        if not self.store(db_id, info, source):
+            raise Conflict(f"blob {blob_id!r} exists already; a blob id is used once")
+        self._schedule_collection(db_id)
+        return make_ref(blob_id)
+
+    def new_blob(
+        self, blob_id: str, uploader: str, content_type: str | None, size: int
+    ) -> BlobInfo:
+        """The record of a blob about to be stored (:class:`Invalid` for a bad id or type)."""
+        return BlobInfo(
+            blob_id=_checked_id(blob_id), uploader=uploader,
+            content_type=_content_type(content_type), size=size,
+            location=IN_S3 if self.s3 else IN_DATABASE, created=utcnow(),
         )
+
+    def store(self, db_id: str, info: BlobInfo, source: IO[bytes]) -> bool:
+        """Keep a new blob and its bytes; False (and nothing changed) if its id is taken."""
         shard = self.router.shard_for(db_id)
         if self.s3 is None:
             with shard.transaction() as connection:
                 index = BlobIndex(connection, db_id)
-                _claim(index, info)
-                index.write_chunks(blob_id, source)
-        else:
-            # The record claims the id first, so that a second upload of the same id
-            # never overwrites the bucket's object; it goes again if the bytes fail.
+                if not index.add(info):
+                    return False
+                index.write_chunks(info.blob_id, source)
+            return True
+        # The record claims the id first, so that a second upload of the same id
+        # never overwrites the bucket's object; it goes again if the bytes fail.
+        with shard.transaction() as connection:
+            if not BlobIndex(connection, db_id).add(info):
+                return False
+        try:
+            self.s3.put(db_id, info.blob_id, source, info.content_type)
+        except BaseException:
             with shard.transaction() as connection:
-                _claim(BlobIndex(connection, db_id), info)
-            try:
-                self.s3.put(db_id, blob_id, source, info.content_type)
-            except BaseException:
-                with shard.transaction() as connection:
-                    BlobIndex(connection, db_id).remove(blob_id)
-                raise
-        self._schedule_collection(db_id)
-        return make_ref(blob_id)
+                BlobIndex(connection, db_id).remove(info.blob_id)
+            raise
+        return True
 
     # --- download -------------------------------------------------------------
 
@@ -104,11 +118,15 @@ class BlobService:
                 raise NotFound(f"there is no blob {ref!r}")
             if not self._may_read(connection, index, db_id, principal, info):
                 raise Forbidden("no object you may read refers to this blob")
-        chunks = (
-            self.s3.read(db_id, blob_id) if info.location == IN_S3 and self.s3
-            else self._database_chunks(db_id, blob_id)
-        )
-        return Download(info, chunks)
+        return Download(info, self.content(db_id, info))
+
+    def content(self, db_id: str, info: BlobInfo) -> Iterator[bytes]:
+        """The bytes of a blob, in pieces (no access check: the caller's job)."""
+        if info.location == IN_S3:
+            if self.s3 is None:
+                raise StoreUnavailable("this blob is in an S3 bucket, and none is configured")
+            return self.s3.read(db_id, info.blob_id)
+        return self._database_chunks(db_id, info.blob_id)
 
     def _may_read(
         self, connection, index: BlobIndex, db_id: str, principal: Principal, info: BlobInfo,  # type: ignore[no-untyped-def]
@@ -145,11 +163,6 @@ class BlobService:
         from dxc.blobs.collector import collection_job
 
         self.jobs.enqueue(*collection_job(self, db_id))
-
-
-def _claim(index: BlobIndex, info: BlobInfo) -> None:
-    if not index.add(info):
-        raise Conflict(f"blob {info.blob_id!r} exists already; a blob id is used once")
 
 
 def _checked_id(blob_id: str) -> str:

@@ -124,6 +124,24 @@ class BlobIndex:
                 delete(table).where(table.c.db_id == self.db_id, table.c.blob_id == blob_id)
             )
 
+    def page(self, after: str, limit: int, realm_id: str | None = None) -> list[BlobInfo]:
+        """Up to ``limit`` blobs by id after ``after``; with ``realm_id``, only those an
+        object of that realm was written with (an export of one realm)."""
+        statement = (
+            select(blobs).where(blobs.c.db_id == self.db_id, blobs.c.blob_id > after)
+            .order_by(blobs.c.blob_id).limit(limit)
+        )
+        if realm_id is not None:
+            objects = schema.objects
+            referred = select(refs.c.blob_id).select_from(refs.join(objects, and_(
+                objects.c.db_id == refs.c.db_id,
+                objects.c.tbl == refs.c.tbl,
+                objects.c.key == refs.c.key,
+            ))).where(refs.c.db_id == self.db_id, objects.c.realm_id == realm_id,
+                      objects.c.deleted.is_(False))
+            statement = statement.where(blobs.c.blob_id.in_(referred))
+        return [_info(row) for row in self.connection.execute(statement)]
+
     def older_than(self, created_before: datetime, after: str, limit: int) -> list[BlobInfo]:
         """Up to ``limit`` blobs created before ``created_before``, by id after ``after``."""
         rows = self.connection.execute(
