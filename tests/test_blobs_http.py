@@ -9,6 +9,7 @@ tests/e2e/test_blobs_browser_e2e.py runs the real client in Chromium.
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,8 @@ from sqlalchemy import func, select
 
 from dxc import tson
 from dxc.auth.tokens import AccessClaims
-from dxc.blobs.collector import collect_orphans
+from dxc.blobs.collector import collect_orphans, collect_orphans_job, collection_job
+from dxc.jobs import RQJobs
 from dxc.manage import databases
 from dxc.manage.importer import import_document
 from dxc.manage.maintenance import purge_database
@@ -24,6 +26,7 @@ from dxc.storage import schema
 from dxc.storage.blobs import CHUNK
 from dxc.storage.clock import utcnow
 from tests.protocol_client import ALICE, BOB, Device, item
+from tests.test_transfer_http import invoke
 
 CAROL = "carol@demo.local"
 REALM = "rlmShared1"
@@ -203,3 +206,35 @@ def test_a_hard_deleted_database_takes_its_blobs_along(db):
     assert db.rows(schema.blob_refs) == 1
     purge_database(db.services, db.id)
     assert [db.rows(t) for t in (schema.blobs, schema.blob_chunks, schema.blob_refs)] == [0, 0, 0]
+
+
+def test_an_upload_schedules_one_collection_per_hour_and_the_cli_collects_now(make_app):
+    db = Db(make_app(blob_orphan_grace=1))
+    queued = []
+    db.services.blobs.jobs = Recorder(queued)
+    alice = db.device(ALICE)
+    orphan = db.put(alice.token, b"o")["ref"]
+    db.put(alice.token, b"p")
+    assert len(queued) == 1, "the second upload within the hour schedules nothing"
+    fn, args = queued[0]
+    fn(*args)  # the in-process job: both blobs are younger than a second
+    assert db.rows(schema.blobs) == 2
+    time.sleep(1.1)
+    result = invoke(db.app, ["dxc", "collect-blobs", "--all"])
+    assert result.exit_code == 0, result.output
+    assert "Removed 2 orphaned blob(s)" in result.output
+    db.get(alice.token, orphan, status=404)
+
+
+def test_with_redis_the_job_is_found_by_name_in_a_worker(db):
+    db.services.blobs.jobs = RQJobs.__new__(RQJobs)  # only its type matters here
+    fn, arg = collection_job(db.services.blobs, db.id)
+    assert (fn, arg) == (collect_orphans_job, db.id)
+
+
+class Recorder:
+    def __init__(self, calls: list) -> None:
+        self.calls = calls
+
+    def enqueue(self, fn, *args) -> None:
+        self.calls.append((fn, args))
