@@ -56,6 +56,11 @@ def token(server, db_id: str, user: str) -> str:
 
 
 def test_blobs_are_offloaded_synced_to_another_device_and_read_back(server, page_port):
+    offload_sync_and_read_back(server, page_port)
+
+
+def offload_sync_and_read_back(server, page_port: int) -> dict:
+    """The scenario; the server's stored object as it holds it (BlobRefs)."""
     url = server.create_database(demo_users=(ALICE, BOB))
     db_id = url.rsplit("/", 1)[1]
     page = f"http://127.0.0.1:{page_port}/"
@@ -99,3 +104,4 @@ def test_blobs_are_offloaded_synced_to_another_device_and_read_back(server, page
         assert refused.json()["error"] == "forbidden"
         assert requests.get(f"{url}/blob/{ref}", timeout=30).status_code == 403  # anonymous
     assert "Traceback" not in server.log()
+    return value
