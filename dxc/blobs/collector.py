@@ -16,13 +16,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dxc.blobs.service import BlobService
 from dxc.cooperative import take_turns
 from dxc.jobs import RQJobs
 from dxc.storage.blobs import IN_S3, BlobIndex, BlobInfo
 from dxc.storage.clock import utcnow
+
+if TYPE_CHECKING:
+    from dxc.blobs.service import BlobService
 
 log = logging.getLogger(__name__)
 #: Blobs examined per read.

@@ -23,9 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
+from sqlalchemy import Connection
+
 from dxc.access import RealmAccess
 from dxc.access.principal import Principal
 from dxc.auth.scopes import GLOBAL_READ
+from dxc.blobs.collector import collection_job
 from dxc.config import Settings
 from dxc.errors import Conflict, Forbidden, Invalid, NotFound
 from dxc.jobs import Jobs
@@ -116,7 +119,7 @@ class BlobService:
             info = index.get(blob_id)
             if info is None:
                 raise NotFound(f"there is no blob {ref!r}")
-            if not self._may_read(connection, index, db_id, principal, info):
+            if not _may_read(connection, index, principal, info):
                 raise Forbidden("no object you may read refers to this blob")
         return Download(info, self.content(db_id, info))
 
@@ -127,17 +130,6 @@ class BlobService:
                 raise StoreUnavailable("this blob is in an S3 bucket, and none is configured")
             return self.s3.read(db_id, info.blob_id)
         return self._database_chunks(db_id, info.blob_id)
-
-    def _may_read(
-        self, connection, index: BlobIndex, db_id: str, principal: Principal, info: BlobInfo,  # type: ignore[no-untyped-def]
-    ) -> bool:
-        if principal.user_id is not None and GLOBAL_READ in principal.scopes:
-            return True
-        referrers = list(index.referrers(info.blob_id))
-        if not referrers:
-            return principal.user_id is not None and principal.user_id == info.uploader
-        realms = RealmAccess(ObjectStore(connection, db_id), principal).realm_set().realms
-        return any(referrer.realm_id in realms for referrer in referrers)
 
     def _database_chunks(self, db_id: str, blob_id: str) -> Iterator[bytes]:
         """The bytes chunk by chunk, each read in its own short transaction, so that a
@@ -160,9 +152,22 @@ class BlobService:
         if now - self._collect_scheduled.get(db_id, -COLLECT_EVERY) < COLLECT_EVERY:
             return
         self._collect_scheduled[db_id] = now
-        from dxc.blobs.collector import collection_job
-
         self.jobs.enqueue(*collection_job(self, db_id))
+
+
+def _may_read(connection: Connection, index: BlobIndex, principal: Principal,
+              info: BlobInfo) -> bool:
+    if principal.user_id is not None and GLOBAL_READ in principal.scopes:
+        return True
+    realms: tuple[str, ...] | None = None
+    for referrer in index.referrers(info.blob_id):
+        if realms is None:
+            access = RealmAccess(ObjectStore(connection, index.db_id), principal)
+            realms = access.realm_set().realms
+        if referrer.realm_id in realms:
+            return True
+    # Nothing refers to it (yet): the uploader's alone.
+    return realms is None and principal.user_id is not None and principal.user_id == info.uploader
 
 
 def _checked_id(blob_id: str) -> str:
