@@ -1,7 +1,7 @@
 """blobs: uploaded blobs, their bytes in chunks, and the objects that refer to them
 
 Revision ID: shard_0005
-Revises: shard_0003
+Revises: shard_0004
 Create Date: 2026-12-06 01:30:00.000000
 
 Nothing to backfill: before this migration the server refused uploads, so
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = 'shard_0005'
-down_revision = 'shard_0003'
+down_revision = 'shard_0004'
 branch_labels = None
 depends_on = None
 
