@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dxc.api.auth import bp as auth_bp
+from dxc.api.blobs import bp as blobs_bp
 from dxc.api.changes import bp as changes_bp
 from dxc.api.clients import bp as clients_bp
 from dxc.api.cors import register_cors
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_oauth(app)
     for blueprint in (
         health_bp, home_bp, database_bp, auth_bp, changes_bp, clients_bp, whitelist_bp, transfer_bp,
-        maintenance_bp, templates_bp, rest_bp, users_bp, metrics_bp,
+        maintenance_bp, templates_bp, rest_bp, users_bp, metrics_bp, blobs_bp,
     ):
         app.register_blueprint(blueprint)
     register_dashboard(app, settings)

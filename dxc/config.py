@@ -38,6 +38,19 @@ class ConfigError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class S3Settings:
+    """An S3-compatible bucket for blob bytes. Credentials come the AWS way
+    (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, a profile, an instance role),
+    never through these settings, so they are never printed with them."""
+
+    bucket: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    #: Prepended to ``<db>/<blobId>`` to form an object's key.
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     """The server's whole configuration."""
 
@@ -77,6 +90,11 @@ class Settings:
     metrics_token: str | None = None
     #: HTTP Basic password of the RQ dashboard at ``/admin/rq``; None: no dashboard.
     admin_password: str | None = None
+    #: Offloaded blobs (docs/blobs.md): the largest upload, how long an unreferenced
+    #: blob is kept, and the S3 bucket holding the bytes (None: the shard database).
+    max_blob_bytes: int = 32 * 1024 * 1024
+    blob_orphan_grace: int = 24 * 3600
+    blob_s3: S3Settings | None = None
 
     @property
     def service_url(self) -> str:
@@ -137,6 +155,9 @@ def load_settings(
         log_format=_log_format(environ),
         metrics_token=environ.get("DXC_METRICS_TOKEN") or None,
         admin_password=environ.get("DXC_ADMIN_PASSWORD") or None,
+        max_blob_bytes=_integer(environ, "DXC_MAX_BLOB_BYTES", Settings.max_blob_bytes),
+        blob_orphan_grace=_integer(environ, "DXC_BLOB_ORPHAN_GRACE", Settings.blob_orphan_grace),
+        blob_s3=_s3_settings(environ),
     )
 
 
@@ -303,3 +324,21 @@ def _delays(
     if any(delay < 0 for delay in delays):
         raise ConfigError(f"{name} must not contain negative delays")
     return delays
+
+
+def _s3_settings(environ: Mapping[str, str]) -> S3Settings | None:
+    """``DXC_BLOB_S3_BUCKET`` (and ``_ENDPOINT``, ``_REGION``, ``_PREFIX``); unset: no S3."""
+    bucket = (environ.get("DXC_BLOB_S3_BUCKET") or "").strip()
+    endpoint = (environ.get("DXC_BLOB_S3_ENDPOINT") or "").strip() or None
+    if not bucket:
+        if endpoint:
+            raise ConfigError("DXC_BLOB_S3_ENDPOINT is set but DXC_BLOB_S3_BUCKET is not")
+        return None
+    if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
+        raise ConfigError(f"DXC_BLOB_S3_ENDPOINT must be an http(s) URL, not {endpoint!r}")
+    return S3Settings(
+        bucket=bucket,
+        endpoint_url=endpoint,
+        region=(environ.get("DXC_BLOB_S3_REGION") or "").strip() or None,
+        prefix=environ.get("DXC_BLOB_S3_PREFIX") or "",
+    )

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from dxc.auth.grants import TokenService
 from dxc.auth.otp import OtpLogin
 from dxc.auth.tokens import TokenSigner
+from dxc.blobs.service import BlobService
 from dxc.config import Settings
 from dxc.jobs import Jobs, make_jobs
 from dxc.mail import Mailer
@@ -33,6 +34,7 @@ class Services:
     mailer: Mailer
     bus: Bus
     live: LiveService
+    blobs: BlobService
 
 
 def build_services(settings: Settings) -> Services:
@@ -59,4 +61,5 @@ def build_services(settings: Settings) -> Services:
         mailer=mailer,
         bus=bus,
         live=LiveService(signer, LiveFeed(control, router), bus, control),
+        blobs=BlobService(settings, router, jobs),
     )

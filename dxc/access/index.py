@@ -15,6 +15,7 @@ from dxc import tson
 from dxc.access import members, permissions
 from dxc.access.principal import normalise_email
 from dxc.storage.access_index import AccessIndex, MemberEntry, RealmEntry
+from dxc.storage.blobs import BlobIndex
 from dxc.storage.objects import ObjectStore, StoredObject
 
 REALMS_TABLE = "realms"
@@ -24,8 +25,10 @@ ACCESS_TABLES = frozenset({REALMS_TABLE, members.MEMBERS_TABLE, ROLES_TABLE})
 
 
 def store_objects(store: ObjectStore, rows: Sequence[StoredObject]) -> None:
-    """Insert or replace ``rows`` and the index entries derived from them."""
+    """Insert or replace ``rows`` and the index entries derived from them (the access
+    index, and which objects refer to which blobs)."""
     store.put_many(rows)
+    BlobIndex(store.connection, store.db_id).note_references(rows)
     index: AccessIndex | None = None
     for row in _last_per_key(rows):
         if row.tbl not in (REALMS_TABLE, members.MEMBERS_TABLE):

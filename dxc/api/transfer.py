@@ -19,7 +19,7 @@ from dxc import tson
 from dxc.api import services
 from dxc.api.authorise import authorise
 from dxc.auth.scopes import GLOBAL_READ, GLOBAL_WRITE
-from dxc.manage import exporter
+from dxc.manage import blob_archive, exporter
 from dxc.manage.importer import import_document, import_ndjson
 
 bp = Blueprint("transfer", __name__)
@@ -40,6 +40,13 @@ def import_legacy(db_id: str) -> Response:
     return jsonify(summary.to_json())
 
 
+@bp.post("/<db_id>/import/blobs")
+def import_blobs(db_id: str) -> Response:
+    """The ``blobs.dcbl`` of an export zip (:mod:`dxc.manage.blob_archive`)."""
+    authorise(db_id, GLOBAL_WRITE)
+    return jsonify(blob_archive.import_blobs(services(), db_id, _body_chunks()).to_json())
+
+
 @bp.post("/<db_id>/import/stream")
 def import_stream(db_id: str) -> Response:
     """The ``data.ndjson`` of an export zip."""
@@ -52,10 +59,9 @@ def import_stream(db_id: str) -> Response:
     return jsonify(summary.to_json())
 
 
-@bp.post("/<db_id>/import/blobs")
 @bp.post("/<db_id>/import/yjs")
 def import_binary(db_id: str) -> Response:
-    """This server keeps no blobs or Y.js documents: only an empty part is accepted."""
+    """This server keeps no Y.js documents: only an empty part is accepted."""
     authorise(db_id, GLOBAL_WRITE)
     size = sum(len(chunk) for chunk in _body_chunks())
     if size > EMPTY_BINARY_PART:
@@ -78,6 +84,18 @@ def export_stream(db_id: str) -> Response:
     return _streamed(lines, "application/x-ndjson")
 
 
+@bp.get("/<db_id>/export/blobs")
+def export_blobs(db_id: str) -> Response:
+    """The ``blobs.dcbl``: every blob, a realm's (``realmId``) or the ``blobIds`` given."""
+    realm_id, _ = _reader(db_id)
+    ids = request.args.get("blobIds")
+    blob_ids = [i for i in ids.split(",") if i] if ids is not None else None
+    parts = blob_archive.export_blobs(services(), db_id, realm_id, blob_ids)
+    response = Response(parts, mimetype="application/octet-stream")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/<db_id>/export")
 def export_legacy(db_id: str) -> Response:
     realm_id, table = _reader(db_id)
@@ -85,7 +103,6 @@ def export_legacy(db_id: str) -> Response:
     return _streamed(chunks, "application/json")
 
 
-@bp.get("/<db_id>/export/blobs")
 @bp.get("/<db_id>/export/yjs")
 def export_binary(db_id: str) -> Response:
     """Nothing to export; the CLI skips a part answered with a status below 500."""

@@ -345,6 +345,9 @@ class ObjectStore:
             schema.consistent_operations,
             schema.access_realms,
             schema.access_members,
+            schema.blobs,
+            schema.blob_chunks,
+            schema.blob_refs,
         ):
             self.connection.execute(delete(table).where(table.c.db_id == self.db_id))
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -356,4 +357,39 @@ access_members = Table(
     Index(None, "db_id", "realm_id"),
     Index(None, "db_id", "user_id"),
     Index(None, "db_id", "email"),
+)
+
+# Offloaded blobs (docs/blobs.md): what was uploaded, by whom, where its bytes
+# are; the bytes themselves in chunks here unless an S3 bucket holds them; and
+# which objects refer to which blob, noted when an object is written.
+blobs = Table(
+    "blobs",
+    shard_metadata,
+    Column("db_id", String(64), primary_key=True),
+    Column("blob_id", String(64), primary_key=True),
+    Column("uploader", Text, nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("location", String(8), nullable=False),  # "db" (blob_chunks) or "s3"
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+blob_chunks = Table(
+    "blob_chunks",
+    shard_metadata,
+    Column("db_id", String(64), primary_key=True),
+    Column("blob_id", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# Only ever added to when an object is written; a row whose object no longer
+# holds the ref is ignored when read and goes with its blob.
+blob_refs = Table(
+    "blob_refs",
+    shard_metadata,
+    Column("db_id", String(64), primary_key=True),
+    Column("blob_id", String(64), primary_key=True),
+    Column("tbl", String(255), primary_key=True),
+    Column("key", Text, primary_key=True),
 )

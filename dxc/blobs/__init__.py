@@ -1,0 +1,1 @@
+"""Offloaded blobs: uploads, access-checked downloads, orphan collection (docs/blobs.md)."""
