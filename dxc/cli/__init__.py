@@ -13,7 +13,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import OperationalError
 
-from dxc.cli import admin, auth, databases, oauth, transfer, whitelist
+from dxc.cli import admin, auth, databases, oauth, shards, transfer, whitelist
 from dxc.errors import Refused
 from dxc.storage.router import UnknownDatabase
 
@@ -38,6 +38,6 @@ def dxc_cli() -> None:
     """Administer this dxc-server installation."""
 
 
-for _module in (databases, transfer, admin, whitelist, auth, oauth):
+for _module in (databases, transfer, admin, whitelist, auth, oauth, shards):
     for _command in _module.COMMANDS:
         dxc_cli.add_command(_command)

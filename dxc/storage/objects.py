@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from dxc.storage import schema
 from dxc.storage.clock import utcnow
+from dxc.storage.router import NotOnShard
 
 objects = schema.objects
 
@@ -74,13 +75,23 @@ class ObjectStore:
         self.connection.execute(statement.on_conflict_do_nothing())
 
     def current_revision(self) -> int:
+        """The database's head revision; :class:`NotOnShard` if this shard has no
+        counter of it (the database moved away)."""
         rev = self.connection.scalar(
             select(schema.revisions.c.rev).where(schema.revisions.c.db_id == self.db_id)
         )
-        return rev or 0
+        if rev is None:
+            raise NotOnShard(self.db_id)
+        return rev
 
     def next_revision(self) -> int:
-        """Increment the counter and hold its row lock until this transaction ends."""
+        """Increment the counter and hold its row lock until this transaction ends.
+
+        A shard without the counter does not hold the database: it was created
+        with one, and a move removes it from the old shard (while writers wait
+        for its lock) before the switch, so that a writer who still routes
+        here writes nothing (:class:`NotOnShard`) instead of writing where
+        nobody reads."""
         statement = (
             update(schema.revisions)
             .where(schema.revisions.c.db_id == self.db_id)
@@ -89,8 +100,7 @@ class ObjectStore:
         )
         rev = self.connection.scalar(statement)
         if rev is None:
-            self.create_revision_counter()
-            rev = self.connection.scalar(statement)
+            raise NotOnShard(self.db_id)
         return rev
 
     @staticmethod
