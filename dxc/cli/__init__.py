@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from dxc.cli import admin, auth, databases, oauth, shards, transfer, whitelist
 from dxc.errors import Refused
-from dxc.storage.router import UnknownDatabase
+from dxc.storage.router import NotOnShard, UnknownDatabase
 
 
 class DxcGroup(click.Group):
@@ -28,6 +28,10 @@ class DxcGroup(click.Group):
             raise click.ClickException(str(refused)) from None
         except UnknownDatabase as unknown:
             raise click.ClickException(f"there is no database {unknown.args[0]!r}") from None
+        except NotOnShard as moving:
+            raise click.ClickException(
+                f"database {moving.db_id} is being moved to another shard; run this again shortly"
+            ) from None
         except OperationalError as error:  # DEXIE_CLOUD names a server that does not answer
             reason = (str(error.orig).strip().splitlines() or ["no reason given"])[0]
             raise click.ClickException(f"cannot use the database (DEXIE_CLOUD): {reason}") from None
