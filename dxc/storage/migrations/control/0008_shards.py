@@ -1,7 +1,7 @@
 """Shards: read-only shards, revision keys that survive moves, and moves in progress
 
-Revision ID: control_0007
-Revises: control_0006
+Revision ID: control_0008
+Revises: control_0007
 Create Date: 2026-12-10 10:00:00.000000
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = 'control_0007'
-down_revision = 'control_0006'
+revision = 'control_0008'
+down_revision = 'control_0007'
 branch_labels = None
 depends_on = None
 
