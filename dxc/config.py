@@ -95,6 +95,9 @@ class Settings:
     max_blob_bytes: int = 32 * 1024 * 1024
     blob_orphan_grace: int = 24 * 3600
     blob_s3: S3Settings | None = None
+    #: Seconds a database move may hold the database's writes (its final catch-up),
+    #: and about how long a sync waits for a moving database before a retryable 503.
+    move_hold_seconds: int = 5
 
     @property
     def service_url(self) -> str:
@@ -158,6 +161,7 @@ def load_settings(
         max_blob_bytes=_integer(environ, "DXC_MAX_BLOB_BYTES", Settings.max_blob_bytes),
         blob_orphan_grace=_integer(environ, "DXC_BLOB_ORPHAN_GRACE", Settings.blob_orphan_grace),
         blob_s3=_s3_settings(environ),
+        move_hold_seconds=_integer(environ, "DXC_MOVE_HOLD_SECONDS", Settings.move_hold_seconds),
     )
 
 
@@ -174,35 +178,36 @@ def settings_or_exit() -> Settings:
         raise SystemExit(2) from None
 
 
-def parse_connection_string(text: str) -> URL:
+def parse_connection_string(text: str, name: str = "DEXIE_CLOUD") -> URL:
     """Accept a URL (``postgresql://…``, ``sqlite:///…``) or Azure's keyword form.
 
     The keyword form is what Azure App Service shows for a PostgreSQL
     connection string: ``Server=h;Database=d;Port=5432;User Id=u;Password=p;Ssl Mode=Require;``.
+    ``name``: what the errors call the text (it never quotes the text: a password).
     """
     text = text.strip()
     if "://" in text:
         try:
             url = make_url(text)
-        except Exception as exc:  # SQLAlchemy raises ArgumentError; the message is enough
-            raise ConfigError(f"DEXIE_CLOUD is not a valid database URL: {exc}") from None
+        except Exception:  # SQLAlchemy's message would quote the text
+            raise ConfigError(f"{name} is not a valid database URL") from None
         backend = url.get_backend_name()
         if backend in ("postgres", "postgresql"):
             return url.set(drivername="postgresql+psycopg2")
         if backend == "sqlite":
             return url
-        raise ConfigError(f"DEXIE_CLOUD: unsupported database {backend!r} (use PostgreSQL)")
-    return _keyword_connection_string(text)
+        raise ConfigError(f"{name}: unsupported database {backend!r} (use PostgreSQL)")
+    return _keyword_connection_string(text, name)
 
 
-def _keyword_connection_string(text: str) -> URL:
+def _keyword_connection_string(text: str, setting: str) -> URL:
     pairs: dict[str, str] = {}
     for part in text.split(";"):
         if not part.strip():
             continue
         name, sep, value = part.partition("=")
         if not sep:
-            raise ConfigError(f"DEXIE_CLOUD: cannot read {part.strip()!r} (expected Name=value)")
+            raise ConfigError(f"{setting}: cannot read a part of it (expected Name=value)")
         pairs[name.strip().lower().replace(" ", "").replace("_", "")] = value.strip()
 
     def pick(*names: str) -> str | None:
@@ -211,7 +216,7 @@ def _keyword_connection_string(text: str) -> URL:
     host = pick("server", "host", "datasource")
     database = pick("database", "initialcatalog", "dbname")
     if not host or not database:
-        raise ConfigError("DEXIE_CLOUD: the connection string needs Server= and Database=")
+        raise ConfigError(f"{setting}: the connection string needs Server= and Database=")
     port = pick("port")
     query = {}
     ssl_mode = pick("sslmode")
@@ -228,7 +233,7 @@ def _keyword_connection_string(text: str) -> URL:
             query=query,
         )
     except ValueError:
-        raise ConfigError(f"DEXIE_CLOUD: Port must be a number, not {port!r}") from None
+        raise ConfigError(f"{setting}: Port must be a number, not {port!r}") from None
 
 
 def _database_url(environ: Mapping[str, str], instance_path: Path) -> URL:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Iterator
 
 from flask import Blueprint, Response, request, stream_with_context
 from werkzeug.exceptions import Forbidden
@@ -12,6 +13,8 @@ from dxc import metrics
 from dxc.api import services
 from dxc.api.authorise import caller
 from dxc.auth.scopes import ACCESS_DB, DATA_SCOPES
+from dxc.storage.router import Shard
+from dxc.sync.service import SyncOutcome
 
 log = logging.getLogger(__name__)
 bp = Blueprint("database", __name__)
@@ -23,13 +26,23 @@ def sync(db_id: str) -> Response:
     if not principal.is_anonymous and not principal.scopes & DATA_SCOPES:
         # A CONNECT_CLIENT or CREATE_DB token proves an e-mail address, not a right to data.
         raise Forbidden(f"the access token lacks {ACCESS_DB}")
-    outcome, answer = services().sync.sync(db_id, principal, request.get_data())
+    body = request.get_data()
+
+    def attempt(_shard: Shard) -> tuple[SyncOutcome, str, Iterator[str]]:
+        outcome, answer = services().sync.sync(db_id, principal, body)
+        head = next(answer)  # opens the read transaction: an outage is a 503, not a cut stream
+        return outcome, head, answer
+
+    # A database being moved holds its writes for a moment, and a placement read
+    # before its switch names the old shard: the request is run again where it lives
+    # (what the first attempt committed is recognised by its txids).
+    patience = services().settings.move_hold_seconds + 1
+    outcome, head, answer = services().router.retrying(db_id, attempt, patience)
     log.info(
         "sync db=%s applied=%d rejected=%d", db_id, outcome.applied, outcome.rejected
     )
     metrics.SYNC_TRANSACTIONS.labels("applied").inc(outcome.applied)
     metrics.SYNC_TRANSACTIONS.labels("refused").inc(outcome.rejected)
-    head = next(answer)  # opens the read transaction: an outage is a 503, not a cut stream
     return Response(
         stream_with_context(itertools.chain((head,), answer)), mimetype="application/json"
     )

@@ -32,10 +32,11 @@ from werkzeug.routing import WebsocketMismatch
 from wsproto.utilities import RemoteProtocolError
 
 from dxc import errors
+from dxc.api import services
 from dxc.auth.tokens import InvalidToken
 from dxc.protocol import ProtocolError
 from dxc.storage.engines import UnstorableValue
-from dxc.storage.router import UnknownDatabase
+from dxc.storage.router import NotOnShard, UnknownDatabase
 from dxc.tson import TSONError, safe_text, text_problem
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,16 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(UnknownDatabase)
     def unknown_database(error: UnknownDatabase) -> Response:
         return error_response(404, "unknown_database", f"there is no database {error.args[0]!r}")
+
+    @app.errorhandler(NotOnShard)
+    def moving_database(error: NotOnShard) -> Response:
+        # Its placement changed (a move): read it again next time; the client retries.
+        services().router.forget(error.db_id)
+        response = error_response(
+            503, "unavailable", "the database is being moved to another shard; retry shortly"
+        )
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.errorhandler(InvalidToken)
     def invalid_token(error: InvalidToken) -> Response:

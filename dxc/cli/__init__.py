@@ -13,9 +13,9 @@ from typing import Any
 import click
 from sqlalchemy.exc import OperationalError
 
-from dxc.cli import admin, auth, blobs, databases, oauth, replication, transfer, whitelist
+from dxc.cli import admin, auth, blobs, databases, oauth, replication, shards, transfer, whitelist
 from dxc.errors import Refused
-from dxc.storage.router import UnknownDatabase
+from dxc.storage.router import NotOnShard, UnknownDatabase
 
 
 class DxcGroup(click.Group):
@@ -28,6 +28,10 @@ class DxcGroup(click.Group):
             raise click.ClickException(str(refused)) from None
         except UnknownDatabase as unknown:
             raise click.ClickException(f"there is no database {unknown.args[0]!r}") from None
+        except NotOnShard as moving:
+            raise click.ClickException(
+                f"database {moving.db_id} is being moved to another shard; run this again shortly"
+            ) from None
         except OperationalError as error:  # DEXIE_CLOUD names a server that does not answer
             reason = (str(error.orig).strip().splitlines() or ["no reason given"])[0]
             raise click.ClickException(f"cannot use the database (DEXIE_CLOUD): {reason}") from None
@@ -38,6 +42,6 @@ def dxc_cli() -> None:
     """Administer this dxc-server installation."""
 
 
-for _module in (databases, transfer, admin, whitelist, auth, oauth, replication, blobs):
+for _module in (databases, transfer, admin, whitelist, auth, oauth, shards, replication, blobs):
     for _command in _module.COMMANDS:
         dxc_cli.add_command(_command)

@@ -8,6 +8,7 @@ from dxc.auth.scopes import ADMIN_SCOPES
 from dxc.services import Services
 from dxc.storage import credentials
 from dxc.storage import databases as database_store
+from dxc.storage import shards as shard_store
 from dxc.storage.migrate import upgrade
 from dxc.storage.objects import ObjectStore
 
@@ -32,9 +33,9 @@ def migrate(services: Services) -> None:
 
 
 def create_database(services: Services, owner_email: str | None = None) -> DatabaseKey:
-    """A new logical database on the default shard, with an admin API client."""
+    """A new logical database, with an admin API client, on a writable shard drawn by weight."""
     with services.control.begin() as connection:
-        shard_id = database_store.ensure_default_shard(connection)
+        shard_id = shard_store.pick_shard(connection)
         db_id = database_store.create_database(connection, shard_id)
         client, secret = credentials.create_api_client(
             connection, db_id, ADMIN_SCOPES, owner_email

@@ -23,11 +23,13 @@ from dxc.protocol.revisions import decode_revision, encode_revision
 from dxc.realtime.shared import SharedResults
 from dxc.storage import tables as table_store
 from dxc.storage.objects import ObjectStore
-from dxc.storage.router import ShardRouter
+from dxc.storage.router import Shard, ShardRouter
 from dxc.sync.pull import plan_pull, pull_changes
 
 #: Above this many characters of changes, the client pulls instead (the answer streams).
 MAX_MESSAGE_CHARS = 1_000_000
+#: Seconds a socket's read waits for a database that is being moved (its placement switches).
+MOVE_PATIENCE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,20 @@ class LiveFeed:
     def _catch_up(
         self, db_id: str, principal: Principal, client_rev: str | None, client_hash: str | None
     ) -> CatchUp:
-        shard = self.router.shard_for(db_id)
+        return self.router.retrying(
+            db_id,
+            lambda shard: self._catch_up_on(shard, db_id, principal, client_rev, client_hash),
+            MOVE_PATIENCE_SECONDS,
+        )
+
+    def _catch_up_on(
+        self,
+        shard: Shard,
+        db_id: str,
+        principal: Principal,
+        client_rev: str | None,
+        client_hash: str | None,
+    ) -> CatchUp:
         with shard.transaction(read_only=True) as connection:
             store = ObjectStore(connection, db_id)
             access = RealmAccess(store, principal)
@@ -110,7 +125,7 @@ class LiveFeed:
             since = (decode_revision(client_rev) or {}).get(shard.id)
             if client_rev is None or since is None:
                 return CatchUp(view, pull=True)
-            upto = store.current_revision()
+            upto = store.current_revision()  # NotOnShard if the database moved away
             if upto <= since:
                 return CatchUp(view)
             with self.control.connect() as control:

@@ -52,7 +52,7 @@ class PollingBus(Bus):
         by_shard: dict[int, list[str]] = {}
         for db_id in watched:
             try:
-                by_shard.setdefault(self.router.shard_for(db_id).id, []).append(db_id)
+                by_shard.setdefault(self.router.shard_for(db_id).location, []).append(db_id)
             except UnknownDatabase:
                 continue
         keep = set(watched)
@@ -63,4 +63,5 @@ class PollingBus(Bus):
             for db_id, rev in heads.items():
                 if rev > self._seen.get(db_id, 0):
                     self._seen[db_id] = rev
-                    self._received(Change.anything(db_id, shard_id, rev))
+                    key = self.router.shard_for(db_id).id  # what its revision tokens say
+                    self._received(Change.anything(db_id, key, rev))

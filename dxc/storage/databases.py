@@ -135,6 +135,7 @@ def remove_database(connection: Connection, db_id: str) -> None:
         schema.login_settings,
         schema.oauth_states,
         schema.oauth_codes,
+        schema.shard_moves,
     ):
         connection.execute(delete(table).where(table.c.db_id == db_id))
     connection.execute(delete(schema.otps).where(schema.otps.c.audience == db_id))

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from dxc.storage import schema
 from dxc.storage.clock import utcnow
+from dxc.storage.router import NotOnShard
 
 objects = schema.objects
 
@@ -74,13 +75,23 @@ class ObjectStore:
         self.connection.execute(statement.on_conflict_do_nothing())
 
     def current_revision(self) -> int:
+        """The database's head revision; :class:`NotOnShard` if this shard has no
+        counter of it (the database moved away)."""
         rev = self.connection.scalar(
             select(schema.revisions.c.rev).where(schema.revisions.c.db_id == self.db_id)
         )
-        return rev or 0
+        if rev is None:
+            raise NotOnShard(self.db_id)
+        return rev
 
     def next_revision(self) -> int:
-        """Increment the counter and hold its row lock until this transaction ends."""
+        """Increment the counter and hold its row lock until this transaction ends.
+
+        A shard without the counter does not hold the database: it was created
+        with one, and a move removes it from the old shard (while writers wait
+        for its lock) before the switch, so that a writer who still routes
+        here writes nothing (:class:`NotOnShard`) instead of writing where
+        nobody reads."""
         statement = (
             update(schema.revisions)
             .where(schema.revisions.c.db_id == self.db_id)
@@ -89,8 +100,7 @@ class ObjectStore:
         )
         rev = self.connection.scalar(statement)
         if rev is None:
-            self.create_revision_counter()
-            rev = self.connection.scalar(statement)
+            raise NotOnShard(self.db_id)
         return rev
 
     @staticmethod
@@ -199,8 +209,8 @@ class ObjectStore:
 
     def advance_revision(self, rev: int) -> int:
         """Raise the counter to at least ``rev`` (a replica takes its source's revisions),
-        holding its row lock like :meth:`next_revision`."""
-        self.create_revision_counter()
+        holding its row lock like :meth:`next_revision` (and, like it, refusing a shard
+        the database moved away from)."""
         counter = schema.revisions.c.rev
         statement = (
             update(schema.revisions)
@@ -208,7 +218,10 @@ class ObjectStore:
             .values(rev=case((counter < rev, rev), else_=counter))
             .returning(counter)
         )
-        return self.connection.scalar(statement)
+        advanced = self.connection.scalar(statement)
+        if advanced is None:
+            raise NotOnShard(self.db_id)
+        return advanced
 
     def live_heads(
         self, tbl: str | None = None, realm_id: str | None = None

@@ -2,16 +2,21 @@
 
 Every shard has one engine (and so one connection pool) per process. The
 control database says which shard holds which database; nothing else in the
-code knows where data lives.
+code knows where data lives. A placement is cached for :data:`PLACEMENT_TTL`
+seconds; a database moved meanwhile (``flask dxc move-realms``) is noticed
+sooner where it matters: its old shard no longer has its revision counter,
+so a writer or a pull there meets :class:`NotOnShard`, and the placement is
+read again (:meth:`ShardRouter.retrying`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, select
 
@@ -20,15 +25,27 @@ from dxc.storage.engines import make_engine
 
 #: Seconds a process trusts a cached placement before asking the control database again.
 PLACEMENT_TTL = 5.0
+#: Seconds between two looks at the placement of a database that is being moved.
+MOVED_RETRY_SECONDS = 0.05
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Shard:
-    """One shard database and its connection pool."""
+    """One shard database and its connection pool, as a logical database sees it.
+
+    ``location`` is the ``shards`` row that holds the data. ``id`` keys the
+    database's revisions in revision tokens and bus changes: the shard its
+    revision counter began on, which a move does not change (the counter moves
+    with the data), so that clients' tokens stay valid. For a database that
+    never moved, and for :meth:`ShardRouter.shard`, both are the same.
+    """
 
     id: int
     name: str
     engine: Engine
+    location: int
 
     @contextmanager
     def transaction(self, read_only: bool = False) -> Iterator[Connection]:
@@ -43,13 +60,23 @@ class UnknownDatabase(LookupError):
     """No logical database has that id."""
 
 
+class NotOnShard(LookupError):
+    """The shard asked does not hold the database (any longer): it moved away,
+    or it is being moved and its writes are held. Read the placement again."""
+
+    def __init__(self, db_id: str) -> None:
+        super().__init__(db_id)
+        self.db_id = db_id
+
+
 class ShardRouter:
     """Finds the shard of a logical database, creating engines on first use."""
 
     def __init__(self, control: Engine) -> None:
         self.control = control
         self._shards: dict[int, Shard] = {}
-        self._placement: dict[str, tuple[int, float]] = {}  # db id -> (shard id, valid until)
+        #: db id -> (shard id, revision key, valid until)
+        self._placement: dict[str, tuple[int, int | None, float]] = {}
         self._lock = threading.Lock()
 
     def shard(self, shard_id: int) -> Shard:
@@ -64,19 +91,40 @@ class ShardRouter:
     def shard_for(self, db_id: str) -> Shard:
         """The shard holding database ``db_id``; :class:`UnknownDatabase` if none does."""
         placed = self._placement.get(db_id)
-        if placed is None or placed[1] < time.monotonic():
+        if placed is None or placed[2] < time.monotonic():
             # A soft-deleted database still works until it is purged; the cache
-            # expires so that other processes notice a hard delete soon.
+            # expires so that other processes notice a hard delete or a move soon.
+            databases = schema.databases
             with self.control.connect() as connection:
-                shard_id = connection.scalar(
-                    select(schema.databases.c.shard_id).where(schema.databases.c.id == db_id)
-                )
-            if shard_id is None:
+                row = connection.execute(
+                    select(databases.c.shard_id, databases.c.revision_key).where(
+                        databases.c.id == db_id
+                    )
+                ).one_or_none()
+            if row is None:
                 self._placement.pop(db_id, None)
                 raise UnknownDatabase(db_id)
-            placed = (shard_id, time.monotonic() + PLACEMENT_TTL)
+            placed = (row.shard_id, row.revision_key, time.monotonic() + PLACEMENT_TTL)
             self._placement[db_id] = placed
-        return self.shard(placed[0])
+        shard = self.shard(placed[0])
+        return shard if placed[1] in (None, shard.id) else replace(shard, id=placed[1])
+
+    def retrying(self, db_id: str, work: Callable[[Shard], T], patience: float) -> T:
+        """``work(shard_for(db_id))``; when the database turns out not to be on that
+        shard (moved, or its writes held by a move), again on the shard the control
+        database names, for up to ``patience`` seconds, then :class:`NotOnShard`.
+
+        ``work`` must leave nothing behind when it raises :class:`NotOnShard`
+        (its shard transaction rolled back)."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                return work(self.shard_for(db_id))
+            except NotOnShard:
+                self.forget(db_id)
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(MOVED_RETRY_SECONDS)
 
     def all_shards(self) -> list[Shard]:
         with self.control.connect() as connection:
@@ -97,4 +145,11 @@ class ShardRouter:
         if row is None:
             raise LookupError(f"no shard with id {shard_id}")
         engine = self.control if row.url is None else make_engine(row.url)
-        return Shard(id=shard_id, name=row.name, engine=engine)
+        return Shard(id=shard_id, name=row.name, engine=engine, location=shard_id)
+
+    def close(self, shard_id: int) -> None:
+        """Dispose of the pool of ``shard_id`` (its URL changed, or it was removed)."""
+        with self._lock:
+            shard = self._shards.pop(shard_id, None)
+        if shard is not None and shard.engine is not self.control:
+            shard.engine.dispose()

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 NAMING = {
@@ -47,6 +48,8 @@ shards = Table(
     Column("url", Text, nullable=True),
     Column("weight", Integer, nullable=False, default=1),
     Column("created", DateTime(timezone=True), nullable=False),
+    # Takes no new databases, neither created nor moved there (``update-shard --read-only``).
+    Column("read_only", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 databases = Table(
@@ -56,6 +59,23 @@ databases = Table(
     Column("shard_id", Integer, ForeignKey("shards.id"), nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
     Column("deleted", DateTime(timezone=True), nullable=True),
+    # The number that keys this database's revisions in revision tokens: the id of
+    # the shard its revision counter began on (a move carries the counter along, so
+    # tokens stay valid). NULL: ``shard_id``, the database never moved.
+    Column("revision_key", Integer, nullable=True),
+)
+
+# A move of a database to another shard (``flask dxc move-realms``) that has not
+# finished: ``copying`` until the switch, ``switched`` until the old copy is gone.
+shard_moves = Table(
+    "shard_moves",
+    control_metadata,
+    Column("db_id", String(64), ForeignKey("databases.id"), primary_key=True),
+    Column("from_shard", Integer, ForeignKey("shards.id"), nullable=False),
+    Column("to_shard", Integer, ForeignKey("shards.id"), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("started", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
 )
 
 api_clients = Table(

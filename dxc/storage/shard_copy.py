@@ -1,0 +1,189 @@
+"""Copying one logical database's rows from one shard to another, and comparing them.
+
+Every table of the shard schema with a ``db_id`` column belongs to the copy,
+so tables that later migrations add come along without changes here. A
+table with a ``rev`` column is copied incrementally: the rows with a
+revision above the last pass (a changed row gets a new revision, and rows
+are never deleted while the database lives, only tombstoned), upserted by
+their primary key. A table without one is copied whole each time (the access
+index: small). The ``revisions`` row is copied last, with the final pass: a
+shard holds a database once it has its revision counter (see
+``ObjectStore.next_revision``).
+
+A surrogate key (an autoincrementing ``id``) is not copied: the target numbers
+the rows itself, in the source's order, and comparisons leave it out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, Connection, Table, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dxc.storage import schema
+
+#: Rows per round trip, both reading and writing.
+BATCH = 1000
+_HASH_MODULUS = 2**128
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    """A table's rows of one database: how many, and a hash of their contents."""
+
+    rows: int
+    digest: str
+
+
+def database_tables() -> list[Table]:
+    """The shard tables that hold rows of a database, the revision counter last."""
+    tables = [
+        table
+        for table in schema.shard_metadata.sorted_tables
+        if "db_id" in table.c and table is not schema.revisions
+    ]
+    return [*tables, schema.revisions]
+
+
+def copy_rows(source: Connection, target: Connection, db_id: str, since: int | None) -> int:
+    """Copy ``db_id``'s rows changed after revision ``since`` (None: all of them)
+    from ``source`` to ``target``, the revision counter excepted; how many rows."""
+    copied = 0
+    for table in database_tables()[:-1]:
+        if "rev" not in table.c:
+            target.execute(delete(table).where(table.c.db_id == db_id))
+            copied += _copy(source, target, table, db_id, None, upsert=False)
+        else:
+            copied += _copy(source, target, table, db_id, since, upsert=_natural_key(table))
+    return copied
+
+
+def copy_revision_counter(source: Connection, target: Connection, db_id: str) -> int:
+    """Give ``target`` the database's revision counter, at the source's revision."""
+    table = schema.revisions
+    rev = source.scalar(select(table.c.rev).where(table.c.db_id == db_id))
+    if rev is None:
+        raise LookupError(f"the source shard has no revision counter of {db_id}")
+    target.execute(delete(table).where(table.c.db_id == db_id))
+    target.execute(table.insert().values(db_id=db_id, rev=rev))
+    return rev
+
+
+def head_revision(connection: Connection, db_id: str) -> int | None:
+    table = schema.revisions
+    return connection.scalar(select(table.c.rev).where(table.c.db_id == db_id))
+
+
+def check(connection: Connection, db_id: str) -> dict[str, TableCheck]:
+    """Row count and content hash of each table's rows of ``db_id``.
+
+    The hash is a sum of per-row hashes, so it does not depend on the order in
+    which a database returns rows, and the same rows give the same hash on
+    SQLite and PostgreSQL (values are normalised first)."""
+    checks = {}
+    for table in database_tables():
+        columns = _copied_columns(table)
+        count, total = 0, 0
+        rows = connection.execute(
+            select(*columns).where(table.c.db_id == db_id).execution_options(yield_per=BATCH)
+        )
+        for row in rows:
+            count += 1
+            encoded = json.dumps([_normal(value) for value in row], ensure_ascii=False)
+            digest = hashlib.sha256(encoded.encode()).digest()
+            total = (total + int.from_bytes(digest[:16], "big")) % _HASH_MODULUS
+        checks[table.name] = TableCheck(count, f"{total:032x}")
+    return checks
+
+
+def count_rows(connection: Connection, db_id: str) -> int:
+    """How many rows ``db_id`` has on this shard, all tables together."""
+    return sum(
+        connection.scalar(select(func.count()).select_from(t).where(t.c.db_id == db_id)) or 0
+        for t in database_tables()
+    )
+
+
+def remove_rows(connection: Connection, db_id: str, with_counter: bool = True) -> None:
+    """Delete ``db_id``'s rows from this shard (the counter first: from then on
+    the shard does not hold the database)."""
+    tables = database_tables()
+    for table in reversed(tables if with_counter else tables[:-1]):
+        connection.execute(delete(table).where(table.c.db_id == db_id))
+
+
+def _copy(
+    source: Connection,
+    target: Connection,
+    table: Table,
+    db_id: str,
+    since: int | None,
+    upsert: bool,
+) -> int:
+    columns = _copied_columns(table)
+    query = select(*columns).where(table.c.db_id == db_id)
+    if since is not None:
+        query = query.where(table.c.rev > since)
+    surrogate = _surrogate(table)
+    if surrogate is not None:
+        query = query.order_by(table.c.rev, surrogate)
+    copied = 0
+    for batch in _batches(source.execute(query.execution_options(yield_per=BATCH))):
+        target.execute(_insert(target, table, columns, upsert), batch).close()
+        copied += len(batch)
+    return copied
+
+
+def _batches(rows: Any) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(dict(row._mapping))
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _insert(target: Connection, table: Table, columns: list[Column[Any]], upsert: bool) -> Any:
+    """An insert (an upsert by primary key if ``upsert``); its ``RETURNING`` makes
+    SQLAlchemy send many rows per round trip (see ``ObjectStore.put_many``)."""
+    dialect = postgresql if target.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    keys = list(table.primary_key.columns)
+    if upsert:
+        others = [c for c in columns if c.name not in {k.name for k in keys}]
+        statement = statement.on_conflict_do_update(
+            index_elements=keys, set_={c.name: statement.excluded[c.name] for c in others}
+        ) if others else statement.on_conflict_do_nothing(index_elements=keys)
+    return statement.returning(keys[0])
+
+
+def _surrogate(table: Table) -> Column[Any] | None:
+    """The table's autoincrementing id, if its primary key is one."""
+    keys = list(table.primary_key.columns)
+    if len(keys) == 1 and keys[0].autoincrement in (True, "auto") and keys[0].name == "id":
+        return keys[0]
+    return None
+
+
+def _natural_key(table: Table) -> bool:
+    return _surrogate(table) is None
+
+
+def _copied_columns(table: Table) -> list[Column[Any]]:
+    surrogate = _surrogate(table)
+    return [column for column in table.c if column is not surrogate]
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat()
+    return value
