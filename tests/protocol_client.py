@@ -45,7 +45,13 @@ class Device:
         self.token = answer["accessToken"]
         return answer
 
-    def post_sync(self, changes: list[dict[str, Any]], base_revs=None, raw: bytes | None = None):
+    def post_sync(
+        self,
+        changes: list[dict[str, Any]],
+        base_revs=None,
+        raw: bytes | None = None,
+        y: list[dict[str, Any]] | None = None,
+    ):
         body = raw or tson.dumps(
             {
                 "v": 3,
@@ -55,7 +61,7 @@ class Device:
                 "lastPull": self.last_pull,
                 "baseRevs": base_revs or [],
                 "changes": changes,
-                "y": [],
+                "y": y or [],
                 "dxcv": "4.4.14",
             }
         ).encode()
@@ -64,8 +70,10 @@ class Device:
             headers["Authorization"] = f"Bearer {self.token}"
         return self.client.post(f"{self.path}/sync", data=body, headers=headers)
 
-    def sync(self, changes: list[dict[str, Any]] = (), base_revs=None) -> dict[str, Any]:
-        response = self.post_sync(list(changes), base_revs)
+    def sync(
+        self, changes: list[dict[str, Any]] = (), base_revs=None, y: list[dict] | None = None
+    ) -> dict[str, Any]:
+        response = self.post_sync(list(changes), base_revs, y=y)
         assert response.status_code == 200, response.get_data(as_text=True)
         answer = tson.loads(response.get_data())
         self.apply(answer)
@@ -83,6 +91,7 @@ class Device:
                         table[key] = mut["values"][index]
         self.last_pull = {
             "serverRevision": answer["serverRevision"],
+            "yServerRevision": _y_server_revision(answer),
             "realms": answer["realms"],
             "inviteRealms": answer["inviteRealms"],
         }
@@ -91,6 +100,17 @@ class Device:
         self.mutation_rev += 1
         mut = {"type": kind, "keys": keys, "txid": txid, "rev": self.mutation_rev, **fields}
         return {"table": table, "muts": [mut]}
+
+
+def _y_server_revision(answer: dict[str, Any]) -> str:
+    """The client's yServerRevision after ``answer`` (applyYServerMessages)."""
+    revision = answer["serverRevision"]
+    for message in answer.get("yMessages", []):
+        if message["type"] == "u-s" and message.get("r"):
+            revision = message["r"]
+        elif message["type"] == "y-complete-sync-done":
+            revision = message["yServerRev"]
+    return revision
 
 
 def item(key: str, owner: str = ALICE, realm: str | None = None, **fields: Any) -> dict:
