@@ -71,6 +71,9 @@ class Encoder:
         elif isinstance(value, int) and abs(value) <= _BITS31:
             self.uint8(125)
             self.var_int(value)
+        elif isinstance(value, int | float) and _is_float32(float(value)):
+            self.uint8(124)
+            self._parts += struct.pack(">f", float(value))
         elif isinstance(value, int | float):
             self.uint8(123)
             self._parts += struct.pack(">d", float(value))
@@ -183,6 +186,14 @@ class Decoder:
         if count > len(self.data) - self.pos:  # every item takes at least one byte
             raise Lib0Error("a count runs past the end of the data")
         return count
+
+
+def _is_float32(value: float) -> bool:
+    """Whether a float32 holds ``value`` exactly (lib0 then writes 4 bytes, not 8)."""
+    try:
+        return struct.unpack(">f", struct.pack(">f", value))[0] == value
+    except OverflowError:
+        return False
 
 
 def _finite(value: float) -> float:
