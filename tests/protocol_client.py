@@ -36,6 +36,7 @@ class Device:
         self.last_pull: Any = UNDEFINED
         self.state: dict[str, dict[str, Any]] = {}
         self.mutation_rev = 0
+        self.schema: dict[str, Any] = SCHEMA
 
     def login(self, user: str, public_key: str | None = None) -> dict[str, Any]:
         body = {"grant_type": "demo", "demo_user": user, "scopes": ["ACCESS_DB"]}
@@ -57,7 +58,7 @@ class Device:
                 "v": 3,
                 "dbID": self.db_id if self.last_pull is not UNDEFINED else UNDEFINED,
                 "clientIdentity": self.identity,
-                "schema": SCHEMA,
+                "schema": self.schema,
                 "lastPull": self.last_pull,
                 "baseRevs": base_revs or [],
                 "changes": changes,

@@ -18,7 +18,7 @@ from dxc.manage.importer import import_document
 from dxc.protocol.lib0 import Decoder
 from dxc.storage import schema
 from dxc.tson import Binary
-from tests.protocol_client import ALICE, BOB, Device, item
+from tests.protocol_client import ALICE, BOB, SCHEMA, Device, item
 
 CAROL = "carol@demo.local"
 UPDATE = bytes.fromhex("000005afd7d5b2010000010409067468656c6c6f01050101000001010000")
@@ -36,6 +36,7 @@ def db_url(app) -> str:
 def device(app, db_url):
     def make(user: str | None = ALICE, identity: str = "device-1") -> Device:
         dev = Device(app.test_client(), db_url, identity)
+        dev.schema = {**SCHEMA, "items": {**SCHEMA["items"], "yProps": ["content"]}}
         if user:
             dev.login(user)
         return dev
@@ -251,6 +252,16 @@ def test_an_unstorable_update_is_refused_by_its_id(app, device, entry):
     answer = alice.sync(y=[{**u_c("itm1", 5), **entry}])
     assert [m["i"] for m in by_type(answer, "u-reject")] == [5]
     assert stored_updates(app, alice) == 0
+
+
+def test_a_client_without_y_props_gets_no_updates(device):
+    alice, phone = device(), device(identity="device-2")
+    phone.schema = SCHEMA
+    alice.sync()
+    phone.sync()
+    create(alice, "itm1")
+    alice.sync(y=[u_c("itm1", 1)])
+    assert [m["type"] for m in phone.sync()["yMessages"]] == ["y-complete-sync-done"]
 
 
 def test_other_y_messages_are_ignored(device):

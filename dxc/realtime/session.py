@@ -161,6 +161,8 @@ class LiveSession:
             self.socket.close()
         finally:
             self.hub.unsubscribe(self)
+            if self.documents is not None:
+                self.documents.close()
             metrics.LIVE_SOCKETS.dec()
             log.info(
                 "live close db=%s client=%s seconds=%.0f sent=%s cross_process=%d",

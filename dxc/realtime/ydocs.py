@@ -9,6 +9,9 @@
 * ``aware``: relayed through the bus to the other sockets that follow the
   document, never stored.
 * ``doc-close``: no longer followed.
+* The socket closes: the awareness states it announced are withdrawn for the
+  others at once (as y-protocols does for a peer that leaves), instead of
+  after their 30 s timeout.
 
 Updates are sent only while the principal may read the parent object, and
 without ``r``: a client takes ``r`` as its ``yServerRevision`` for *every*
@@ -21,10 +24,11 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dxc.access import Principal
 from dxc.protocol import ymessages
+from dxc.protocol.lib0 import Decoder, Encoder, Lib0Error
 from dxc.protocol.revisions import decode_revision
 from dxc.protocol.ymessages import BadYMessage, YMessage
 from dxc.realtime.bus import Awareness, Bus, Change
@@ -48,6 +52,8 @@ class _Followed:
     cursor: int
     #: The parent's realm when last seen readable; None: the client gets nothing.
     realm: str | None = None
+    #: Awareness clients this socket announced (client id -> clock), to withdraw at close.
+    announced: dict[int, int] = field(default_factory=dict)
 
 
 class SocketDocuments:
@@ -115,10 +121,31 @@ class SocketDocuments:
             return
         if len(message.u) > MAX_AWARENESS_BYTES:
             return
-        awareness = Awareness(
-            message.table, message.prop, message.doc_key, message.u, self.socket_id
-        )
+        try:
+            states = awareness_states(message.u)
+        except Lib0Error:
+            return  # not an awareness update: the other clients would fail on it
+        for client, (clock, removed) in states.items():
+            if removed:
+                followed.announced.pop(client, None)
+            else:
+                followed.announced[client] = clock
+        self._publish_awareness(message.table, message.prop, message.doc_key, message.u)
+
+    def _publish_awareness(self, table: str, prop: str, doc_key: str, update: bytes) -> None:
+        followed = self._followed.get((table, prop, doc_key))
+        if followed is None or followed.realm is None:
+            return
+        awareness = Awareness(table, prop, doc_key, update, self.socket_id)
         self.bus.publish(Change.aware(self.db_id, followed.realm, awareness))
+
+    def close(self) -> None:
+        """The socket closed: withdraw the awareness states it announced."""
+        for (table, prop, doc_key), followed in self._followed.items():
+            if followed.announced:
+                update = awareness_withdrawal(followed.announced)
+                self._publish_awareness(table, prop, doc_key, update)
+        self._followed.clear()
 
     # --- from the bus ---------------------------------------------------------------------
 
@@ -172,3 +199,26 @@ class SocketDocuments:
 
 def _doc(message: YMessage) -> tuple[str, str, str]:
     return (message.table, message.prop, message.doc_key)
+
+
+def awareness_states(update: bytes) -> dict[int, tuple[int, bool]]:
+    """A y-protocols awareness update: client id -> (clock, removed)."""
+    data = Decoder(update)
+    states = {}
+    for _ in range(data.var_uint()):
+        client, clock, state = data.var_uint(), data.var_uint(), data.var_string()
+        states[client] = (clock, state == "null")
+    if data.has_content():
+        raise Lib0Error("bytes after the awareness states")
+    return states
+
+
+def awareness_withdrawal(announced: dict[int, int]) -> bytes:
+    """The awareness update that removes ``announced`` (a newer clock, state null)."""
+    out = Encoder()
+    out.var_uint(len(announced))
+    for client, clock in announced.items():
+        out.var_uint(client)
+        out.var_uint(clock + 1)
+        out.var_string("null")
+    return out.to_bytes()

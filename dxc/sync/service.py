@@ -29,7 +29,7 @@ from dxc import tson
 from dxc.access import Principal, RealmAccess
 from dxc.protocol.request import ClientTransaction, Operation, SyncRequest, parse_sync_request
 from dxc.protocol.revisions import decode_revision, encode_revision
-from dxc.protocol.schema import echo_schema, is_synced, synced_tables
+from dxc.protocol.schema import echo_schema, is_synced, synced_tables, y_tables
 from dxc.protocol.ymessages import YMessage, to_tson
 from dxc.realtime.bus import Bus
 from dxc.realtime.commits import committing
@@ -287,7 +287,7 @@ class SyncService:
                 YDocStore(connection, db_id),
                 shard.id,
                 plan.known if y_since is not None else (),
-                plan.tables,
+                y_tables(request.schema),
                 y_since or 0,
                 upto,
                 request.client_identity,

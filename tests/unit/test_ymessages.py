@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from dxc.protocol import ProtocolError, ymessages
 from dxc.protocol.lib0 import Decoder, Encoder, Lib0Error
 from dxc.protocol.ymessages import BadYMessage, YMessage
+from dxc.realtime.ydocs import awareness_states, awareness_withdrawal
 from dxc.tson import UNDEFINED, Binary
 
 DOC = {"table": "docs", "prop": "content", "k": "doc1"}
@@ -190,3 +191,17 @@ def test_frames_hold_whole_groups_of_records():
     assert pos == len(body)
     assert sizes == [len(small[0]) + 2 * len(big[0]), len(small[0])]
     assert list(ymessages.frames([])) == []
+
+
+# y-protocols 1.0.7: client 300 at clock 1 with {"user": {"name": "x"}}; applying the
+# withdrawal below after it removes client 300's state (checked with the real y-protocols).
+ANNOUNCED = unhex("01ac0201157b2275736572223a7b226e616d65223a2278227d7d")
+WITHDRAWN = unhex("01ac0202046e756c6c")
+
+
+def test_awareness_updates_are_read_and_withdrawn_as_y_protocols_does():
+    assert awareness_states(ANNOUNCED) == {300: (1, False)}
+    assert awareness_withdrawal({300: 1}) == WITHDRAWN
+    assert awareness_states(WITHDRAWN) == {300: (2, True)}
+    with pytest.raises(Lib0Error):
+        awareness_states(ANNOUNCED + b"\x00")
