@@ -1,5 +1,6 @@
 """Y.js documents end to end: the real dexie-cloud-addon with y-dexie and yjs (Node) against
-the real server (two gunicorn workers), on SQLite and PostgreSQL. See node/scenarios/yjs.mjs.
+the real server (two gunicorn workers), on SQLite and PostgreSQL, with the database's bus and
+with Redis between the workers (``server_env`` of test_live_e2e). See node/scenarios/yjs.mjs.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import ast
 
 import pytest
 
-from tests.e2e.test_live_e2e import CLOSE
+from tests.e2e.test_live_e2e import CLOSE, server_env  # noqa: F401 (a fixture)
 from tests.e2e.test_sync_e2e import OTHER_USER, USER, assert_clean_log, db_id_of, scenario
 
 
