@@ -1,7 +1,7 @@
 """Y.js document updates
 
-Revision ID: shard_0004
-Revises: shard_0003
+Revision ID: shard_0006
+Revises: shard_0005
 Create Date: 2027-01-10 10:00:00.000000
 
 One row per update a client sent (or per merged state), keyed by the
@@ -12,8 +12,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = 'shard_0004'
-down_revision = 'shard_0003'
+revision = 'shard_0006'
+down_revision = 'shard_0005'
 branch_labels = None
 depends_on = None
 
