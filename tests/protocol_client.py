@@ -36,6 +36,7 @@ class Device:
         self.last_pull: Any = UNDEFINED
         self.state: dict[str, dict[str, Any]] = {}
         self.mutation_rev = 0
+        self.schema: dict[str, Any] = SCHEMA
 
     def login(self, user: str, public_key: str | None = None) -> dict[str, Any]:
         body = {"grant_type": "demo", "demo_user": user, "scopes": ["ACCESS_DB"]}
@@ -45,17 +46,23 @@ class Device:
         self.token = answer["accessToken"]
         return answer
 
-    def post_sync(self, changes: list[dict[str, Any]], base_revs=None, raw: bytes | None = None):
+    def post_sync(
+        self,
+        changes: list[dict[str, Any]],
+        base_revs=None,
+        raw: bytes | None = None,
+        y: list[dict[str, Any]] | None = None,
+    ):
         body = raw or tson.dumps(
             {
                 "v": 3,
                 "dbID": self.db_id if self.last_pull is not UNDEFINED else UNDEFINED,
                 "clientIdentity": self.identity,
-                "schema": SCHEMA,
+                "schema": self.schema,
                 "lastPull": self.last_pull,
                 "baseRevs": base_revs or [],
                 "changes": changes,
-                "y": [],
+                "y": y or [],
                 "dxcv": "4.4.14",
             }
         ).encode()
@@ -64,8 +71,10 @@ class Device:
             headers["Authorization"] = f"Bearer {self.token}"
         return self.client.post(f"{self.path}/sync", data=body, headers=headers)
 
-    def sync(self, changes: list[dict[str, Any]] = (), base_revs=None) -> dict[str, Any]:
-        response = self.post_sync(list(changes), base_revs)
+    def sync(
+        self, changes: list[dict[str, Any]] = (), base_revs=None, y: list[dict] | None = None
+    ) -> dict[str, Any]:
+        response = self.post_sync(list(changes), base_revs, y=y)
         assert response.status_code == 200, response.get_data(as_text=True)
         answer = tson.loads(response.get_data())
         self.apply(answer)
@@ -83,6 +92,7 @@ class Device:
                         table[key] = mut["values"][index]
         self.last_pull = {
             "serverRevision": answer["serverRevision"],
+            "yServerRevision": _y_server_revision(answer),
             "realms": answer["realms"],
             "inviteRealms": answer["inviteRealms"],
         }
@@ -91,6 +101,17 @@ class Device:
         self.mutation_rev += 1
         mut = {"type": kind, "keys": keys, "txid": txid, "rev": self.mutation_rev, **fields}
         return {"table": table, "muts": [mut]}
+
+
+def _y_server_revision(answer: dict[str, Any]) -> str:
+    """The client's yServerRevision after ``answer`` (applyYServerMessages)."""
+    revision = answer["serverRevision"]
+    for message in answer.get("yMessages", []):
+        if message["type"] == "u-s" and message.get("r"):
+            revision = message["r"]
+        elif message["type"] == "y-complete-sync-done":
+            revision = message["yServerRev"]
+    return revision
 
 
 def item(key: str, owner: str = ALICE, realm: str | None = None, **fields: Any) -> dict:

@@ -92,6 +92,14 @@ class WriteRules:
         if not self.access.permissions(old.realm_id).can_delete(table):
             raise PermissionDenied(f"{table}: no permission to delete {old.key!r}")
 
+    def check_document_update(self, table: str, prop: str, parent: StoredObject) -> None:
+        """May the principal change Y document ``prop`` of ``parent``: as if it
+        updated that property of the object."""
+        if self.principal.global_write or (self.user_id is not None and self._owns(parent)):
+            return
+        if not self.access.permissions(parent.realm_id).can_update(table, (prop,)):
+            raise PermissionDenied(f"{table}: no permission to change {prop} of {parent.key!r}")
+
     def _check_grant(self, key: str, value: dict[str, Any]) -> None:
         """A member row grants at most what its writer holds in the realm
         (``add: ['members']`` must not become ``manage: '*'`` for oneself or a friend)."""

@@ -77,9 +77,9 @@ class _Socket:
     def __init__(self, ws: Server) -> None:
         self.ws = ws
 
-    def send(self, text: str) -> None:
+    def send(self, data: str | bytes) -> None:
         try:
-            self.ws.send(text)
+            self.ws.send(data)
         except (ConnectionClosed, OSError) as closed:
             raise SocketClosed from closed
 

@@ -26,6 +26,7 @@ from dxc.protocol.identifiers import (
     shown,
 )
 from dxc.protocol.schema import validate_schema
+from dxc.protocol.ymessages import BadYMessage, YMessage, parse_sync_y
 from dxc.tson import UNDEFINED
 
 OPERATION_TYPES = ("insert", "upsert", "update", "modify", "delete")
@@ -67,6 +68,7 @@ class LastPull:
     server_revision: Any
     realms: tuple[str, ...]
     invite_realms: tuple[str, ...]
+    y_server_revision: Any = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,9 @@ class SyncRequest:
     last_pull: LastPull | None
     base_revs: list[BaseRevision]
     transactions: list[ClientTransaction]
+    #: The ``u-c`` messages of ``y``, and those refused as unreadable.
+    y_updates: list[YMessage] = field(default_factory=list)
+    y_refused: list[BadYMessage] = field(default_factory=list)
 
 
 def parse_sync_request(body: Any) -> SyncRequest:
@@ -99,6 +104,7 @@ def parse_sync_request(body: Any) -> SyncRequest:
     if not isinstance(version, int):
         raise ProtocolError("v must be a number")
     db_id = _present(body.get("dbID"), None)
+    y_updates, y_refused = parse_sync_y(body.get("y"))
     return SyncRequest(
         version=version,
         db_id=db_id if isinstance(db_id, str) else None,
@@ -107,6 +113,8 @@ def parse_sync_request(body: Any) -> SyncRequest:
         last_pull=_last_pull(_present(body.get("lastPull"), None)),
         base_revs=_base_revs(_present(body.get("baseRevs"), [])),
         transactions=_transactions(changes),
+        y_updates=y_updates,
+        y_refused=y_refused,
     )
 
 
@@ -135,6 +143,7 @@ def _last_pull(value: Any) -> LastPull | None:
         server_revision=value.get("serverRevision"),
         realms=_string_list(value.get("realms"), "lastPull.realms"),
         invite_realms=_string_list(value.get("inviteRealms"), "lastPull.inviteRealms"),
+        y_server_revision=value.get("yServerRevision"),
     )
 
 

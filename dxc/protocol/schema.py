@@ -53,6 +53,16 @@ def synced_tables(schema: Mapping[str, Mapping[str, Any]]) -> set[str]:
     return {name for name, entry in schema.items() if is_synced(name, entry)}
 
 
+def y_tables(schema: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """Synced tables with Y.js document properties (``yProps``): the client keeps
+    documents only of these."""
+    return {
+        name
+        for name, entry in schema.items()
+        if is_synced(name, entry) and isinstance(entry.get("yProps"), list) and entry["yProps"]
+    }
+
+
 def echo_schema(
     schema: Mapping[str, Mapping[str, Any]], prefixes: Mapping[str, str | None]
 ) -> dict[str, dict[str, Any]]:

@@ -17,6 +17,7 @@ compare their client's revision with the database.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -46,6 +47,39 @@ WAKE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
+class Awareness:
+    """A Y.js awareness update of a document (presence: cursors, names), relayed
+    to the sockets that have the document open; never stored."""
+
+    table: str
+    prop: str
+    doc_key: str
+    update: bytes
+    sender: str  #: the socket that sent it (not told its own awareness)
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "table": self.table,
+            "prop": self.prop,
+            "key": self.doc_key,
+            "u": base64.b64encode(self.update).decode("ascii"),
+            "from": self.sender,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Awareness | None:
+        if not isinstance(data, dict):
+            return None
+        return cls(
+            str(data["table"]),
+            str(data["prop"]),
+            str(data["key"]),
+            base64.b64decode(data["u"], validate=True),
+            str(data["from"]),
+        )
+
+
+@dataclass(frozen=True)
 class Change:
     """Database ``db_id`` reached revision ``rev`` on shard ``shard_id``."""
 
@@ -60,6 +94,8 @@ class Change:
     client_id: str | None = None
     #: The process that published it (0: another one, unknown which), for logs.
     origin: int = 0
+    #: Not a revision but an awareness update of a document in ``realms``.
+    awareness: Awareness | None = None
 
     @classmethod
     def committed(
@@ -88,21 +124,25 @@ class Change:
         """"Something in ``db_id`` may have changed": every socket of it checks."""
         return cls(db_id, shard_id, rev, None, True, None, origin)
 
+    @classmethod
+    def aware(cls, db_id: str, realm_id: str, awareness: Awareness) -> Change:
+        realms = frozenset((realm_id,))
+        return cls(db_id, None, None, realms, origin=os.getpid(), awareness=awareness)
+
     def to_json(self, drop_realms: bool = False) -> str:
         realms = None if self.realms is None or drop_realms else sorted(self.realms)
-        return json.dumps(
-            {
-                "db": self.db_id,
-                "shard": self.shard_id,
-                "rev": self.rev,
-                "realms": realms,
-                "realmSets": self.realm_sets,
-                "client": self.client_id,
-                "pid": self.origin,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        data = {
+            "db": self.db_id,
+            "shard": self.shard_id,
+            "rev": self.rev,
+            "realms": realms,
+            "realmSets": self.realm_sets,
+            "client": self.client_id,
+            "pid": self.origin,
+        }
+        if self.awareness is not None:
+            data["aware"] = self.awareness.to_dict()
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Change | None:
@@ -118,8 +158,9 @@ class Change:
                 bool(data.get("realmSets")),
                 data.get("client") if isinstance(data.get("client"), str) else None,
                 int(data.get("pid") or 0),
+                Awareness.from_dict(data.get("aware")),
             )
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError):  # bad base64 is a ValueError too
             log.warning("ignoring a malformed change notification: %.200r", text)
             return None
 

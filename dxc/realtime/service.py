@@ -92,7 +92,7 @@ class LiveService:
         try:
             LiveSession(
                 socket, self.feed, self.hub, db_id, principal, query, expires_at,
-                deactivated=deactivated,
+                deactivated=deactivated, bus=self.bus,
             ).run()
         finally:
             self._sockets.discard(socket)

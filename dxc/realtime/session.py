@@ -9,6 +9,10 @@ we can name, and ``realms-changed`` (the client pulls) in every other case.
 Changes that arrive from the bus while the client is busy wait for its next
 ``ready``.
 
+Binary frames are Y.js messages, served by :class:`SocketDocuments`
+(``dxc.realtime.ydocs``), whose updates and awareness go out at once, not
+waiting for a ``ready``.
+
 Everything runs in the socket's own greenlet; a second one only reads
 frames. The hub and the reader hand over work through a queue, so nothing
 else ever writes to the socket.
@@ -31,9 +35,12 @@ from dxc.access import Principal
 from dxc.protocol import live
 from dxc.protocol.live import Ping, Ready, SocketQuery
 from dxc.protocol.revisions import decode_revision, encode_revision
-from dxc.realtime.bus import Change
+from dxc.protocol.ymessages import YMessage
+from dxc.protocol.ymessages import encode as encode_y
+from dxc.realtime.bus import Bus, Change
 from dxc.realtime.feed import LiveFeed, RealmView
 from dxc.realtime.hub import Hub
+from dxc.realtime.ydocs import SocketDocuments
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +57,9 @@ class SocketClosed(Exception):
 
 
 class Socket(Protocol):
-    def send(self, text: str) -> None:
-        """Send a text frame; raise :class:`SocketClosed` if the socket is closed."""
+    def send(self, data: str | bytes) -> None:
+        """Send a text (str) or binary (bytes) frame; raise :class:`SocketClosed`
+        if the socket is closed."""
 
     def receive(self) -> str | bytes | None:
         """The next frame; None once the socket is closed."""
@@ -76,11 +84,13 @@ class LiveSession:
         keepalive: float = KEEPALIVE_SECONDS,
         deactivated: Callable[[], bool] | None = None,
         account_check: float = ACCOUNT_CHECK_SECONDS,
+        bus: Bus | None = None,
     ) -> None:
         """``expires_at``: when the access token expires (epoch seconds); None if anonymous.
 
         ``deactivated`` asks whether the user was deactivated (None if anonymous): at
         once and every ``account_check`` seconds, since a token outlives a deactivation.
+        ``bus``: where Y.js updates and awareness go out (None: binary frames are ignored).
         """
         self.socket = socket
         self.feed = feed
@@ -108,6 +118,11 @@ class LiveSession:
         self._changes: list[Change] = []
         self._changes_lock = threading.Lock()
         self._last_sent = time.monotonic()
+        self.documents = (
+            None
+            if bus is None
+            else SocketDocuments(feed.router, bus, db_id, principal, query.client_id, self._send_y)
+        )
 
     # --- called from other greenlets ------------------------------------------------------
 
@@ -132,6 +147,8 @@ class LiveSession:
             else:
                 self.view = self.feed.realm_view(self.db_id, self.principal)
                 self.hub.subscribe(self, self.db_id, self.view.all)
+                if self.documents is not None:
+                    self.documents.readable = frozenset(self.view.realms)
             threading.Thread(target=self._read, name="dxc-live-reader", daemon=True).start()
             self._serve()
         except SocketClosed:
@@ -144,6 +161,8 @@ class LiveSession:
             self.socket.close()
         finally:
             self.hub.unsubscribe(self)
+            if self.documents is not None:
+                self.documents.close()
             metrics.LIVE_SOCKETS.dec()
             log.info(
                 "live close db=%s client=%s seconds=%.0f sent=%s cross_process=%d",
@@ -187,6 +206,11 @@ class LiveSession:
         self._inbox.put(_CLOSED)
 
     def _on_frame(self, frame: str | bytes) -> None:
+        if isinstance(frame, bytes):
+            metrics.LIVE_MESSAGES_RECEIVED.labels("y").inc()
+            if self.documents is not None and self.view is not None and not self.token_expired:
+                self.documents.on_frame(frame)
+            return
         message = live.parse_client_message(frame)
         if isinstance(message, Ping):
             metrics.LIVE_MESSAGES_RECEIVED.labels("ping").inc()
@@ -203,7 +227,11 @@ class LiveSession:
     def _on_changes(self) -> None:
         with self._changes_lock:
             changes, self._changes = self._changes, []
-        if self.waiting or self.token_expired:
+        if self.documents is not None and not self.token_expired:
+            for change in changes:
+                self.documents.on_change(change)
+        changes = [change for change in changes if change.awareness is None]
+        if not changes or self.waiting or self.token_expired:
             return  # the next ready compares with the database anyway
         others = []
         for change in changes:
@@ -250,6 +278,8 @@ class LiveSession:
         else:
             messages = [outcome.message] if outcome.message else []
         self.view = outcome.view
+        if self.documents is not None:
+            self.documents.readable = frozenset(outcome.view.realms)
         for message in messages:
             self._send(message)
         self.waiting = bool(messages)
@@ -285,6 +315,12 @@ class LiveSession:
         self.token_expired = True
         self.hub.unsubscribe(self)
         self._send(live.token_expired())
+
+    def _send_y(self, message: YMessage) -> None:
+        self.socket.send(encode_y(message))
+        self._last_sent = time.monotonic()
+        self.sent[message.type] += 1
+        metrics.LIVE_MESSAGES_SENT.labels(message.type).inc()
 
     def _send(self, message: live.ServerMessage) -> None:
         self.socket.send(message.text)

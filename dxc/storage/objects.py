@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, and_, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dxc.storage import schema
+from dxc.storage import schema, ydocs
 from dxc.storage.clock import utcnow
 from dxc.storage.router import NotOnShard
 
@@ -306,6 +306,7 @@ class ObjectStore:
             return
         self.written_realms.update(row.realm_id for row in unique.values())
         self.written_tables.update(row.tbl for row in unique.values())
+        self._forget_documents([row for row in unique.values() if row.deleted])
         statement = self._insert(objects)
         excluded = statement.excluded
         statement = statement.on_conflict_do_update(
@@ -335,9 +336,19 @@ class ObjectStore:
             ],
         ).close()
 
+    def _forget_documents(self, tombstones: list[StoredObject]) -> None:
+        """A deleted object's Y documents go with it."""
+        by_table: dict[str, list[str]] = {}
+        for row in tombstones:
+            by_table.setdefault(row.tbl, []).append(row.key)
+        for tbl, keys in by_table.items():
+            ydocs.forget_documents(self.connection, self.db_id, tbl, keys)
+
     def record_departure(self, tbl: str, key: str, realm_id: str, rev: int) -> None:
+        """Object ``key`` left ``realm_id`` at ``rev``; its Y documents follow it."""
         self.written_realms.add(realm_id)
         self.written_tables.add(tbl)
+        ydocs.follow_parent(self.connection, self.db_id, tbl, key, rev)
         statement = self._insert(schema.departures).values(
             db_id=self.db_id, tbl=tbl, key=key, realm_id=realm_id, rev=rev
         )
@@ -361,6 +372,7 @@ class ObjectStore:
             schema.blobs,
             schema.blob_chunks,
             schema.blob_refs,
+            schema.y_updates,
         ):
             self.connection.execute(delete(table).where(table.c.db_id == self.db_id))
 

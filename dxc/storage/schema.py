@@ -351,6 +351,25 @@ consistent_operations = Table(
     Index(None, "db_id", "tbl", "rev"),
 )
 
+# Y.js document updates (docs/yjs.md): a document is (table, prop, key of its
+# parent object); its realm is the parent's, read at every use. ``rev`` is a
+# revision of the database's counter (moved on when the parent changes realm),
+# ``origin`` the clientIdentity that sent it (not echoed back to it).
+y_updates = Table(
+    "y_updates",
+    shard_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("db_id", String(64), nullable=False),
+    Column("tbl", String(255), nullable=False),
+    Column("prop", String(255), nullable=False),
+    Column("doc_key", Text, nullable=False),
+    Column("rev", BigInteger, nullable=False),
+    Column("origin", String(128), nullable=True),
+    Column("data", LargeBinary, nullable=False),
+    Index(None, "db_id", "tbl", "doc_key", "prop", "rev"),
+    Index(None, "db_id", "rev"),
+)
+
 # The access index, derived from the ``realms`` and ``members`` rows in the
 # transaction that writes them: who owns and who belongs to which realm, so
 # that realm sets and permission checks are indexed lookups, not scans.

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,16 +29,19 @@ from dxc import tson
 from dxc.access import Principal, RealmAccess
 from dxc.protocol.request import ClientTransaction, Operation, SyncRequest, parse_sync_request
 from dxc.protocol.revisions import decode_revision, encode_revision
-from dxc.protocol.schema import echo_schema, is_synced, synced_tables
+from dxc.protocol.schema import echo_schema, is_synced, synced_tables, y_tables
+from dxc.protocol.ymessages import YMessage, to_tson
 from dxc.realtime.bus import Bus
 from dxc.realtime.commits import committing
 from dxc.storage import tables as table_store
 from dxc.storage.objects import ObjectStore
 from dxc.storage.router import PLACEMENT_TTL, Shard, ShardRouter
 from dxc.storage.waits import holding_lock
+from dxc.storage.ydocs import YDocStore
 from dxc.sync.apply import ApplyResult, TransactionApplier
 from dxc.sync.invites import Invitation
 from dxc.sync.pull import plan_pull, pull_changes
+from dxc.sync.ydocs import UpdateAcceptor, missing_updates, refusal
 
 #: Keys, or client transactions (each a savepoint), per shard transaction before a
 #: big request lets other writers of the database in (a commit every ~0.25 s).
@@ -114,10 +118,30 @@ class SyncService:
                 result.merge(applier.apply_all(chunk))
         if result.invitations and self.send_invites is not None:
             self.send_invites(db_id, result.invitations)
+        y_answers, y_rev = self._store_y_updates(db_id, shard, principal, request)
+        upto = y_rev or upto
         outcome = SyncOutcome(len(result.applied), len(result.rejections))
         prefixes = {name: info.id_prefix for name, info in tables.items()}
-        answer = self._answer(db_id, shard, principal, request, since, upto, result, prefixes)
+        answer = self._answer(
+            db_id, shard, principal, request, since, upto, result, prefixes, y_answers
+        )
         return outcome, answer
+
+    def _store_y_updates(
+        self, db_id: str, shard: Shard, principal: Principal, request: SyncRequest
+    ) -> tuple[list[YMessage], int | None]:
+        """Store the request's Y updates, after its data changes (a document's parent
+        may be new): their acks and refusals, and the revision if one was stored."""
+        answers = [refusal(bad.message) for bad in request.y_refused if bad.message]
+        if not request.y_updates:
+            return answers, None
+        with committing(shard, db_id, self.bus, request.client_identity) as write:
+            acceptor = UpdateAcceptor(write, principal, request.client_identity)
+            for message in request.y_updates:
+                answer = acceptor.accept(message, missing_parent_refused=True)
+                if answer is not None:
+                    answers.append(answer)
+        return answers, write.rev if acceptor.stored else None
 
     def _register_tables(
         self, db_id: str, shard: Shard, principal: Principal, request: SyncRequest
@@ -229,6 +253,7 @@ class SyncService:
         upto: int | None,
         result: ApplyResult,
         prefixes: dict[str, str | None],
+        y_answers: list[YMessage],
     ) -> Iterator[str]:
         with shard.transaction(read_only=True) as connection:
             store = ObjectStore(connection, db_id)
@@ -256,7 +281,31 @@ class SyncService:
             changes = pull_changes(store, plan, result.touched, result.written)
             for index, entry in enumerate(changes):
                 yield entry if index == 0 else "," + entry
+            yield '],"yMessages":['
+            y_since = _y_revision(request, shard, since)
+            news = missing_updates(
+                YDocStore(connection, db_id),
+                shard.id,
+                plan.known if y_since is not None else (),
+                y_tables(request.schema),
+                y_since or 0,
+                upto,
+                request.client_identity,
+            )
+            for index, message in enumerate(itertools.chain(y_answers, news)):
+                yield to_tson(message) if index == 0 else "," + to_tson(message)
             yield "]}"
+
+
+def _y_revision(request: SyncRequest, shard: Shard, since: int | None) -> int | None:
+    """The revision up to which the client has every Y update of its known realms:
+    its ``yServerRevision``, else its ``serverRevision`` (which the client sets both to)."""
+    if since is None or request.last_pull is None:
+        return None
+    revisions = decode_revision(request.last_pull.y_server_revision)
+    if revisions is None or shard.id not in revisions:
+        return since
+    return revisions[shard.id]
 
 
 def _key_path(entry: dict[str, Any]) -> str | None:

@@ -4,6 +4,7 @@
 // live in one process; they share globalThis.fetch and globalThis.WebSocket, so the network
 // controls below are keyed by URL prefix (usually the databaseUrl).
 import './polyfills.mjs'; // must come before the addon
+import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import Dexie from 'dexie';
 import dexieCloud from 'dexie-cloud-addon';
@@ -68,12 +69,15 @@ export function loseNextSyncResponse(prefix, predicate = () => true) {
   return fault;
 }
 
+const socketOf = new Map(); // clientIdentity -> the newest WebSocket opened for it
+
 globalThis.WebSocket = class extends globalThis.WebSocket {
   constructor(url, ...rest) {
     const httpUrl = String(url).replace(/^ws/, 'http');
     super(isOffline(httpUrl) ? 'ws://127.0.0.1:9/offline' : url, ...rest); // port 9: refused
     this.httpUrl = httpUrl;
     sockets.add(this);
+    socketOf.set(new URL(httpUrl).searchParams.get('clientId'), this);
     this.addEventListener('close', () => sockets.delete(this));
   }
 };
@@ -89,19 +93,24 @@ let deviceNo = 0;
 /**
  * Opens a device: `databaseUrl` (required), `userId` (demo login; omitted = anonymous),
  * `name` (local database name; default unique), `eagerSync` (false = local writes are only
- * pushed by explicit syncs), `webSocket` (false = server changes only arrive through pulls).
+ * pushed by explicit syncs), `webSocket` (false = server changes only arrive through pulls),
+ * `schema` (Dexie stores; default SCHEMA), `addons` (Dexie addons before the cloud addon).
  * The initial sync (and the login's sync) are done when this resolves.
  */
-export async function openDevice({ databaseUrl, userId, name, eagerSync = true, webSocket = true }) {
+export async function openDevice({
+  databaseUrl, userId, name, eagerSync = true, webSocket = true, schema = SCHEMA, addons = [],
+}) {
   const config = {
     databaseUrl,
     userId,
     eagerSync,
     webSocket,
+    schema,
+    addons,
     name: name ?? `device-${process.pid}-${++deviceNo}-${userId ?? 'anonymous'}`,
   };
-  const db = new Dexie(config.name, { addons: [dexieCloud] });
-  db.version(1).stores(SCHEMA);
+  const db = new Dexie(config.name, { addons: [...addons, dexieCloud] });
+  db.version(1).stores(schema);
   db.cloud.configure({
     databaseUrl,
     requireAuth: false,
@@ -249,4 +258,35 @@ export async function socketConnected(db, timeoutMs = 20000) {
     timeoutMs,
     what: `the WebSocket of ${db.name}`,
   });
+}
+
+/**
+ * Puts the sockets of devices `a` and `b` (of user `user`) on different server workers, so that
+ * what one sends must cross processes to reach the other: the worker of a socket is read from
+ * the server log ("[pid] ... live open ... client=<clientIdentity> user=<user>"), and b's socket
+ * is reopened until it differs. Returns {clientIds: {a, b}, workers: {a, b}}.
+ */
+export async function onDifferentWorkers(devices, user, serverLog) {
+  const clientIds = {
+    a: devices.a.cloud.persistedSyncState.value.clientIdentity,
+    b: devices.b.cloud.persistedSyncState.value.clientIdentity,
+  };
+  const opened = (name) =>
+    readFileSync(serverLog, 'utf8')
+      .split('\n')
+      .filter((line) => line.includes(`live open `) && line.includes(` client=${clientIds[name]} user=${user} `))
+      .map((line) => /\[(\d+)\]/.exec(line)[1]);
+  const workerOf = async (name) => {
+    await socketConnected(devices[name]);
+    return await waitFor(() => opened(name).at(-1), { what: `the log line of ${name}'s socket` });
+  };
+  const workers = { a: await workerOf('a'), b: await workerOf('b') };
+  for (let attempt = 0; workers.a === workers.b; attempt++) {
+    if (attempt === 30) throw new Error(`both sockets stayed on worker ${workers.a}`);
+    const count = opened('b').length;
+    socketOf.get(clientIds.b).close(); // the addon reconnects at once
+    await waitFor(() => opened('b').length > count, { what: "device b's new socket" });
+    workers.b = await workerOf('b');
+  }
+  return { clientIds, workers };
 }

@@ -1,0 +1,166 @@
+"""Y.js document updates of one logical database on its shard.
+
+A document is (table, prop, key of its parent object). Its realm is never
+stored: every read joins the parent object, so a document is seen exactly
+by who sees its parent now, and not at all once the parent is deleted
+(whose updates :func:`forget_documents` then removes, in the same
+transaction). When the parent moves to another realm its updates get the
+move's revision (:func:`follow_parent`), so that readers of the new realm
+receive them as news.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, delete, insert, or_, select, tuple_, update
+
+from dxc.storage import schema
+
+y_updates = schema.y_updates
+objects = schema.objects
+
+#: Rows per round trip when streaming updates.
+BATCH = 200
+
+_PARENT = and_(
+    objects.c.db_id == y_updates.c.db_id,
+    objects.c.tbl == y_updates.c.tbl,
+    objects.c.key == y_updates.c.doc_key,
+)
+
+
+@dataclass(frozen=True)
+class YUpdate:
+    id: int
+    tbl: str
+    prop: str
+    doc_key: str
+    rev: int
+    data: bytes
+
+
+_COLUMNS = (
+    y_updates.c.id,
+    y_updates.c.tbl,
+    y_updates.c.prop,
+    y_updates.c.doc_key,
+    y_updates.c.rev,
+    y_updates.c.data,
+)
+
+
+class YDocStore:
+    """Reads and writes the Y updates of database ``db_id`` over one connection."""
+
+    def __init__(self, connection: Connection, db_id: str) -> None:
+        self.connection = connection
+        self.db_id = db_id
+
+    def add(
+        self, tbl: str, prop: str, doc_key: str, rev: int, origin: str | None, data: bytes
+    ) -> None:
+        self.connection.execute(
+            insert(y_updates).values(
+                db_id=self.db_id,
+                tbl=tbl,
+                prop=prop,
+                doc_key=doc_key,
+                rev=rev,
+                origin=origin,
+                data=data,
+            )
+        )
+
+    def changed(
+        self,
+        realms: Sequence[str],
+        tables: Collection[str],
+        since: int,
+        upto: int,
+        not_from: str | None,
+    ) -> Iterator[YUpdate]:
+        """Updates of documents whose live parent is in ``realms``, with a revision
+        in (``since``, ``upto``], not sent by client ``not_from``; by revision."""
+        if not realms or not tables:
+            return iter(())
+        where = [
+            y_updates.c.db_id == self.db_id,
+            y_updates.c.rev > since,
+            y_updates.c.rev <= upto,
+            y_updates.c.tbl.in_(sorted(tables)),
+            objects.c.realm_id.in_(list(realms)),
+            objects.c.deleted.is_(False),
+        ]
+        if not_from is not None:
+            where.append(or_(y_updates.c.origin.is_(None), y_updates.c.origin != not_from))
+        return self._pages(where, (y_updates.c.rev, y_updates.c.id))
+
+    def of_document(
+        self, tbl: str, prop: str, doc_key: str, since: int, upto: int, not_from: str | None
+    ) -> list[YUpdate]:
+        """The updates of one document in (``since``, ``upto``], oldest first."""
+        where = [
+            y_updates.c.db_id == self.db_id,
+            y_updates.c.tbl == tbl,
+            y_updates.c.doc_key == doc_key,
+            y_updates.c.prop == prop,
+            y_updates.c.rev > since,
+            y_updates.c.rev <= upto,
+        ]
+        if not_from is not None:
+            where.append(or_(y_updates.c.origin.is_(None), y_updates.c.origin != not_from))
+        return list(self._pages(where, (y_updates.c.rev, y_updates.c.id), join=False))
+
+    def of_realm(
+        self, realm_id: str, after: tuple[str, str, str] | None = None
+    ) -> Iterator[YUpdate]:
+        """Every update of the documents of ``realm_id``'s live objects, by
+        (table, prop, key) and then as stored; only documents after ``after``."""
+        where = [
+            y_updates.c.db_id == self.db_id,
+            objects.c.realm_id == realm_id,
+            objects.c.deleted.is_(False),
+        ]
+        if after is not None:
+            where.append(tuple_(y_updates.c.tbl, y_updates.c.prop, y_updates.c.doc_key) > after)
+        order = (y_updates.c.tbl, y_updates.c.prop, y_updates.c.doc_key, y_updates.c.id)
+        return self._pages(where, order)
+
+    def _pages(self, where: list, order: tuple, join: bool = True) -> Iterator[YUpdate]:  # type: ignore[type-arg]
+        """Rows in ``order`` (which ends with the unique id), a batch per round trip."""
+        source = y_updates.join(objects, _PARENT) if join else y_updates
+        last: tuple | None = None  # type: ignore[type-arg]
+        while True:
+            page = [*where]
+            if last is not None:
+                page.append(tuple_(*order) > last)
+            statement = select(*_COLUMNS).select_from(source).where(*page).order_by(*order)
+            rows = [YUpdate(*row) for row in self.connection.execute(statement.limit(BATCH))]
+            yield from rows
+            if len(rows) < BATCH:
+                return
+            last = tuple(getattr(rows[-1], column.name) for column in order)
+
+
+def forget_documents(connection: Connection, db_id: str, tbl: str, keys: Collection[str]) -> None:
+    """Delete the documents of the parents ``keys`` of ``tbl`` (they were deleted)."""
+    for start in range(0, len(keys), BATCH):
+        chunk = list(keys)[start : start + BATCH]
+        connection.execute(
+            delete(y_updates).where(
+                y_updates.c.db_id == db_id,
+                y_updates.c.tbl == tbl,
+                y_updates.c.doc_key.in_(chunk),
+            )
+        )
+
+
+def follow_parent(connection: Connection, db_id: str, tbl: str, key: str, rev: int) -> None:
+    """The parent moved to another realm at ``rev``: its documents are news there."""
+    connection.execute(
+        update(y_updates)
+        .where(y_updates.c.db_id == db_id, y_updates.c.tbl == tbl, y_updates.c.doc_key == key)
+        .values(rev=rev)
+    )
