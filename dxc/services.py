@@ -15,6 +15,7 @@ from dxc.mail import Mailer
 from dxc.realtime.bus import Bus
 from dxc.realtime.feed import LiveFeed
 from dxc.realtime.service import LiveService, make_bus
+from dxc.replication.relocations import Relocations
 from dxc.storage.engines import make_engine
 from dxc.storage.router import ShardRouter
 from dxc.sync.invites import InviteMailer
@@ -33,12 +34,18 @@ class Services:
     mailer: Mailer
     bus: Bus
     live: LiveService
+    #: Databases that moved away, or are arriving (docs/migration.md).
+    relocations: Relocations
 
 
 def build_services(settings: Settings) -> Services:
     control = make_engine(settings.database_url)
     router = ShardRouter(control)
-    signer = TokenSigner(settings.secret, settings.public_url, settings.access_token_ttl)
+    relocations = Relocations(control, settings.secret)
+    signer = TokenSigner(
+        settings.secret, settings.public_url, settings.access_token_ttl,
+        relocations.foreign_issuer,
+    )
     jobs = make_jobs(settings)
     mailer = Mailer(control, settings.secret, jobs)
     bus = make_bus(settings, control, router)
@@ -59,4 +66,5 @@ def build_services(settings: Settings) -> Services:
         mailer=mailer,
         bus=bus,
         live=LiveService(signer, LiveFeed(control, router), bus, control),
+        relocations=relocations,
     )

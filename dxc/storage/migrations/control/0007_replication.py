@@ -1,6 +1,6 @@
 """replications: databases copied here from another installation
 
-Revision ID: control_0008
+Revision ID: control_0007
 Revises: control_0006
 Create Date: 2026-12-08 10:00:00.000000
 """
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = 'control_0008'
+revision = 'control_0007'
 down_revision = 'control_0006'
 branch_labels = None
 depends_on = None
