@@ -1,7 +1,7 @@
 """redirects, and what a replica needs to take over its source's clients
 
 Revision ID: control_0009
-Revises: control_0007
+Revises: control_0008
 Create Date: 2026-12-09 10:00:00.000000
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = 'control_0009'
-down_revision = 'control_0007'
+down_revision = 'control_0008'
 branch_labels = None
 depends_on = None
 

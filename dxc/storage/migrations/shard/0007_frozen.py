@@ -1,7 +1,7 @@
 """revisions.frozen: a database that takes no local writes (moving between installations)
 
-Revision ID: shard_0005
-Revises: shard_0004
+Revision ID: shard_0007
+Revises: shard_0006
 Create Date: 2026-12-09 10:00:00.000000
 
 Read with the counter under its row lock, so that once it is set no write
@@ -12,8 +12,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = 'shard_0005'
-down_revision = 'shard_0004'
+revision = 'shard_0007'
+down_revision = 'shard_0006'
 branch_labels = None
 depends_on = None
 
