@@ -51,7 +51,7 @@ class LiveService:
         self.feed = feed
         self.bus = bus
         self.hub = Hub()
-        self._sockets: set[Socket] = set()
+        self._sockets: dict[Socket, str] = {}  # -> its database
         self._draining = False
 
     def serve(self, socket: Socket, db_id: str, query: SocketQuery) -> None:
@@ -88,14 +88,14 @@ class LiveService:
         if self._draining:  # accepted just before the worker stopped listening
             socket.close()
             return
-        self._sockets.add(socket)
+        self._sockets[socket] = db_id
         try:
             LiveSession(
                 socket, self.feed, self.hub, db_id, principal, query, expires_at,
                 deactivated=deactivated, bus=self.bus,
             ).run()
         finally:
-            self._sockets.discard(socket)
+            self._sockets.pop(socket, None)
 
     def drain(self) -> None:
         """Close every open socket: the worker is stopping (a HUP, a deploy), and its
@@ -103,3 +103,11 @@ class LiveService:
         self._draining = True
         for socket in list(self._sockets):
             socket.close()  # the session's reader sees it and the session ends
+
+    def close_database(self, db_id: str) -> int:
+        """Close the sockets of ``db_id`` (it moved: its clients reconnect, and are
+        forwarded); how many."""
+        closing = [socket for socket, db in list(self._sockets.items()) if db == db_id]
+        for socket in closing:
+            socket.close()
+        return len(closing)

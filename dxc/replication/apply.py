@@ -49,6 +49,8 @@ class Round:
     head: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     complete: bool = False
+    #: The source takes no more writes (``flask dxc redirect``): ``head`` is its last.
+    frozen: bool = False
 
 
 #: Called after each commit: (checkpoint, rows in that commit).
@@ -77,6 +79,7 @@ def apply_stream(
                     " something else now; start the replication again"
                 )
             found.counts = {str(k): int(v) for k, v in (line.get("counts") or {}).items()}
+            found.frozen = line.get("frozen") is True
         elif kind == "schema":
             _register_tables(services, db_id, line.get("tables") or {})
         elif kind == "demoUsers":
