@@ -10,12 +10,13 @@ from dxc.auth.grants import TokenService
 from dxc.auth.otp import OtpLogin
 from dxc.auth.tokens import TokenSigner
 from dxc.blobs.service import BlobService
+from dxc.bus import make_bus
+from dxc.bus.base import Bus
 from dxc.config import Settings
 from dxc.jobs import Jobs, make_jobs
 from dxc.mail import Mailer
-from dxc.realtime.bus import Bus
 from dxc.realtime.feed import LiveFeed
-from dxc.realtime.service import LiveService, make_bus
+from dxc.realtime.service import LiveService
 from dxc.replication.relocations import Relocations
 from dxc.storage.engines import make_engine
 from dxc.storage.router import ShardRouter

@@ -13,32 +13,14 @@ from dxc import metrics
 from dxc.access import ANONYMOUS, Principal
 from dxc.auth.accounts import is_deactivated
 from dxc.auth.tokens import ExpiredToken, InvalidToken, TokenSigner
-from dxc.config import Settings
+from dxc.bus.base import Bus
 from dxc.protocol import live
 from dxc.protocol.live import SocketQuery
-from dxc.realtime.bus import Bus
 from dxc.realtime.feed import LiveFeed
 from dxc.realtime.hub import Hub
-from dxc.realtime.local_bus import LocalBus, folder_for
-from dxc.realtime.polling_bus import PollingBus
-from dxc.realtime.postgres_bus import PostgresBus
-from dxc.realtime.redis_bus import RedisBus
 from dxc.realtime.session import LiveSession, Socket, SocketClosed
-from dxc.storage.router import ShardRouter
 
 log = logging.getLogger(__name__)
-
-
-def make_bus(settings: Settings, control: Engine, router: ShardRouter) -> Bus:
-    """Redis if configured, else what the control database offers (see ``bus``)."""
-    if settings.redis_url:
-        return RedisBus(settings.redis_url)
-    if control.dialect.name == "postgresql":
-        return PostgresBus(control)
-    path = control.url.database
-    if path and path != ":memory:" and not path.startswith("file::memory:"):
-        return LocalBus(router, folder_for(path))
-    return PollingBus(router)  # a database in memory serves one process anyway
 
 
 class LiveService:

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from dxc.access.index import store_objects
+from dxc.bus.commits import committing
 from dxc.protocol import ProtocolError
 from dxc.protocol.identifiers import KEY_BYTES, TABLE_BYTES, check_identifier
 from dxc.protocol.revisions import decode_revision
 from dxc.protocol.schema import primary_key_path, table_prefix
-from dxc.realtime.commits import committing
 from dxc.services import Services
 from dxc.storage import tables as table_store
 from dxc.storage import users
