@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from tests.e2e.test_blobs_browser_e2e import offload_sync_and_read_back, page_port  # noqa: F401
-from tests.test_blobs_s3 import s3_endpoint  # noqa: F401
+from tests.local_store import s3_endpoint  # noqa: F401
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                "AWS_DEFAULT_REGION": "us-east-1"}
