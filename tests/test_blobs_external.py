@@ -10,123 +10,25 @@ Retry-After, and a collected orphan leaves the store too.
 from __future__ import annotations
 
 import secrets
-from abc import ABC, abstractmethod
 from datetime import timedelta
-from typing import Any
 
-import boto3
 import pytest
-from azure.storage.blob import BlobServiceClient
 
 from dxc.blobs.collector import collect_orphans
-from dxc.config import AzureSettings, S3Settings
 from dxc.storage import schema
-from dxc.storage.blob_azure import IN_AZURE
-from dxc.storage.blob_s3 import IN_S3
 from dxc.storage.blobs import BlobIndex
 from dxc.storage.clock import utcnow
-from tests.local_store import (  # noqa: F401
-    azurite_connection_string,
-    azurite_endpoint,
-    s3_endpoint,
-)
+from tests.local_store import PREFIX, Store, azurite_endpoint, s3_endpoint, store  # noqa: F401
 from tests.protocol_client import ALICE, item
 from tests.test_blobs_http import Db, blob_id, blob_ref
 
-PREFIX = "test/"
-
-
-class Store(ABC):
-    """One store as the test sees it, beside the server: its objects, and a way to break it."""
-
-    location: str
-
-    @abstractmethod
-    def settings(self) -> dict[str, Any]:
-        """The app's settings that point it at this store."""
-
-    @abstractmethod
-    def keys(self) -> list[str]: ...
-
-    @abstractmethod
-    def content_type(self, key: str) -> str: ...
-
-    @abstractmethod
-    def remove(self, key: str) -> None: ...
-
-    @abstractmethod
-    def break_down(self) -> None:
-        """Delete the bucket or container: every write fails from now on."""
-
-
-class S3Bucket(Store):
-    location = IN_S3
-
-    def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
-        self.client = boto3.client("s3", endpoint_url=endpoint)
-        self.name = f"dxc-blobs-{secrets.token_hex(4)}"
-        self.client.create_bucket(Bucket=self.name)
-
-    def settings(self) -> dict[str, Any]:
-        return {"blob_s3": S3Settings(self.name, endpoint_url=self.endpoint, prefix=PREFIX)}
-
-    def keys(self) -> list[str]:
-        listed = self.client.list_objects_v2(Bucket=self.name).get("Contents", [])
-        return [entry["Key"] for entry in listed]
-
-    def content_type(self, key: str) -> str:
-        return self.client.get_object(Bucket=self.name, Key=key)["ContentType"]
-
-    def remove(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.name, Key=key)
-
-    def break_down(self) -> None:
-        self.client.delete_bucket(Bucket=self.name)
-
-
-class AzureContainer(Store):
-    location = IN_AZURE
-
-    def __init__(self, endpoint: str) -> None:
-        self.connection_string = azurite_connection_string(endpoint)
-        self.name = f"dxc-blobs-{secrets.token_hex(4)}"
-        service = BlobServiceClient.from_connection_string(self.connection_string)
-        self.container = service.create_container(self.name)
-
-    def settings(self) -> dict[str, Any]:
-        return {"blob_azure": AzureSettings(self.name, self.connection_string, prefix=PREFIX)}
-
-    def keys(self) -> list[str]:
-        return list(self.container.list_blob_names())
-
-    def content_type(self, key: str) -> str:
-        properties = self.container.get_blob_client(key).get_blob_properties()
-        return properties.content_settings.content_type
-
-    def remove(self, key: str) -> None:
-        self.container.delete_blob(key)
-
-    def break_down(self) -> None:
-        self.container.delete_container()
-
-
-@pytest.fixture(params=["s3", "azure"])
-def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Store:
-    if request.param == "s3":
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        return S3Bucket(request.getfixturevalue("s3_endpoint"))
-    return AzureContainer(request.getfixturevalue("azurite_endpoint"))
-
 
 @pytest.fixture
-def db(make_app, store: Store) -> Db:
+def db(make_app, store: Store) -> Db:  # noqa: F811
     return Db(make_app(**store.settings()))
 
 
-def test_bytes_go_to_the_store_and_come_back(db, store):
+def test_bytes_go_to_the_store_and_come_back(db, store):  # noqa: F811
     alice = db.device(ALICE)
     # Above boto3's multipart threshold and many of Azure's blocks and ranges.
     body = secrets.token_bytes(6 * 1024 * 1024 + 5)
@@ -144,7 +46,7 @@ def test_bytes_go_to_the_store_and_come_back(db, store):
     assert db.get(alice.token, ref).data == body, "a taken id never overwrites the stored object"
 
 
-def test_a_failed_upload_to_the_store_leaves_no_record(db, store):
+def test_a_failed_upload_to_the_store_leaves_no_record(db, store):  # noqa: F811
     alice = db.device(ALICE)
     store.break_down()  # every put now fails
     response = db.client.put(f"/{db.id}/blob/{blob_id()}", data=b"x",
@@ -154,7 +56,7 @@ def test_a_failed_upload_to_the_store_leaves_no_record(db, store):
     assert db.rows(schema.blobs) == 0
 
 
-def test_collected_orphans_leave_the_store(db, store):
+def test_collected_orphans_leave_the_store(db, store):  # noqa: F811
     alice = db.device(ALICE)
     kept, orphan = (db.put(alice.token, b"bytes")["ref"] for _ in range(2))
     alice.sync([alice.op("items", "insert", ["itmK"], "t",
@@ -165,7 +67,7 @@ def test_collected_orphans_leave_the_store(db, store):
     db.get(alice.token, orphan, status=404)
 
 
-def test_a_blob_missing_from_the_store_is_a_503_before_any_byte(db, store):
+def test_a_blob_missing_from_the_store_is_a_503_before_any_byte(db, store):  # noqa: F811
     alice = db.device(ALICE)
     bid = blob_id()
     ref = db.put(alice.token, b"bytes", bid=bid)["ref"]
