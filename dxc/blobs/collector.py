@@ -49,11 +49,16 @@ def collect_orphans(service: BlobService, db_id: str, now: datetime | None = Non
 
 
 def _remove_if_orphan(service: BlobService, db_id: str, info: BlobInfo) -> bool:
-    with service.router.shard_for(db_id).transaction() as connection:
-        index = BlobIndex(connection, db_id)
+    def remove(index: BlobIndex) -> bool:
         if next(index.referrers(info.blob_id), None) is not None:
             return False
         index.remove(info.blob_id)
+        return True
+
+    # Fenced like an upload: a removal must not land on a shard the database is leaving,
+    # or the record would survive on the new shard while its object leaves the store.
+    if not service.fenced_write(db_id, remove):
+        return False
     external = service.external
     if info.location != IN_DATABASE and external and external.location == info.location:
         try:

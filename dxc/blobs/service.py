@@ -19,9 +19,9 @@ writer stores objects through ``dxc.access.index.store_objects``, which calls
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TypeVar
 
 from sqlalchemy import Connection
 
@@ -39,13 +39,14 @@ from dxc.storage.blob_store import ExternalStore, StoreUnavailable
 from dxc.storage.blobs import IN_DATABASE, BlobIndex, BlobInfo
 from dxc.storage.clock import utcnow
 from dxc.storage.objects import ObjectStore
-from dxc.storage.router import ShardRouter
+from dxc.storage.router import Shard, ShardRouter
 
 #: Seconds between two orphan collections a process schedules for one database.
 COLLECT_EVERY = 3600.0
 #: Printable ASCII, as a Content-Type header carries it.
 MAX_CONTENT_TYPE = 255
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,27 +88,45 @@ class BlobService:
         )
 
     def store(self, db_id: str, info: BlobInfo, source: IO[bytes]) -> bool:
-        """Keep a new blob and its bytes; False (and nothing changed) if its id is taken."""
-        shard = self.router.shard_for(db_id)
+        """Keep a new blob and its bytes; False (and nothing changed) if its id is taken.
+
+        ``source`` must be seekable: an attempt that meets a database being moved
+        is run again on its new shard, from the same position."""
         if self.external is None:
-            with shard.transaction() as connection:
-                index = BlobIndex(connection, db_id)
+            start = source.tell()
+
+            def add_with_bytes(index: BlobIndex) -> bool:
+                source.seek(start)
                 if not index.add(info):
                     return False
                 index.write_chunks(info.blob_id, source)
-            return True
+                return True
+
+            return self.fenced_write(db_id, add_with_bytes)
         # The record claims the id first, so that a second upload of the same id
         # never overwrites the store's object; it goes again if the bytes fail.
-        with shard.transaction() as connection:
-            if not BlobIndex(connection, db_id).add(info):
-                return False
+        if not self.fenced_write(db_id, lambda index: index.add(info)):
+            return False
         try:
             self.external.put(db_id, info.blob_id, source, info.content_type)
         except BaseException:
-            with shard.transaction() as connection:
-                BlobIndex(connection, db_id).remove(info.blob_id)
+            self.fenced_write(db_id, lambda index: index.remove(info.blob_id))
             raise
         return True
+
+    def fenced_write(self, db_id: str, work: Callable[[BlobIndex], T]) -> T:
+        """``work`` in one transaction on ``db_id``'s shard, behind the fence that every
+        write of a database being moved passes (docs/shards.md): held while the move
+        copies its last changes, refused by a shard the database left, and then run
+        again where it lives now, as /sync is; :class:`NotOnShard` (a 503) when the
+        move takes longer than its hold."""
+
+        def attempt(shard: Shard) -> T:
+            with shard.transaction() as connection:
+                ObjectStore(connection, db_id).fence_unrevisioned_write()
+                return work(BlobIndex(connection, db_id))
+
+        return self.router.retrying(db_id, attempt, self.settings.move_hold_seconds + 1)
 
     # --- download -------------------------------------------------------------
 
