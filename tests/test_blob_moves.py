@@ -88,3 +88,20 @@ def test_an_upload_during_the_moves_hold_is_stored_on_the_new_shard(
     assert db.get(alice.token, answer.get_json()["ref"]).data == body
     with services.router.shard_for(db.id).transaction(read_only=True) as connection:
         assert BlobIndex(connection, db.id).get(bid) is not None
+
+
+def test_a_database_with_blobs_in_its_shard_moves_with_them(app, shard_database):  # noqa: F811
+    services = app.extensions["dxc"]
+    with app.app_context():
+        added = app.test_cli_runner().invoke(
+            args=["dxc", "add-shard", "local", shard_database(), "--weight", "0"])
+    assert added.exit_code == 0, added.output
+    db = Db(app)
+    alice = db.device(ALICE)
+    bodies = {db.put(alice.token, body)["ref"]: body
+              for body in (secrets.token_bytes(700 * 1024), b"small")}
+    moves.move_database(services, db.id, "local", hold_seconds=10)
+    services.router.forget(db.id)
+    assert services.router.shard_for(db.id).name == "local"
+    for ref, body in bodies.items():
+        assert db.get(alice.token, ref).data == body

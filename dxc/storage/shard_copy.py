@@ -183,6 +183,8 @@ def _copied_columns(table: Table) -> list[Column[Any]]:
 
 
 def _normal(value: Any) -> Any:
+    if isinstance(value, bytes | memoryview):  # blob chunks: SQLite bytes, PostgreSQL memoryview
+        return "sha256:" + hashlib.sha256(value).hexdigest()
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
         return moment.astimezone(UTC).isoformat()
