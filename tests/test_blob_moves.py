@@ -9,19 +9,21 @@ the writes waits, then is stored on the new shard.
 
 from __future__ import annotations
 
+import io
 import secrets
 import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import create_engine, delete
 
 from dxc.blobs.collector import collect_orphans
 from dxc.manage import moves
 from dxc.storage import schema
-from dxc.storage.blobs import BlobIndex
+from dxc.storage.blobs import IN_DATABASE, BlobIndex, BlobInfo
 from dxc.storage.clock import utcnow
 from dxc.storage.router import NotOnShard
+from dxc.storage.shard_copy import check, copy_rows
 from tests.protocol_client import ALICE
 from tests.shard_databases import shard_database  # noqa: F401
 from tests.test_blobs_http import Db, blob_id
@@ -105,3 +107,41 @@ def test_a_database_with_blobs_in_its_shard_moves_with_them(app, shard_database)
     assert services.router.shard_for(db.id).name == "local"
     for ref, body in bodies.items():
         assert db.get(alice.token, ref).data == body
+
+
+def test_a_copy_pass_copies_a_blob_once_and_follows_removals_and_new_uploads(tmp_path):
+    """Blobs have no revision: a pass copies those the target lacks and drops those
+    the source lost, so that the hold does not copy every blob's bytes again."""
+    source, target = (create_engine(f"sqlite:///{tmp_path / name}") for name in ("s", "t"))
+    for engine in (source, target):
+        schema.shard_metadata.create_all(engine)
+    db_id = "dbblobs"
+
+    def upload(blob: str, data: bytes) -> None:
+        with source.begin() as connection:
+            index = BlobIndex(connection, db_id)
+            index.add(BlobInfo(blob, ALICE, "text/plain", len(data), IN_DATABASE, utcnow()))
+            index.write_chunks(blob, io.BytesIO(data))
+
+    def copy_pass() -> int:
+        with source.connect() as reading, target.begin() as writing:
+            return copy_rows(reading, writing, db_id, None)
+
+    def same() -> bool:
+        with source.connect() as theirs, target.connect() as ours:
+            return check(theirs, db_id) == check(ours, db_id)
+
+    upload("blobkept01", secrets.token_bytes(600 * 1024))  # 3 chunks
+    upload("blobgoes01", b"gone soon")
+    assert copy_pass() == 2 + 4 and same()
+    assert copy_pass() == 0, "a blob already copied is not copied again"
+
+    with source.begin() as connection:
+        BlobIndex(connection, db_id).remove("blobgoes01")
+    upload("blobnew001", b"new")
+    assert copy_pass() == 2 and same()
+    # An id freed by a removal and uploaded again, with other bytes: copied again.
+    with source.begin() as connection:
+        BlobIndex(connection, db_id).remove("blobnew001")
+    upload("blobnew001", b"other bytes")
+    assert copy_pass() == 2 and same()
