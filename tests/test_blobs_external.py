@@ -13,12 +13,23 @@ import secrets
 from datetime import timedelta
 
 import pytest
+from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
 from dxc.blobs.collector import collect_orphans
+from dxc.config import AzureSettings
 from dxc.storage import schema
 from dxc.storage.blobs import BlobIndex
 from dxc.storage.clock import utcnow
-from tests.local_store import PREFIX, Store, azurite_endpoint, s3_endpoint, store  # noqa: F401
+from tests.local_store import (  # noqa: F401
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    PREFIX,
+    AzureContainer,
+    Store,
+    azurite_endpoint,
+    s3_endpoint,
+    store,
+)
 from tests.protocol_client import ALICE, item
 from tests.test_blobs_http import Db, blob_id, blob_ref
 
@@ -74,3 +85,23 @@ def test_a_blob_missing_from_the_store_is_a_503_before_any_byte(db, store):  # n
     store.remove(f"{PREFIX}{db.id}/{bid}")
     response = db.get(alice.token, ref, status=503)
     assert response.get_json()["error"] == "unavailable" and response.headers["Retry-After"]
+
+
+def test_a_sas_for_the_container_is_all_the_server_needs(make_app, azurite_endpoint):  # noqa: F811
+    """docs/deploy-azure.md advises a SAS limited to the container (racwd), not the key."""
+    container = AzureContainer(azurite_endpoint)
+    sas = generate_container_sas(
+        AZURITE_ACCOUNT, container.name, account_key=AZURITE_KEY,
+        permission=ContainerSasPermissions(read=True, add=True, create=True, write=True,
+                                           delete=True),
+        expiry=utcnow() + timedelta(hours=1),
+    )
+    connection_string = f"BlobEndpoint={azurite_endpoint};SharedAccessSignature={sas}"
+    db = Db(make_app(blob_azure=AzureSettings(container.name, connection_string)))
+    alice = db.device(ALICE)
+    body = secrets.token_bytes(1536 * 1024)
+    ref = db.put(alice.token, body)["ref"]
+    assert db.get(alice.token, ref).data == body
+    later = utcnow() + timedelta(seconds=db.services.settings.blob_orphan_grace + 1)
+    assert collect_orphans(db.services.blobs, db.id, now=later) == 1
+    assert container.keys() == []
