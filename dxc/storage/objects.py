@@ -85,6 +85,24 @@ class ObjectStore:
             raise NotOnShard(self.db_id)
         return rev
 
+    def fence_unrevisioned_write(self) -> None:
+        """Let a write that takes no revision (a blob) pass the fence that
+        :meth:`next_revision` is for, in its own transaction, before it writes.
+
+        The counter row is read with PostgreSQL's ``FOR KEY SHARE``: a move's hold
+        (``FOR UPDATE``) and its fence (the row's ``DELETE``) wait for this
+        transaction and it waits for them, while :meth:`next_revision`'s update of
+        the counter neither waits nor makes wait. SQLite runs one writing
+        transaction at a time (``BEGIN IMMEDIATE``), so there the read suffices.
+        :class:`NotOnShard` when the database moved away."""
+        counter = self.connection.scalar(
+            select(schema.revisions.c.db_id)
+            .where(schema.revisions.c.db_id == self.db_id)
+            .with_for_update(read=True, key_share=True)
+        )
+        if counter is None:
+            raise NotOnShard(self.db_id)
+
     def next_revision(self) -> int:
         """Increment the counter and hold its row lock until this transaction ends.
 
