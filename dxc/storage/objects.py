@@ -94,14 +94,17 @@ class ObjectStore:
         transaction and it waits for them, while :meth:`next_revision`'s update of
         the counter neither waits nor makes wait. SQLite runs one writing
         transaction at a time (``BEGIN IMMEDIATE``), so there the read suffices.
-        :class:`NotOnShard` when the database moved away."""
-        counter = self.connection.scalar(
-            select(schema.revisions.c.db_id)
+        :class:`NotOnShard` when the database moved away, :class:`Moving` when it
+        is frozen (moving to another installation), as for any write."""
+        counter = self.connection.execute(
+            select(schema.revisions.c.frozen)
             .where(schema.revisions.c.db_id == self.db_id)
             .with_for_update(read=True, key_share=True)
-        )
+        ).first()
         if counter is None:
             raise NotOnShard(self.db_id)
+        if counter.frozen:
+            raise Moving(f"{self.db_id} takes no writes here: it is moving between installations")
 
     def next_revision(self) -> int:
         """Increment the counter and hold its row lock until this transaction ends.
