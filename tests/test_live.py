@@ -355,7 +355,7 @@ def test_the_local_bus_tells_nothing_through_a_folder_others_may_enter(
 
 
 def test_the_embedded_default_uses_the_local_bus(services, tmp_path):
-    from dxc.realtime.service import make_bus
+    from dxc.bus import make_bus
 
     engine = create_engine(f"sqlite:///{tmp_path}/dxc.sqlite")
     bus = make_bus(services.settings, engine, services.router)
