@@ -95,6 +95,10 @@ class Settings:
     max_blob_bytes: int = 32 * 1024 * 1024
     blob_orphan_grace: int = 24 * 3600
     blob_s3: S3Settings | None = None
+    #: Y.js compaction (docs/yjs.md): a document's updates are merged once it has more
+    #: than ``y_compact_after``, checked at most every ``y_compact_every`` seconds.
+    y_compact_after: int = 100
+    y_compact_every: int = 60
     #: Seconds a database move may hold the database's writes (its final catch-up),
     #: and about how long a sync waits for a moving database before a retryable 503.
     move_hold_seconds: int = 5
@@ -162,6 +166,8 @@ def load_settings(
         blob_orphan_grace=_integer(environ, "DXC_BLOB_ORPHAN_GRACE", Settings.blob_orphan_grace),
         blob_s3=_s3_settings(environ),
         move_hold_seconds=_integer(environ, "DXC_MOVE_HOLD_SECONDS", Settings.move_hold_seconds),
+        y_compact_after=_integer(environ, "DXC_Y_COMPACT_AFTER", Settings.y_compact_after),
+        y_compact_every=_integer(environ, "DXC_Y_COMPACT_EVERY", Settings.y_compact_every),
     )
 
 

@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,27 +15,16 @@ from pycrdt import merge_updates
 
 from dxc.protocol.lib0 import Encoder, Lib0Error
 from dxc.protocol.yupdates import v1_to_v2, v2_to_v1
+from tests import yjs_node
 
 pytestmark = pytest.mark.unit
 
-E2E = Path(__file__).resolve().parents[1] / "e2e"
 SEEDS = (1, 2, 3, 4)
-
-
-def node(*args: str, stdin: str | None = None) -> Any:
-    binary = shutil.which("node")
-    if binary is None or not (E2E / "node_modules" / "yjs").is_dir():
-        pytest.skip("needs Node and tests/e2e/node_modules (npm ci)")
-    done = subprocess.run(
-        [binary, "node/yupdates.mjs", *args], cwd=E2E, input=stdin,
-        capture_output=True, text=True, timeout=60, check=True,
-    )
-    return json.loads(done.stdout)
 
 
 @pytest.fixture(scope="module", params=SEEDS)
 def made(request: pytest.FixtureRequest) -> dict[str, Any]:
-    return node("generate", str(request.param))
+    return yjs_node.generate(request.param)
 
 
 def formats(made: dict[str, Any]) -> list[dict[str, bytes]]:
@@ -60,8 +45,7 @@ def test_v1_to_v2_is_what_yjs_writes(made: dict[str, Any]) -> None:
 def test_updates_merged_by_pycrdt_are_the_same_document_in_yjs(made: dict[str, Any]) -> None:
     v1 = [v2_to_v1(case["v2"]) for case in formats(made)[:-1]]
     merged = v1_to_v2(merge_updates(*v1))
-    content = node("apply", stdin=json.dumps([base64.b64encode(merged).decode()]))
-    assert content == made["content"]
+    assert yjs_node.content_of([merged]) == made["content"]
     assert len(merged) < sum(len(case["v2"]) for case in formats(made)[:-1])
 
 
