@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from dxc.cooperative import take_turns
 from dxc.protocol.lib0 import Decoder, Encoder, Lib0Error
 from dxc.tson import UNDEFINED
 
@@ -31,6 +32,8 @@ _CONTENT, _SKIP = 0x1F, 10
 _NAMED_TYPES = (3, 5)
 #: Structs per byte of update that a real update never reaches.
 _STRUCTS_PER_BYTE = 8
+#: Structs converted between two turns of the worker's other greenlets.
+_TURN_EVERY = 1000
 #: The largest integer lib0 writes as a varInt in ``any`` (2**31 - 1).
 _BITS31 = 0x7FFFFFFF
 
@@ -110,7 +113,9 @@ def _copy_structs(reader: _Reader, writer: _Writer) -> None:
         writer.rest.var_uint(structs)
         writer.client(reader.client())
         writer.rest.var_uint(reader.rest.var_uint())  # the clock of the first struct
-        for _ in range(structs):
+        for count in range(1, structs + 1):
+            if count % _TURN_EVERY == 0:
+                take_turns()  # a large document converts for seconds
             info = reader.info()
             if info == _SKIP:
                 writer.info(_SKIP)

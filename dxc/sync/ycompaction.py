@@ -59,8 +59,10 @@ def merge(updates: Sequence[bytes]) -> bytes:
         # what a client will read, in V1 again: that is what must be the same document
         read_back = v2_to_v1(result)
         one_by_one = Doc()
-        for update in v1:
+        for count, update in enumerate(v1, start=1):
             one_by_one.apply_update(update)
+            if count % 50 == 0:
+                take_turns()
         at_once = Doc()
         at_once.apply_update(read_back)
         same_bytes = v1_to_v2(read_back) == result
