@@ -65,6 +65,7 @@ def test_compacted_documents_stay_the_same_for_old_and_new_devices(server, tmp_p
     if "error" in outcome:
         raise outcome["error"]
     result = outcome["result"]
+    at_end = stored(server, db_id)
 
     assert re.search(r"compacted \d+ Y update", server.log()), "the server compacted by itself"
     assert "not compacted" not in server.log()
@@ -75,5 +76,12 @@ def test_compacted_documents_stay_the_same_for_old_and_new_devices(server, tmp_p
     assert final["a"] == f"A-after {result['before']} B-after", "no edit lost or doubled"
     assert result["late"]["downloads"] >= 1
     assert result["late"]["text"] == final["a"], "the new device read the compacted document"
-    assert result["late"]["rows"] < 10, "the new device got the compacted document, not every edit"
+    # The new device downloaded the merged update and the few edits after it. (Its table
+    # of updates may hold more rows later, as each opening of the document may bring them
+    # again, and a busy machine makes the test open it more often.)
+    assert result["late"]["downloaded"] <= after + 6, result["late"]
+    assert at_end <= after + 6, (
+        f"{before} stored before the compaction, {after} after, {at_end} at the end; "
+        f"the new device: {result['late']}"
+    )
     assert_clean_log(server)

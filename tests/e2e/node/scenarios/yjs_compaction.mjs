@@ -5,7 +5,8 @@
 // joins now downloads the compacted document and reads the same text.
 //
 // args: {databaseUrl, user, signalDir, edits}
-// result: {before (the text at the compaction), final: {a, b}, late: {text, rows, downloads}}
+// result: {before (the text at the compaction), final: {a, b},
+//          late: {text, downloaded (its rows of updates after the download), rows (at the end), downloads}}
 import fs from 'node:fs';
 import path from 'node:path';
 import { closeDevice, pull, scenario, waitFor } from '../client.mjs'; // first: fake-indexeddb
@@ -59,6 +60,8 @@ scenario(async ({ databaseUrl, user, signalDir, edits }) => {
   await waitFor(() => late.cloud.persistedSyncState.value?.yDownloadedRealms?.[user] === '*', {
     timeoutMs: 15000, what: "the late device's download",
   });
+  const rowsOf = async () => (await late.table(UPDATES).toArray()).filter((row) => row.k === id).length;
+  const downloaded = await rowsOf();
   let lateText;
   await waitFor(
     async () => {
@@ -68,9 +71,11 @@ scenario(async ({ databaseUrl, user, signalDir, edits }) => {
     },
     { timeoutMs: 15000, what: `the late device's text (last: ${lateText})` },
   );
-  const rows = (await late.table(UPDATES).toArray()).filter((row) => row.k === id).length;
+  const rows = await rowsOf();
   closeDevice(late);
   closeDevice(a);
   closeDevice(b);
-  return { before, final, late: { text: lateText, rows, downloads: downloads.length - downloadsBefore } };
+  return {
+    before, final, late: { text: lateText, downloaded, rows, downloads: downloads.length - downloadsBefore },
+  };
 });
