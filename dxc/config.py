@@ -108,6 +108,10 @@ class Settings:
     blob_orphan_grace: int = 24 * 3600
     blob_s3: S3Settings | None = None
     blob_azure: AzureSettings | None = None
+    #: Y.js compaction (docs/yjs.md): a document's updates are merged once it has more
+    #: than ``y_compact_after``, checked at most every ``y_compact_every`` seconds.
+    y_compact_after: int = 100
+    y_compact_every: int = 60
     #: Seconds a database move may hold the database's writes (its final catch-up),
     #: and about how long a sync waits for a moving database before a retryable 503.
     move_hold_seconds: int = 5
@@ -180,6 +184,8 @@ def load_settings(
         blob_s3=blob_s3,
         blob_azure=blob_azure,
         move_hold_seconds=_integer(environ, "DXC_MOVE_HOLD_SECONDS", Settings.move_hold_seconds),
+        y_compact_after=_integer(environ, "DXC_Y_COMPACT_AFTER", Settings.y_compact_after),
+        y_compact_every=_integer(environ, "DXC_Y_COMPACT_EVERY", Settings.y_compact_every),
     )
 
 
