@@ -17,6 +17,7 @@ from dxc.api.cors import register_cors
 from dxc.api.dashboard import register_dashboard
 from dxc.api.database import bp as database_bp
 from dxc.api.errors import ReadableBody, register_error_handlers
+from dxc.api.forward import register_forwarding
 from dxc.api.health import bp as health_bp
 from dxc.api.home import bp as home_bp
 from dxc.api.maintenance import bp as maintenance_bp
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_observability(app)
     register_error_handlers(app)
     register_cors(app)
+    register_forwarding(app)
     register_oauth(app)
     for blueprint in (
         health_bp, home_bp, database_bp, auth_bp, changes_bp, clients_bp, whitelist_bp, transfer_bp,

@@ -26,3 +26,8 @@ class NotFound(Refused):
 
 class Conflict(Refused):
     """The current state does not allow it (HTTP 409)."""
+
+
+class Moving(Refused):
+    """The database takes no writes here right now: it moved to another installation, or
+    is a copy that has not taken over yet (HTTP 503: the client retries)."""

@@ -10,12 +10,14 @@ from dxc.auth.grants import TokenService
 from dxc.auth.otp import OtpLogin
 from dxc.auth.tokens import TokenSigner
 from dxc.blobs.service import BlobService
+from dxc.bus import make_bus
+from dxc.bus.base import Bus
 from dxc.config import Settings
 from dxc.jobs import Jobs, make_jobs
 from dxc.mail import Mailer
-from dxc.realtime.bus import Bus
 from dxc.realtime.feed import LiveFeed
-from dxc.realtime.service import LiveService, make_bus
+from dxc.realtime.service import LiveService
+from dxc.replication.relocations import Relocations
 from dxc.storage.engines import make_engine
 from dxc.storage.router import ShardRouter
 from dxc.sync.invites import InviteMailer
@@ -35,12 +37,18 @@ class Services:
     bus: Bus
     live: LiveService
     blobs: BlobService
+    #: Databases that moved away, or are arriving (docs/migration.md).
+    relocations: Relocations
 
 
 def build_services(settings: Settings) -> Services:
     control = make_engine(settings.database_url)
     router = ShardRouter(control)
-    signer = TokenSigner(settings.secret, settings.public_url, settings.access_token_ttl)
+    relocations = Relocations(control, settings.secret)
+    signer = TokenSigner(
+        settings.secret, settings.public_url, settings.access_token_ttl,
+        relocations.foreign_issuer,
+    )
     jobs = make_jobs(settings)
     mailer = Mailer(control, settings.secret, jobs)
     bus = make_bus(settings, control, router)
@@ -62,4 +70,5 @@ def build_services(settings: Settings) -> Services:
         bus=bus,
         live=LiveService(signer, LiveFeed(control, router), bus, control),
         blobs=BlobService(settings, router, jobs),
+        relocations=relocations,
     )

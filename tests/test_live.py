@@ -19,17 +19,17 @@ from app import create_app
 from dxc.access import ANONYMOUS, Principal
 from dxc.access.index import store_objects
 from dxc.auth.tokens import AccessClaims
+from dxc.bus import local_bus, polling_bus
+from dxc.bus.base import Bus, Change
+from dxc.bus.commits import committing
+from dxc.bus.local_bus import LocalBus
+from dxc.bus.polling_bus import PollingBus
+from dxc.bus.postgres_bus import PostgresBus
+from dxc.bus.redis_bus import RedisBus
 from dxc.manage import databases
 from dxc.manage.importer import import_document
 from dxc.protocol.live import SocketQuery, realm_set_hash
-from dxc.realtime import local_bus, polling_bus
-from dxc.realtime.bus import Bus, Change
-from dxc.realtime.commits import committing
 from dxc.realtime.feed import LiveFeed, RealmView
-from dxc.realtime.local_bus import LocalBus
-from dxc.realtime.polling_bus import PollingBus
-from dxc.realtime.postgres_bus import PostgresBus
-from dxc.realtime.redis_bus import RedisBus
 from dxc.services import Services
 from dxc.storage import users
 from dxc.storage.clock import utcnow

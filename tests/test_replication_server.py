@@ -112,10 +112,12 @@ def write_shared_world(source_url: str) -> Device:
 
 
 def start_replication(
-    target: RunningServer, mailbox: Mailbox, source_url: str, env: dict[str, str] | None = None
+    target: RunningServer, mailbox: Mailbox, source_url: str, env: dict[str, str] | None = None,
+    into: str | None = None,
 ) -> str:
-    """``flask dxc start-replication`` in the target's environment; the target db URL."""
-    target_url = databases.create_database(target.services).url
+    """``flask dxc start-replication`` in the target's environment (into a new database,
+    or ``into``); the target db URL."""
+    target_url = into or databases.create_database(target.services).url
     env = env or target_env(target)
     cli = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "dxc", "start-replication",

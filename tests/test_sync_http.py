@@ -19,7 +19,6 @@ from dxc.manage import databases
 from dxc.manage.importer import import_document
 from dxc.storage import tables as table_store
 from dxc.tson import UNDEFINED, PropModification
-from tests import protocol_client
 from tests.protocol_client import ALICE, BOB, SCHEMA, Device, item, refresh_body
 
 
@@ -357,7 +356,7 @@ def test_tokens_without_a_data_scope_cannot_sync(app, db_url, device):
     assert "ACCESS_DB" in response.get_json()["message"]
 
 
-def test_a_primary_key_sent_in_the_schema_is_kept(app, device, monkeypatch):
+def test_a_primary_key_sent_in_the_schema_is_kept(app, device):
     """``primaryKey`` arrives only sometimes: a sync without it never erases it."""
     services = app.extensions["dxc"]
     alice = device()
@@ -369,14 +368,14 @@ def test_a_primary_key_sent_in_the_schema_is_kept(app, device, monkeypatch):
         return {name: info.key_path for name, info in found.items()}
 
     books = {"generatedGlobalId": True, "idPrefix": "bks", "markedForSync": True}
-    monkeypatch.setattr(protocol_client, "SCHEMA", {**SCHEMA, "books": books})
+    alice.schema = {**SCHEMA, "books": books}
     alice.sync()
     assert key_paths()["books"] is None, "unknown until a client tells"
     assert key_paths()["realms"] == "realmId" and key_paths()["roles"] == "[realmId+name]"
     keyed = {**books, "primaryKey": "ref"}
-    monkeypatch.setattr(protocol_client, "SCHEMA", {**SCHEMA, "books": keyed})
+    alice.schema = {**SCHEMA, "books": keyed}
     alice.sync()
     assert key_paths()["books"] == "ref"
-    monkeypatch.setattr(protocol_client, "SCHEMA", {**SCHEMA, "books": books})
+    alice.schema = {**SCHEMA, "books": books}
     alice.sync()
     assert key_paths()["books"] == "ref"

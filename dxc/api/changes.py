@@ -22,6 +22,7 @@ from wsproto.extensions import PerMessageDeflate
 
 from dxc.api import services
 from dxc.api.cors import origin_allowed
+from dxc.api.forward import relay_socket
 from dxc.protocol.live import SocketQuery
 from dxc.realtime.session import SocketClosed
 
@@ -68,6 +69,10 @@ def admit() -> None:
 @sock.route("/<db_id>/changes", bp=bp)
 def changes(ws: Server, db_id: str) -> None:
     # Never log the query: it carries the access token.
+    target = services().relocations.target_of(db_id)
+    if target is not None:  # the database moved: its new installation serves the socket
+        relay_socket(ws, target)
+        return
     services().live.serve(_Socket(ws), db_id, SocketQuery.parse(request.args))
 
 

@@ -54,6 +54,7 @@ REFUSALS: dict[type[errors.Refused], tuple[int, str]] = {
     errors.Forbidden: (403, "forbidden"),
     errors.NotFound: (404, "not_found"),
     errors.Conflict: (409, "conflict"),
+    errors.Moving: (503, "database_moving"),
     errors.Refused: (400, "bad_request"),
 }
 
@@ -143,7 +144,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(errors.Refused)
     def refused(error: errors.Refused) -> Response:
         status, name = next(REFUSALS[c] for c in type(error).__mro__ if c in REFUSALS)
-        return error_response(status, name, str(error))
+        response = error_response(status, name, str(error))
+        if status == 503:
+            response.headers["Retry-After"] = "1"  # a switch-over takes about a second
+        return response
 
     @app.errorhandler(TSONError)
     @app.errorhandler(ProtocolError)

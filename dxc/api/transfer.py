@@ -18,9 +18,10 @@ from werkzeug.exceptions import (
 from dxc import tson
 from dxc.api import services
 from dxc.api.authorise import authorise
-from dxc.auth.scopes import GLOBAL_READ, GLOBAL_WRITE
+from dxc.auth.scopes import ADMIN_SCOPES, GLOBAL_READ, GLOBAL_WRITE
 from dxc.manage import blob_archive, exporter
 from dxc.manage.importer import import_document, import_ndjson
+from dxc.replication.logins import export_logins
 
 bp = Blueprint("transfer", __name__)
 
@@ -92,6 +93,16 @@ def export_blobs(db_id: str) -> Response:
     blob_ids = [i for i in ids.split(",") if i] if ids is not None else None
     parts = blob_archive.export_blobs(services(), db_id, realm_id, blob_ids)
     response = Response(parts, mimetype="application/octet-stream")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/<db_id>/export/logins")
+def export_logins_of(db_id: str) -> Response:
+    """Users, sessions and the token key of a database that moved, for the copy taking
+    over (docs/migration.md): only for an owner's API client, only once it moved."""
+    authorise(db_id, *ADMIN_SCOPES)
+    response = jsonify(export_logins(services(), db_id))
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -7,6 +7,7 @@ one database is worthless for another and no key needs to be stored.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
@@ -42,14 +43,34 @@ class IssuedToken:
     expires_ms: int
 
 
+@dataclass(frozen=True)
+class ForeignIssuer:
+    """Another installation whose access tokens one database here accepts until they
+    expire: the database was copied from there and took over (docs/migration.md)."""
+
+    issuer: str
+    #: The database id at the source, which its tokens name as ``aud``.
+    audience: str
+    key: bytes
+
+
 class TokenSigner:
-    def __init__(self, secret: str, issuer: str, ttl_seconds: int) -> None:
+    def __init__(
+        self, secret: str, issuer: str, ttl_seconds: int,
+        foreign: Callable[[str], ForeignIssuer | None] = lambda db_id: None,
+    ) -> None:
+        """``foreign(db_id)``: the other installation whose tokens ``db_id`` accepts too."""
         self._secret = secret
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
+        self.foreign = foreign
 
     def _key(self, db_id: str) -> bytes:
         return derive_key(self._secret, "access-token:" + db_id)
+
+    def key_for(self, db_id: str) -> bytes:
+        """The key of ``db_id``'s tokens, for the installation it moves to (nothing else)."""
+        return self._key(db_id)
 
     def issue(
         self, db_id: str, claims: AccessClaims, ttl: int | None = None, not_before: int = 0
@@ -74,13 +95,27 @@ class TokenSigner:
         return IssuedToken(jwt.encode(payload, self._key(db_id), ALGORITHM), expires * 1000)
 
     def verify(self, db_id: str, token: str) -> AccessClaims:
+        """The claims of ``token`` for ``db_id``: issued here, or by the installation
+        ``db_id`` was copied from (its tokens name its own database id)."""
+        try:
+            return self._verify(token, self._key(db_id), db_id, self.issuer)
+        except ExpiredToken:
+            raise
+        except InvalidToken:
+            foreign = self.foreign(db_id)
+            if foreign is None:
+                raise
+            return self._verify(token, foreign.key, foreign.audience, foreign.issuer)
+
+    @staticmethod
+    def _verify(token: str, key: bytes, audience: str, issuer: str) -> AccessClaims:
         try:
             payload = jwt.decode(
                 token,
-                self._key(db_id),
+                key,
                 algorithms=[ALGORITHM],
-                audience=db_id,
-                issuer=self.issuer,
+                audience=audience,
+                issuer=issuer,
                 leeway=LEEWAY_SECONDS,
                 options={"require": ["exp", "sub", "aud", "iss"]},
             )

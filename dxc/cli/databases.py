@@ -49,10 +49,14 @@ def init_cloud(folder: Path) -> None:
 
 @click.command("create")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--id", "db_id",
+    help="Its id: that of a database moving here, so that clients keep their local data.",
+)
 @folder_option
-def create(as_json: bool, folder: Path) -> None:
+def create(as_json: bool, db_id: str | None, folder: Path) -> None:
     """Create one more logical database and print its URL and credentials."""
-    created = databases.create_database(services())
+    created = databases.create_database(services(), db_id=db_id)
     CliFiles(folder).add(services().settings.service_url, created)
     if as_json:
         click.echo(json.dumps({

@@ -10,12 +10,13 @@ import sys
 from typing import Any
 
 import click
+import requests
 
 from dxc.cli.common import database_id, existing_database, print_rows, services
 from dxc.replication import progress
 from dxc.replication.job import run_replication, secret_box
-from dxc.replication.source import Source, SourceError
-from dxc.storage import replications
+from dxc.replication.source import Source, SourceError, database_url
+from dxc.storage import redirects, replications
 from dxc.storage.objects import ObjectStore
 
 
@@ -37,6 +38,8 @@ def start_replication(
     """
     db_id = existing_database(target_url)
     _require_empty(db_id)
+    with services().router.shard_for(db_id).transaction() as connection:
+        ObjectStore(connection, db_id).freeze()  # no client writes until it takes over
     try:
         source = Source(source_url)
         email = (email or click.prompt("E-mail address at the source")).strip().lower()
@@ -114,4 +117,34 @@ def _print(report: progress.Report) -> None:
     print_rows(rows, False, "  no objects yet")
 
 
-COMMANDS = (start_replication, replication_progress)
+@click.command("redirect")
+@click.option("--from", "source_url", required=True, help="The database here that moves.")
+@click.option("--to", "target_url", required=True, help="Its copy at the new installation.")
+def redirect(source_url: str, target_url: str) -> None:
+    """Stop writes to --from here and send its clients to --to, for good.
+
+    Run on the source once `replication-progress` at the target says "in sync".
+    From then on this installation forwards the database's requests and
+    sockets to the target; the target's replication applies the last writes,
+    takes over the logins and then serves them (docs/migration.md).
+    """
+    db_id = existing_database(source_url)
+    try:
+        target = database_url(target_url)
+        answer = requests.get(target, timeout=10)
+    except (SourceError, requests.RequestException) as error:
+        raise click.ClickException(f"{target_url}: {error}") from None
+    if answer.status_code != 200:
+        raise click.ClickException(f"{target} answers {answer.status_code}: is it created?")
+    with services().control.connect() as connection:
+        if (known := redirects.get(connection, db_id)) is not None:
+            raise click.ClickException(f"{db_id} moved to {known.target_url} already")
+    with services().router.shard_for(db_id).transaction() as connection:
+        final = ObjectStore(connection, db_id).freeze()  # waits for writes under way
+    with services().control.begin() as connection:
+        redirects.record(connection, db_id, target, final)
+    click.echo(f"{db_id} takes no more writes here (last revision {final}).")
+    click.echo(f"Its clients are forwarded to {target} within seconds.")
+
+
+COMMANDS = (start_replication, replication_progress, redirect)

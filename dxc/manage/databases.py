@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+
 from dxc.auth.scopes import ADMIN_SCOPES
+from dxc.errors import Conflict, Invalid
 from dxc.services import Services
 from dxc.storage import credentials
 from dxc.storage import databases as database_store
@@ -12,6 +16,10 @@ from dxc.storage import shards as shard_store
 from dxc.storage.migrate import upgrade
 from dxc.storage.objects import ObjectStore
 
+#: What an id given to ``create`` may be (Dexie Cloud's look like ``z`` and 8 more).
+DATABASE_ID = re.compile(r"[a-z0-9]{2,64}")
+#: First path segments that are routes, never databases (as ``dxc.api.cors`` knows).
+NOT_DATABASES = frozenset({"service", "health", "ready", "static"})
 
 @dataclass(frozen=True)
 class DatabaseKey:
@@ -32,11 +40,22 @@ def migrate(services: Services) -> None:
         upgrade(shard.engine, "shard")
 
 
-def create_database(services: Services, owner_email: str | None = None) -> DatabaseKey:
-    """A new logical database, with an admin API client, on a writable shard drawn by weight."""
+def create_database(
+    services: Services, owner_email: str | None = None, db_id: str | None = None
+) -> DatabaseKey:
+    """A new logical database, with an admin API client, on a writable shard drawn by weight.
+
+    ``db_id``: keep another installation's id (a database moving here: its clients'
+    local databases are named after it, docs/migration.md)."""
+    if db_id is not None and (not DATABASE_ID.fullmatch(db_id) or db_id in NOT_DATABASES):
+        raise Invalid(f"{db_id!r} is not a database id (a-z and 0-9, 2 to 64)")
     with services.control.begin() as connection:
         shard_id = shard_store.pick_shard(connection)
-        db_id = database_store.create_database(connection, shard_id)
+        try:
+            with connection.begin_nested():
+                db_id = database_store.create_database(connection, shard_id, db_id)
+        except IntegrityError:
+            raise Conflict(f"a database {db_id} exists here already") from None
         client, secret = credentials.create_api_client(
             connection, db_id, ADMIN_SCOPES, owner_email
         )

@@ -89,12 +89,13 @@ def export_changes(services: Services, db_id: str, since: int) -> Iterator[str]:
     shard = services.router.shard_for(db_id)
     with shard.transaction(read_only=True) as connection:
         store = ObjectStore(connection, db_id)
-        head = store.current_revision()  # read first: rows up to it are all committed
+        head, frozen = store.head()  # read first: rows up to it are all committed
         revision = encode_revision({shard.id: head})
         yield _line({
             "type": "header", "version": FORMAT_VERSION, "dbId": db_id,
             "exportedAt": utcnow().isoformat().replace("+00:00", "Z"),
             "since": since, "revision": revision, "counts": store.live_counts(),
+            "frozen": frozen,  # no write will follow head: a replica may take over
         })
         yield _line({"type": "schema", "tables": meta.schema, "sealed": False})
         yield _line({"type": "demoUsers", "users": {e: {} for e in meta.demo_users}})

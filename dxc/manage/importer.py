@@ -25,6 +25,7 @@ from typing import IO, Any
 from dxc import tson
 from dxc.access import PUBLIC_REALM
 from dxc.access.index import store_objects
+from dxc.bus.commits import committing
 from dxc.cooperative import take_turns
 from dxc.protocol import ProtocolError
 from dxc.protocol.identifiers import (
@@ -36,7 +37,6 @@ from dxc.protocol.identifiers import (
 )
 from dxc.protocol.keys import decode_wire_key, encode_wire_key
 from dxc.protocol.schema import primary_key_path, table_prefix
-from dxc.realtime.commits import committing
 from dxc.services import Services
 from dxc.storage import tables as table_store
 from dxc.storage import users

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from dxc.access.index import ACCESS_TABLES, store_objects
+from dxc.bus.commits import committing
 from dxc.errors import Conflict, NotFound
-from dxc.realtime.commits import committing
 from dxc.services import Services
 from dxc.storage import databases as database_store
 from dxc.storage import tables as table_store

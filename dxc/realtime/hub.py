@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable
 from typing import Protocol
 
-from dxc.realtime.bus import Change
+from dxc.bus.base import Change
 
 
 class Subscriber(Protocol):

@@ -13,32 +13,14 @@ from dxc import metrics
 from dxc.access import ANONYMOUS, Principal
 from dxc.auth.accounts import is_deactivated
 from dxc.auth.tokens import ExpiredToken, InvalidToken, TokenSigner
-from dxc.config import Settings
+from dxc.bus.base import Bus
 from dxc.protocol import live
 from dxc.protocol.live import SocketQuery
-from dxc.realtime.bus import Bus
 from dxc.realtime.feed import LiveFeed
 from dxc.realtime.hub import Hub
-from dxc.realtime.local_bus import LocalBus, folder_for
-from dxc.realtime.polling_bus import PollingBus
-from dxc.realtime.postgres_bus import PostgresBus
-from dxc.realtime.redis_bus import RedisBus
 from dxc.realtime.session import LiveSession, Socket, SocketClosed
-from dxc.storage.router import ShardRouter
 
 log = logging.getLogger(__name__)
-
-
-def make_bus(settings: Settings, control: Engine, router: ShardRouter) -> Bus:
-    """Redis if configured, else what the control database offers (see ``bus``)."""
-    if settings.redis_url:
-        return RedisBus(settings.redis_url)
-    if control.dialect.name == "postgresql":
-        return PostgresBus(control)
-    path = control.url.database
-    if path and path != ":memory:" and not path.startswith("file::memory:"):
-        return LocalBus(router, folder_for(path))
-    return PollingBus(router)  # a database in memory serves one process anyway
 
 
 class LiveService:
@@ -51,7 +33,7 @@ class LiveService:
         self.feed = feed
         self.bus = bus
         self.hub = Hub()
-        self._sockets: set[Socket] = set()
+        self._sockets: dict[Socket, str] = {}  # -> its database
         self._draining = False
 
     def serve(self, socket: Socket, db_id: str, query: SocketQuery) -> None:
@@ -88,14 +70,14 @@ class LiveService:
         if self._draining:  # accepted just before the worker stopped listening
             socket.close()
             return
-        self._sockets.add(socket)
+        self._sockets[socket] = db_id
         try:
             LiveSession(
                 socket, self.feed, self.hub, db_id, principal, query, expires_at,
                 deactivated=deactivated, bus=self.bus,
             ).run()
         finally:
-            self._sockets.discard(socket)
+            self._sockets.pop(socket, None)
 
     def drain(self) -> None:
         """Close every open socket: the worker is stopping (a HUP, a deploy), and its
@@ -103,3 +85,11 @@ class LiveService:
         self._draining = True
         for socket in list(self._sockets):
             socket.close()  # the session's reader sees it and the session ends
+
+    def close_database(self, db_id: str) -> int:
+        """Close the sockets of ``db_id`` (it moved: its clients reconnect, and are
+        forwarded); how many."""
+        closing = [socket for socket, db in list(self._sockets.items()) if db == db_id]
+        for socket in closing:
+            socket.close()
+        return len(closing)

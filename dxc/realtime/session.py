@@ -32,12 +32,12 @@ from typing import Protocol
 
 from dxc import metrics
 from dxc.access import Principal
+from dxc.bus.base import Bus, Change
 from dxc.protocol import live
 from dxc.protocol.live import Ping, Ready, SocketQuery
 from dxc.protocol.revisions import decode_revision, encode_revision
 from dxc.protocol.ymessages import YMessage
 from dxc.protocol.ymessages import encode as encode_y
-from dxc.realtime.bus import Bus, Change
 from dxc.realtime.feed import LiveFeed, RealmView
 from dxc.realtime.hub import Hub
 from dxc.realtime.ydocs import SocketDocuments

@@ -27,12 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dxc.access import Principal
+from dxc.bus.base import Awareness, Bus, Change
+from dxc.bus.commits import committing
 from dxc.protocol import ymessages
 from dxc.protocol.lib0 import Decoder, Encoder, Lib0Error
 from dxc.protocol.revisions import decode_revision
 from dxc.protocol.ymessages import BadYMessage, YMessage
-from dxc.realtime.bus import Awareness, Bus, Change
-from dxc.realtime.commits import committing
 from dxc.storage.objects import ObjectStore
 from dxc.storage.router import ShardRouter
 from dxc.storage.ydocs import YDocStore

@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Any
 
 from dxc.access.index import store_objects
+from dxc.bus.commits import committing
 from dxc.protocol import ProtocolError
 from dxc.protocol.identifiers import (
     KEY_BYTES,
@@ -36,7 +37,6 @@ from dxc.protocol.identifiers import (
 )
 from dxc.protocol.revisions import decode_revision
 from dxc.protocol.schema import primary_key_path, table_prefix
-from dxc.realtime.commits import committing
 from dxc.services import Services
 from dxc.storage import tables as table_store
 from dxc.storage import users
@@ -66,6 +66,8 @@ class Round:
     head: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     complete: bool = False
+    #: The source takes no more writes (``flask dxc redirect``): ``head`` is its last.
+    frozen: bool = False
 
 
 #: Called after each commit: (checkpoint, rows in that commit).
@@ -147,6 +149,7 @@ def _other_line(
                 " something else now; start the replication again"
             )
         found.counts = {str(k): int(v) for k, v in (line.get("counts") or {}).items()}
+        found.frozen = line.get("frozen") is True
     elif kind == "schema":
         _register_tables(services, db_id, line.get("tables") or {})
     elif kind == "demoUsers":

@@ -12,7 +12,6 @@ a new one, which continues from the stored checkpoint.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import secrets
@@ -22,10 +21,13 @@ import time
 from cryptography.fernet import Fernet
 
 from dxc.replication.apply import Round, apply_stream
+from dxc.replication.logins import import_logins
+from dxc.replication.relocations import SEALING_PURPOSE
 from dxc.replication.source import ClientKey, Source
-from dxc.secret_keys import derive_key
+from dxc.secret_keys import fernet
 from dxc.services import Services
 from dxc.storage import replications
+from dxc.storage.objects import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +54,9 @@ def _process_services() -> Services:
 
 
 def secret_box(services: Services) -> Fernet:
-    """Seals the source API client's secret with a key derived from ``DXC_SECRET``."""
-    key = derive_key(services.settings.secret, "replication-source-secret")
-    return Fernet(base64.urlsafe_b64encode(key))
+    """Seals the source API client's secret and the source's token key
+    (:data:`SEALING_PURPOSE`, a key derived from ``DXC_SECRET``)."""
+    return fernet(services.settings.secret, SEALING_PURPOSE)
 
 
 def run_replication(db_id: str) -> None:
@@ -105,9 +107,27 @@ def _one_round(services: Services, db_id: str, owner: str, source: Source) -> bo
         )
     except LeaseLost:
         return False
+    if found.frozen:  # the source stopped writing and everything up to its last write is here
+        take_over(services, db_id, owner, source)
+        return False
     if found.head == since:
         time.sleep(services.settings.replication_poll_ms / 1000)
     return True
+
+
+def take_over(services: Services, db_id: str, owner: str, source: Source) -> None:
+    """The copy becomes the database: the source's logins come over (their users,
+    sessions and token key), then local writes begin; until then this installation
+    held the clients the source forwards (:mod:`dxc.replication.relocations`)."""
+    document = source.logins()
+    with services.control.begin() as connection:
+        issuer, audience, key = import_logins(connection, db_id, document)
+        sealed = secret_box(services).encrypt(key).decode()
+        if not replications.switch(connection, db_id, owner, issuer, audience, sealed):
+            raise LeaseLost(db_id)
+    with services.router.shard_for(db_id).transaction() as connection:
+        ObjectStore(connection, db_id).freeze(False)
+    log.info("replication of %s took over from %s", db_id, source.url)
 
 
 class LeaseLost(Exception):

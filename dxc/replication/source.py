@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from dxc.auth.scopes import CONNECT_CLIENT, GLOBAL_READ
+from dxc.auth.scopes import ADMIN_SCOPES, CONNECT_CLIENT, GLOBAL_READ
 
 #: Seconds to wait for the source to answer (a stream may take longer in total).
 TIMEOUT = 60
@@ -49,6 +49,8 @@ class Source:
     def __init__(self, url: str, session: requests.Session | None = None) -> None:
         self.url = database_url(url)
         self.http = session or requests.Session()
+        # Served by the source itself even once it forwards its clients (dxc.api.forward).
+        self.http.headers["X-Dxc-Replica"] = "1"
         self._key: ClientKey | None = None
         self._token: str | None = None
         self._token_expires = 0.0
@@ -90,20 +92,34 @@ class Source:
                 if raw:
                     yield raw
 
+    def logins(self) -> dict[str, Any]:
+        """Users, sessions and token key of the database, once it moved
+        (``/export/logins``: an owner's token, every admin scope)."""
+        token = self._client_token(ADMIN_SCOPES)["accessToken"]
+        response = self._checked(self.http.get(
+            self.url + "/export/logins", headers={"Authorization": f"Bearer {token}"},
+            timeout=TIMEOUT,
+        ))
+        return response.json()
+
     def access_token(self) -> str:
         """A ``GLOBAL_READ`` token of the API client, renewed before it expires."""
-        if self._key is None:
-            raise SourceError("no API client of the source to read with")
         if self._token is None or time.time() > self._token_expires - RENEW_BEFORE_SECONDS:
-            answer = self._token_request({
-                "grant_type": "client_credentials", "client_id": self._key.client_id,
-                "client_secret": self._key.client_secret, "scopes": [GLOBAL_READ],
-            })
-            if answer.get("type") != "tokens":
-                raise SourceError(f"{self.url} refused the API client: {_said(answer)}")
+            answer = self._client_token((GLOBAL_READ,))
             self._token = answer["accessToken"]
             self._token_expires = answer.get("accessTokenExpiration", 0) / 1000
         return self._token
+
+    def _client_token(self, scopes: tuple[str, ...]) -> dict[str, Any]:
+        if self._key is None:
+            raise SourceError("no API client of the source to read with")
+        answer = self._token_request({
+            "grant_type": "client_credentials", "client_id": self._key.client_id,
+            "client_secret": self._key.client_secret, "scopes": list(scopes),
+        })
+        if answer.get("type") != "tokens":
+            raise SourceError(f"{self.url} refused the API client: {_said(answer)}")
+        return answer
 
     # --- HTTP ------------------------------------------------------------------
 

@@ -27,11 +27,11 @@ from typing import Any
 from dxc import tson
 from dxc.access import PUBLIC_REALM, Principal, RealmAccess
 from dxc.access.rejections import PermissionDenied, Rejection
+from dxc.bus.commits import committing
 from dxc.cooperative import taking_turns
 from dxc.errors import Forbidden, Invalid, NotFound, Refused
 from dxc.protocol.keys import decode_wire_key, encode_wire_key, js_number_to_string
 from dxc.protocol.request import ClientTransaction, Operation, check_operation
-from dxc.realtime.commits import committing
 from dxc.services import Services
 from dxc.storage import tables as table_store
 from dxc.storage.objects import ObjectStore, StoredObject

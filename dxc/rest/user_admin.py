@@ -27,8 +27,8 @@ from dxc.access import members as member_rules
 from dxc.access.index import store_objects
 from dxc.access.permissions import ALL
 from dxc.access.principal import normalise_email
+from dxc.bus.commits import committing
 from dxc.errors import Invalid, NotFound
-from dxc.realtime.commits import committing
 from dxc.services import Services
 from dxc.storage import users as user_store
 from dxc.storage.access_index import AccessIndex

@@ -33,9 +33,10 @@ def new_database_id() -> str:
     return "z" + "".join(secrets.choice(_DB_ID_ALPHABET) for _ in range(8))
 
 
-def create_database(connection: Connection, shard_id: int) -> str:
-    """Register a new logical database on ``shard_id`` and return its id."""
-    db_id = new_database_id()
+def create_database(connection: Connection, shard_id: int, db_id: str | None = None) -> str:
+    """Register a new logical database on ``shard_id`` (with id ``db_id``, or a new
+    one) and return its id."""
+    db_id = db_id or new_database_id()
     connection.execute(
         insert(schema.databases).values(id=db_id, shard_id=shard_id, created=utcnow())
     )

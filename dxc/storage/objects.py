@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from dxc.errors import Moving
 from dxc.storage import schema, ydocs
 from dxc.storage.clock import utcnow
 from dxc.storage.router import NotOnShard
@@ -146,17 +147,45 @@ class ObjectStore:
         with one, and a move removes it from the old shard (while writers wait
         for its lock) before the switch, so that a writer who still routes
         here writes nothing (:class:`NotOnShard`) instead of writing where
-        nobody reads."""
+        nobody reads. A frozen database (:meth:`freeze`) refuses too: the
+        transaction must roll back."""
+        counter = schema.revisions
+        statement = (
+            update(counter)
+            .where(counter.c.db_id == self.db_id)
+            .values(rev=counter.c.rev + 1)
+            .returning(counter.c.rev, counter.c.frozen)
+        )
+        row = self.connection.execute(statement).first()
+        if row is None:
+            raise NotOnShard(self.db_id)
+        if row.frozen:
+            raise Moving(
+                f"{self.db_id} takes no writes here: it is moving between installations"
+            )
+        return row.rev
+
+    def freeze(self, frozen: bool = True) -> int:
+        """Stop (or resume) local writes; the last revision written. Waits for the
+        revision lock, so every write that took a revision before has committed."""
         statement = (
             update(schema.revisions)
             .where(schema.revisions.c.db_id == self.db_id)
-            .values(rev=schema.revisions.c.rev + 1)
+            .values(frozen=frozen)
             .returning(schema.revisions.c.rev)
         )
         rev = self.connection.scalar(statement)
         if rev is None:
             raise NotOnShard(self.db_id)
         return rev
+
+    def head(self) -> tuple[int, bool]:
+        """The current revision, and whether local writes are frozen."""
+        row = self.connection.execute(
+            select(schema.revisions.c.rev, schema.revisions.c.frozen)
+            .where(schema.revisions.c.db_id == self.db_id)
+        ).first()
+        return (0, False) if row is None else (row.rev, row.frozen)
 
     @staticmethod
     def head_revisions(connection: Connection, db_ids: Sequence[str]) -> dict[str, int]:

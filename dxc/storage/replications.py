@@ -20,6 +20,9 @@ from dxc.storage.clock import as_utc, utcnow
 COPYING = "copying"  # the first copy is under way
 TAILING = "tailing"  # copied once; following the source's new writes
 STOPPED = "stopped"
+SWITCHED = "switched"  # the source stopped, everything is here: this copy took over
+#: States in which a job copies.
+RUNNING = (COPYING, TAILING)
 
 table = schema.replications
 
@@ -42,6 +45,10 @@ class Replication:
     lease_owner: str | None
     lease_until: datetime | None
     error: str | None
+    switched: datetime | None
+    token_issuer: str | None
+    token_audience: str | None
+    sealed_token_key: str | None
 
     @property
     def lag(self) -> int | None:
@@ -52,7 +59,7 @@ class Replication:
 def _replication(row: object) -> Replication:
     values = dict(row._mapping)  # type: ignore[attr-defined]
     values["source_counts"] = json.loads(values["source_counts"] or "{}")
-    for name in ("started", "polled", "synced", "lease_until"):
+    for name in ("started", "polled", "synced", "lease_until", "switched"):
         values[name] = as_utc(values[name]) if values[name] is not None else None
     return Replication(**values)
 
@@ -82,7 +89,7 @@ def unclaimed(connection: Connection) -> list[str]:
     """Running replications that no live job holds."""
     rows = connection.execute(
         select(table.c.db_id).where(
-            table.c.state != STOPPED,
+            table.c.state.in_(RUNNING),
             or_(table.c.lease_until.is_(None), table.c.lease_until < utcnow()),
         )
     )
@@ -97,7 +104,7 @@ def claim(connection: Connection, db_id: str, owner: str, seconds: float) -> boo
         update(table)
         .where(
             table.c.db_id == db_id,
-            table.c.state != STOPPED,
+            table.c.state.in_(RUNNING),
             or_(
                 table.c.lease_owner == owner,
                 table.c.lease_until.is_(None),
@@ -142,7 +149,9 @@ def record_round(
         values.update(state=TAILING, synced=now)
     result = connection.execute(
         update(table)
-        .where(table.c.db_id == db_id, table.c.lease_owner == owner, table.c.state != STOPPED)
+        .where(
+            table.c.db_id == db_id, table.c.lease_owner == owner, table.c.state.in_(RUNNING)
+        )
         .values(**values)
     )
     return result.rowcount == 1
@@ -159,3 +168,25 @@ def stop(connection: Connection, db_id: str) -> bool:
         )
     )
     return result.rowcount == 1
+
+
+def switch(
+    connection: Connection, db_id: str, owner: str, issuer: str, audience: str, sealed_key: str
+) -> bool:
+    """The copy takes over (its job holds the lease): from now on it takes writes and the
+    source's tokens for ``audience`` (by ``issuer``, HMAC key sealed) are valid here."""
+    result = connection.execute(
+        update(table)
+        .where(table.c.db_id == db_id, table.c.lease_owner == owner, table.c.state == TAILING)
+        .values(
+            state=SWITCHED, switched=utcnow(), token_issuer=issuer, token_audience=audience,
+            sealed_token_key=sealed_key, lease_owner=None, lease_until=None,
+        )
+    )
+    return result.rowcount == 1
+
+
+def waiting_to_switch(connection: Connection) -> set[str]:
+    """Copies that take no client requests yet (their source has not stopped)."""
+    rows = connection.execute(select(table.c.db_id).where(table.c.state.in_(RUNNING)))
+    return {row.db_id for row in rows}

@@ -270,6 +270,23 @@ replications = Table(
     Column("lease_owner", String(64), nullable=True),
     Column("lease_until", DateTime(timezone=True), nullable=True),
     Column("error", Text, nullable=True),
+    # When the source stopped and this copy took over (docs/migration.md); NULL: not yet.
+    Column("switched", DateTime(timezone=True), nullable=True),
+    # The source's access tokens stay valid here until they expire: its issuer, the
+    # database id they name (aud), and their HMAC key sealed like the secret.
+    Column("token_issuer", Text, nullable=True),
+    Column("token_audience", String(64), nullable=True),
+    Column("sealed_token_key", Text, nullable=True),
+)
+
+# Databases that moved to another installation: this one forwards their clients there.
+redirects = Table(
+    "redirects",
+    control_metadata,
+    Column("db_id", String(64), ForeignKey("databases.id"), primary_key=True),
+    Column("target_url", Text, nullable=False),
+    Column("final_revision", BigInteger, nullable=False),  # the last write taken here
+    Column("created", DateTime(timezone=True), nullable=False),
 )
 
 table_schemas = Table(
@@ -291,6 +308,9 @@ revisions = Table(
     shard_metadata,
     Column("db_id", String(64), primary_key=True),
     Column("rev", BigInteger, nullable=False),
+    # No local writes (the database moved away, or is a replica not yet switched over):
+    # read with the counter, under its lock, so no write commits after it is set.
+    Column("frozen", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 objects = Table(

@@ -65,14 +65,17 @@ def copy_rows(source: Connection, target: Connection, db_id: str, since: int | N
 
 
 def copy_revision_counter(source: Connection, target: Connection, db_id: str) -> int:
-    """Give ``target`` the database's revision counter, at the source's revision."""
+    """Give ``target`` the database's revision counter, at the source's revision (and
+    frozen if the database is moving to another installation)."""
     table = schema.revisions
-    rev = source.scalar(select(table.c.rev).where(table.c.db_id == db_id))
-    if rev is None:
+    row = source.execute(
+        select(table.c.rev, table.c.frozen).where(table.c.db_id == db_id)
+    ).first()
+    if row is None:
         raise LookupError(f"the source shard has no revision counter of {db_id}")
     target.execute(delete(table).where(table.c.db_id == db_id))
-    target.execute(table.insert().values(db_id=db_id, rev=rev))
-    return rev
+    target.execute(table.insert().values(db_id=db_id, rev=row.rev, frozen=row.frozen))
+    return row.rev
 
 
 def head_revision(connection: Connection, db_id: str) -> int | None:

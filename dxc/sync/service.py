@@ -27,12 +27,12 @@ from sqlalchemy import Engine
 
 from dxc import tson
 from dxc.access import Principal, RealmAccess
+from dxc.bus.base import Bus
+from dxc.bus.commits import committing
 from dxc.protocol.request import ClientTransaction, Operation, SyncRequest, parse_sync_request
 from dxc.protocol.revisions import decode_revision, encode_revision
 from dxc.protocol.schema import echo_schema, is_synced, synced_tables, y_tables
 from dxc.protocol.ymessages import YMessage, to_tson
-from dxc.realtime.bus import Bus
-from dxc.realtime.commits import committing
 from dxc.storage import tables as table_store
 from dxc.storage.objects import ObjectStore
 from dxc.storage.router import PLACEMENT_TTL, Shard, ShardRouter

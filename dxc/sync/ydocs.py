@@ -13,10 +13,10 @@ from collections.abc import Collection, Iterator, Sequence
 from dxc.access import Principal, RealmAccess
 from dxc.access.rejections import PermissionDenied
 from dxc.access.rules import WriteRules
+from dxc.bus.commits import Write
 from dxc.cooperative import take_turns
 from dxc.protocol.revisions import encode_revision
 from dxc.protocol.ymessages import YMessage, key_of
-from dxc.realtime.commits import Write
 from dxc.storage.ydocs import YDocStore
 
 

@@ -12,9 +12,9 @@ import time
 import pytest
 
 from dxc.access import ANONYMOUS, Principal
+from dxc.bus.base import Change
 from dxc.protocol import live
 from dxc.protocol.live import Ping, Ready, SocketQuery, parse_client_message, realm_set_hash
-from dxc.realtime.bus import Change
 from dxc.realtime.feed import CatchUp, RealmView
 from dxc.realtime.hub import Hub
 from dxc.realtime.session import LiveSession, SocketClosed, realm_messages

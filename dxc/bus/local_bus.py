@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dxc.realtime.bus import WAKE_SECONDS, Change
-from dxc.realtime.polling_bus import PollingBus
+from dxc.bus.base import WAKE_SECONDS, Change
+from dxc.bus.polling_bus import PollingBus
 from dxc.storage.router import ShardRouter
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from dxc import metrics
-from dxc.realtime.bus import WAKE_SECONDS, Bus, Change
+from dxc.bus.base import WAKE_SECONDS, Bus, Change
 
 CHANNEL = "dxc_changes"
 #: NOTIFY payloads must stay below 8000 bytes; longer ones go without their realm list.

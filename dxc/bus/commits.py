@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection
 
-from dxc.realtime.bus import Bus, Change
+from dxc.bus.base import Bus, Change
 from dxc.storage.objects import ObjectStore
 from dxc.storage.router import Shard
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dxc.realtime.bus import Bus, Change
+from dxc.bus.base import Bus, Change
 from dxc.storage.objects import ObjectStore
 from dxc.storage.router import ShardRouter, UnknownDatabase
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import redis
 
-from dxc.realtime.bus import WAKE_SECONDS, Bus, Change
+from dxc.bus.base import WAKE_SECONDS, Bus, Change
 
 #: Pub/sub channels are shared by all Redis database numbers; payloads name their database.
 CHANNEL = "dxc:changes"
