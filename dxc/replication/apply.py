@@ -11,14 +11,17 @@ between two revisions; after each commit the checkpoint (the last revision
 applied whole) is stored, so a copy that dies resumes there. Writing a row
 again is harmless (same key, same revision, same value).
 
-For speed, one batch is committed (in a thread of its own) while the next
-one is read and decoded, and an object's value is stored as the JSON text
-the source sent, checked but not encoded again.
+For speed, batches are written in threads of their own while the next one
+is read and decoded, two at once on PostgreSQL (see :func:`_committer`), and
+an object's value is stored as the JSON text the source sent, checked but
+not encoded again.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -28,6 +31,7 @@ from typing import Any
 
 from dxc.access.index import store_objects
 from dxc.bus.commits import committing
+from dxc.cooperative import taking_turns
 from dxc.protocol import ProtocolError
 from dxc.protocol.identifiers import (
     KEY_BYTES,
@@ -44,6 +48,8 @@ from dxc.storage.objects import StoredObject
 
 #: Rows per transaction (more when one revision holds more).
 BATCH_ROWS = 5000
+#: Batches being written at once (see :func:`_committer`).
+IN_FLIGHT = 2
 #: How an object line of a dxc-server source goes on after its other fields.
 DATA_FIELD = ',"data":'
 
@@ -87,7 +93,7 @@ def apply_stream(
     found = Round()
     pending: list[StoredObject | Departure] = []
     with _committer(services, db_id, found, progress) as commit:
-        for raw in lines:
+        for raw in taking_turns(lines):
             text = raw.decode()
             entry = _object_entry(text)
             if entry is None:
@@ -107,33 +113,44 @@ def apply_stream(
     return found
 
 
-Commit = Callable[[list["StoredObject | Departure"], int], None]
+Entries = list["StoredObject | Departure"]
+Commit = Callable[[Entries, int], None]
 
 
 @contextmanager
 def _committer(
     services: Services, db_id: str, found: Round, progress: Progress
 ) -> Iterator[Commit]:
-    """``commit(entries, upto)``, which writes in a thread while the caller reads on; it
-    waits for the previous batch first (so the checkpoints follow in order, and one
-    batch at most is in flight). Leaving the block waits for the last one; its error,
-    or a previous batch's, is raised."""
-    in_flight: Future[None] | None = None
+    """``commit(entries, upto)``: a batch is written in a thread of its own while the
+    caller reads on, and so that the batches commit in order.
 
-    def write(entries: list[StoredObject | Departure], upto: int) -> None:
-        _commit(services, db_id, entries, upto)
+    On PostgreSQL a batch of live objects writes its rows while the previous
+    batch still commits (two transactions at once: the server's work is most of
+    the copy's), and takes the revision lock and commits only once that one
+    did, or rolls back if it failed. Nothing else the two write is the same row:
+    a stream holds each object once, and only deletions and departures touch
+    other rows of an object (its Y documents), so a batch holding any of them
+    starts once the previous one ended, as every batch does on SQLite (one
+    writer). Leaving the block waits for every batch; the first error is raised."""
+    overlap = services.router.shard_for(db_id).engine.dialect.name == "postgresql"
+    flight: deque[Future[None]] = deque()
+
+    def write(entries: Entries, upto: int, after: Future[None] | None) -> None:
+        _commit(services, db_id, entries, upto, after)
         progress(found, upto, len(entries))
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dxc-replication") as writer:
-        def commit(entries: list[StoredObject | Departure], upto: int) -> None:
-            nonlocal in_flight
-            if in_flight is not None:
-                in_flight.result()
-            in_flight = writer.submit(write, entries, upto)
+    with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="dxc-replication") as pool:
+        def commit(entries: Entries, upto: int) -> None:
+            alone = not (overlap and all(
+                isinstance(entry, StoredObject) and not entry.deleted for entry in entries
+            ))
+            while flight and (alone or len(flight) >= IN_FLIGHT):
+                flight.popleft().result()
+            flight.append(pool.submit(write, entries, upto, flight[-1] if flight else None))
 
-        yield commit  # on an error here, leaving the executor waits for the batch in flight
-        if in_flight is not None:
-            in_flight.result()
+        yield commit  # on an error here, leaving the pool waits for the batches in flight
+        while flight:
+            flight.popleft().result()
 
 
 def _other_line(
@@ -176,20 +193,42 @@ def _object_entry(text: str) -> StoredObject | None:
     read without encoding VALUE again: its text, parsed to check it, is stored as it
     came. None for any other line (read the usual way)."""
     at = text.find(DATA_FIELD)
-    if at < 0 or not text.startswith("{"):
+    if at < 0:
         return None
     start = at + len(DATA_FIELD)
     try:
-        head = json.loads(text[:at] + "}")
+        head = _head(text[:at])
         value, end = _decoder.raw_decode(text, start)
     except ValueError:
         return None
-    if (
-        text[end:].strip() != "}" or not isinstance(head, dict) or "data" in head
-        or "type" in head or any(isinstance(v, (dict, list)) for v in head.values())
-    ):
+    if head is None or text[end:].strip() != "}":
         return None
     return _stored(head, value, lambda: text[start:end])
+
+
+def _head(text: str) -> dict[str, Any] | None:
+    """The fields before ``"data"`` (``text`` lacks the closing brace), decoded; None
+    unless they are an object of scalars without ``data`` or ``type``."""
+    plain = _PLAIN_HEAD.fullmatch(text)
+    if plain is not None:
+        realm, table, key, rev, owner = plain.groups()
+        return {"realm": realm, "table": table, "id": key, "rev": int(rev), "owner": owner}
+    head = json.loads(text + "}")
+    if (
+        not isinstance(head, dict) or "data" in head or "type" in head
+        or any(isinstance(v, (dict, list)) for v in head.values())
+    ):
+        return None
+    return head
+
+
+_STRING = r'"([^"\\\x00-\x1f]*)"'  # a JSON string without escapes: its text is its value
+#: The head of an object line in the order :mod:`dxc.manage.exporter` writes it, with
+#: strings that need no decoding (nearly all): matched, not parsed.
+_PLAIN_HEAD = re.compile(
+    rf'\{{"realm":{_STRING},"table":{_STRING},"id":{_STRING},"rev":(0|[1-9][0-9]*),'
+    rf'"owner":(?:null|{_STRING})'
+)
 
 
 def _entry(line: dict) -> StoredObject | Departure:
@@ -237,9 +276,14 @@ def _storable(name: str, max_bytes: int) -> bool:
 
 
 def _commit(
-    services: Services, db_id: str, entries: list[StoredObject | Departure], upto: int
+    services: Services,
+    db_id: str,
+    entries: list[StoredObject | Departure],
+    upto: int,
+    after: Future[None] | None,
 ) -> None:
-    """Write ``entries`` and raise the counter to ``upto`` in one transaction."""
+    """Write ``entries`` and raise the counter to ``upto`` in one transaction, which
+    commits only after the batch ``after`` (and rolls back if that one failed)."""
     shard = services.router.shard_for(db_id)
     with committing(shard, db_id, services.bus) as write:
         rows = [e for e in entries if isinstance(e, StoredObject)]
@@ -249,6 +293,8 @@ def _commit(
                 write.store.record_departure(
                     departure.table, departure.key, departure.realm_id, departure.rev
                 )
+        if after is not None:
+            after.result()
         write.adopt(upto)
 
 
