@@ -25,6 +25,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from dxc.access import Principal
 from dxc.bus.base import Awareness, Bus, Change
@@ -87,8 +88,10 @@ class SocketDocuments:
             log.info("ignoring a Y frame of db=%s: %s", self.db_id, bad)
             return
         if message.type == "u-c":
-            self._update(message)
-        elif message.type == "doc-open":
+            self._update(message)  # the acceptor names its document itself
+            return
+        message = ymessages.on_server(message, self.principal.user_id)
+        if message.type == "doc-open":
             self._open(message)
         elif message.type == "doc-close":
             self._followed.pop(_doc(message), None)
@@ -103,7 +106,7 @@ class SocketDocuments:
         since = (decode_revision(message.server_rev) or {}).get(shard.id, 0)
         self._followed[doc] = _Followed(since)
         self._catch_up({doc: self._followed[doc]})
-        self.send(YMessage("in-sync", message.table, message.prop, message.k))
+        self.send(YMessage("in-sync", message.table, message.prop, self._key(message.doc_key)))
 
     def _update(self, message: YMessage) -> None:
         shard = self.router.shard_for(self.db_id)
@@ -159,7 +162,7 @@ class SocketDocuments:
                 and followed.realm in self.readable
                 and awareness.sender != self.socket_id
             ):
-                key = ymessages.key_of(awareness.doc_key)
+                key = self._key(awareness.doc_key)
                 self.send(YMessage("aware", awareness.table, awareness.prop, key, awareness.update))
             return
         behind = {
@@ -185,7 +188,7 @@ class SocketDocuments:
                 followed.realm = parent.realm_id
                 if followed.cursor >= head:
                     continue
-                key = ymessages.key_of(doc_key)
+                key = self._key(doc_key)
                 pending.extend(
                     YMessage("u-s", table, prop, key, update.data)
                     for update in documents.of_document(
@@ -195,6 +198,10 @@ class SocketDocuments:
                 followed.cursor = head
         for message in pending:
             self.send(message)
+
+    def _key(self, doc_key: str) -> Any:
+        """The client's ``k`` of a document."""
+        return ymessages.key_of(doc_key, self.principal.user_id)
 
 
 def _doc(message: YMessage) -> tuple[str, str, str]:
