@@ -54,11 +54,16 @@ class YMessage:
 
 
 class BadYMessage(ValueError):
-    """A Y message that cannot be read; ``i`` is set when it can still be refused by id."""
+    """A Y message that cannot be read; ``message`` is set when it can still be
+    answered (a ``u-c`` refused by its ``i``)."""
 
     def __init__(self, reason: str, message: YMessage | None = None) -> None:
         super().__init__(reason)
         self.message = message
+
+
+class UnknownYMessage(BadYMessage):
+    """A message type this server does not know (a newer client's, perhaps)."""
 
 
 # --- the socket's binary frames -------------------------------------------------------------
@@ -103,7 +108,7 @@ def decode(frame: bytes) -> YMessage:
         if kind == "y-complete-sync-done":
             return YMessage(kind, y_server_rev=data.var_string())
         if kind not in _DOC_TYPES | _ACK_TYPES:
-            raise BadYMessage(f"unknown Y message type {kind[:40]!r}")
+            raise UnknownYMessage(f"unknown Y message type {kind[:40]!r}")
         table, prop = data.var_string(), data.var_string()
         if kind in _ACK_TYPES:
             return YMessage(kind, table, prop, i=data.big_uint64())
@@ -126,7 +131,10 @@ def decode(frame: bytes) -> YMessage:
             return _checked(YMessage(kind, table, prop, k, sv=data.var_uint8_array()))
         u = data.var_uint8_array()
         if kind == "u-c":
-            return _checked(YMessage(kind, table, prop, k, u, i=data.big_uint64()))
+            message = _checked(YMessage(kind, table, prop, k, u, i=data.big_uint64()))
+            if not u:
+                raise BadYMessage("u is empty", message)
+            return message
         if kind == "u-s":
             r = data.var_string() if data.has_content() else ""
             return _checked(YMessage(kind, table, prop, k, u, r=r or None))
