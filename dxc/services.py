@@ -22,6 +22,7 @@ from dxc.storage.engines import make_engine
 from dxc.storage.router import ShardRouter
 from dxc.sync.invites import InviteMailer
 from dxc.sync.service import SyncService
+from dxc.sync.ycompaction import YCompaction
 
 
 @dataclass
@@ -39,6 +40,8 @@ class Services:
     blobs: BlobService
     #: Databases that moved away, or are arriving (docs/migration.md).
     relocations: Relocations
+    #: Merges piled-up Y.js updates (docs/yjs.md).
+    ycompaction: YCompaction
 
 
 def build_services(settings: Settings) -> Services:
@@ -52,6 +55,7 @@ def build_services(settings: Settings) -> Services:
     jobs = make_jobs(settings)
     mailer = Mailer(control, settings.secret, jobs)
     bus = make_bus(settings, control, router)
+    ycompaction = YCompaction(settings, router, jobs)
     return Services(
         settings=settings,
         control=control,
@@ -63,12 +67,16 @@ def build_services(settings: Settings) -> Services:
             bus,
             InviteMailer(mailer, settings.public_url),
             max_tables=settings.max_tables,
+            y_stored=ycompaction.stored,
         ),
         tokens=TokenService(control, signer, settings, OtpLogin(control, settings, mailer)),
         jobs=jobs,
         mailer=mailer,
         bus=bus,
-        live=LiveService(signer, LiveFeed(control, router), bus, control),
+        live=LiveService(
+            signer, LiveFeed(control, router), bus, control, y_stored=ycompaction.stored
+        ),
         blobs=BlobService(settings, router, jobs),
         relocations=relocations,
+        ycompaction=ycompaction,
     )

@@ -18,8 +18,10 @@ the objects (the CLI posts this part last), attached to the live object with
 that key. Updates whose parent is not there are skipped and counted: a
 parent created between the CLI's two requests exports its document without
 itself. An update the document holds already is skipped too, so an import can
-be run again. The whole part is one transaction and one new revision, so
-devices receive the documents with their next sync.
+be run again (once compaction merged the imported updates, a second import
+stores them again; Yjs ignores what it has, and compaction merges them anew).
+The whole part is one transaction and one new revision, so devices receive
+the documents with their next sync.
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ def import_documents(services: Services, db_id: str, body: Iterable[bytes]) -> Y
                 write.store.written_tables.add(table)
                 summary.imported += 1
             take_turns()
+    if summary.imported:
+        services.ycompaction.stored(db_id)  # many updates may have come: merge them soon
     return summary
 
 

@@ -73,8 +73,11 @@ class SocketDocuments:
         principal: Principal,
         client_id: str | None,
         send: Callable[[YMessage], None],
+        y_stored: Callable[[str], None] | None = None,
     ) -> None:
-        """``send`` writes a message to the socket as a binary frame."""
+        """``send`` writes a message to the socket as a binary frame; ``y_stored``
+        hears of the database once an update is stored (compaction, docs/yjs.md)."""
+        self.y_stored = y_stored
         self.router = router
         self.bus = bus
         self.db_id = db_id
@@ -141,9 +144,10 @@ class SocketDocuments:
         shard = self.router.shard_for(self.db_id)
         # No client_id: the commit does not bring this client's serverRevision anywhere.
         with committing(shard, self.db_id, self.bus) as write:
-            answer = UpdateAcceptor(write, self.principal, self.client_id).accept(
-                message, missing_parent_refused=False
-            )
+            acceptor = UpdateAcceptor(write, self.principal, self.client_id)
+            answer = acceptor.accept(message, missing_parent_refused=False)
+        if acceptor.stored and self.y_stored is not None:
+            self.y_stored(self.db_id)
         if answer is not None:
             self.send(answer)
 

@@ -85,6 +85,27 @@ class ObjectStore:
             raise NotOnShard(self.db_id)
         return rev
 
+    def fence_unrevisioned_write(self) -> None:
+        """Let a write that takes no revision (a blob) pass the fence that
+        :meth:`next_revision` is for, in its own transaction, before it writes.
+
+        The counter row is read with PostgreSQL's ``FOR KEY SHARE``: a move's hold
+        (``FOR UPDATE``) and its fence (the row's ``DELETE``) wait for this
+        transaction and it waits for them, while :meth:`next_revision`'s update of
+        the counter neither waits nor makes wait. SQLite runs one writing
+        transaction at a time (``BEGIN IMMEDIATE``), so there the read suffices.
+        :class:`NotOnShard` when the database moved away, :class:`Moving` when it
+        is frozen (moving to another installation), as for any write."""
+        counter = self.connection.execute(
+            select(schema.revisions.c.frozen)
+            .where(schema.revisions.c.db_id == self.db_id)
+            .with_for_update(read=True, key_share=True)
+        ).first()
+        if counter is None:
+            raise NotOnShard(self.db_id)
+        if counter.frozen:
+            raise Moving(f"{self.db_id} takes no writes here: it is moving between installations")
+
     def next_revision(self) -> int:
         """Increment the counter and hold its row lock until this transaction ends.
 
