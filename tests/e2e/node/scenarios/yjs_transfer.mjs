@@ -1,6 +1,5 @@
 // Y.js documents around an export and import with the `dexie-cloud` CLI (test_yjs_cli_e2e.py).
-// One device per process (y-dexie announces document providers to every database of the
-// process; see yjs.mjs), so each step runs this scenario once.
+// Each step runs this scenario once, with one device.
 //
 // mode "write": a device writes the text of a note's document and of the document of a
 // private-id object (`#prefs`, which the client names so in Y messages and as `#prefs:<user>`
@@ -9,21 +8,12 @@
 //
 // args: {databaseUrl, user, mode, id?}
 // result: write: {id, note, prefs}; read: {note, prefs, downloads}
-import {
-  closeDevice, openDevice, push, scenario, waitFor,
-} from '../client.mjs'; // first: it installs fake-indexeddb, which Dexie looks for when loaded
-import yDexie, { DexieYProvider } from 'y-dexie';
+import { closeDevice, push, scenario, waitFor } from '../client.mjs'; // first: fake-indexeddb
+import { downloads, yDevice } from '../ydocs.mjs';
+import { DexieYProvider } from 'y-dexie';
 
 const SCHEMA = { notes: '@id, title, content:Y.Doc', prefs: 'id, content:Y.Doc' };
 const PRIVATE_ID = '#prefs';
-
-const downloads = [];
-const fetchBefore = globalThis.fetch;
-globalThis.fetch = async (input, init) => {
-  const url = String(input?.url ?? input);
-  if (url.endsWith('/y/download')) downloads.push(url);
-  return fetchBefore(input, init);
-};
 
 async function withText(db, table, id, edit) {
   const doc = (await db.table(table).get(id)).content;
@@ -47,7 +37,7 @@ async function allAcknowledged(db, table) {
 }
 
 scenario(async ({ databaseUrl, user, mode, id }) => {
-  const db = await openDevice({ databaseUrl, userId: user, schema: SCHEMA, addons: [yDexie] });
+  const db = await yDevice(databaseUrl, user, SCHEMA);
   if (mode === 'write') {
     const noteId = await db.notes.add({ title: 'exported note' });
     await db.prefs.put({ id: PRIVATE_ID, theme: 'dark' });
