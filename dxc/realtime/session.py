@@ -212,8 +212,12 @@ class LiveSession:
     def _on_frame(self, frame: str | bytes) -> None:
         if isinstance(frame, bytes):
             metrics.LIVE_MESSAGES_RECEIVED.labels("y").inc()
-            if self.documents is not None and self.view is not None and not self.token_expired:
-                self.documents.on_frame(frame)
+            documents = self.documents
+            if documents is None or self.view is None or self.token_expired:
+                return
+            if not documents.on_frame(frame):
+                self.socket.close()  # too many unreadable frames: a broken client
+                raise SocketClosed
             return
         message = live.parse_client_message(frame)
         if isinstance(message, Ping):

@@ -128,6 +128,28 @@ class YDocStore:
         order = (y_updates.c.tbl, y_updates.c.prop, y_updates.c.doc_key, y_updates.c.id)
         return self._pages(where, order)
 
+    def of_live_objects(self, realm_id: str | None, table: str | None) -> Iterator[YUpdate]:
+        """Every update of the documents of live objects (of one realm, of one
+        table, when given), by (table, prop, key) and then as stored (an export)."""
+        where = [y_updates.c.db_id == self.db_id, objects.c.deleted.is_(False)]
+        if realm_id is not None:
+            where.append(objects.c.realm_id == realm_id)
+        if table is not None:
+            where.append(y_updates.c.tbl == table)
+        order = (y_updates.c.tbl, y_updates.c.prop, y_updates.c.doc_key, y_updates.c.id)
+        return self._pages(where, order)
+
+    def has(self, tbl: str, prop: str, doc_key: str, data: bytes) -> bool:
+        """Whether the document holds this very update (an import run again)."""
+        statement = select(y_updates.c.id).where(
+            y_updates.c.db_id == self.db_id,
+            y_updates.c.tbl == tbl,
+            y_updates.c.doc_key == doc_key,
+            y_updates.c.prop == prop,
+            y_updates.c.data == data,
+        )
+        return self.connection.execute(statement.limit(1)).first() is not None
+
     def piled_up(self, more_than: int) -> list[tuple[str, str, str]]:
         """The documents (table, prop, key) with more than ``more_than`` updates."""
         key = (y_updates.c.tbl, y_updates.c.prop, y_updates.c.doc_key)

@@ -296,6 +296,7 @@ class SyncService:
                 y_since or 0,
                 upto,
                 request.client_identity,
+                principal.user_id,
             )
             for index, message in enumerate(itertools.chain(y_answers, news)):
                 yield to_tson(message) if index == 0 else "," + to_tson(message)

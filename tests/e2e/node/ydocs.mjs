@@ -55,10 +55,10 @@ export async function textOf(db, id) {
 
 let devices = 0;
 
-/** A device of `userId` with the notes schema and y-dexie. */
-export function yDevice(databaseUrl, userId) {
+/** A device of `userId` with the notes schema (or `schema`) and y-dexie. */
+export function yDevice(databaseUrl, userId, schema = SCHEMA) {
   opening = `yjs-${process.pid}-${++devices}`;
-  return openDevice({ databaseUrl, userId, name: opening, schema: SCHEMA, addons: [yDexie] });
+  return openDevice({ databaseUrl, userId, name: opening, schema, addons: [yDexie] });
 }
 
 /** `db` closed and opened again (the app restarts). */
