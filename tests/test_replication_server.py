@@ -220,7 +220,7 @@ def test_a_replication_job_killed_mid_copy_resumes_from_its_checkpoint(
     """The job runs in its own process (as under an RQ worker), is killed with SIGKILL
     after its first checkpoint, and a new job ends with identical data."""
     source_id = source_db.rsplit("/", 1)[1]
-    for chunk in range(40):  # 40 revisions of 1000 objects: the copy commits every 5000 rows
+    for chunk in range(40):  # 40 revisions of 1000 objects
         import_document(server.services, source_id, {"data": {
             ALICE: {"items": {f"itm{chunk}-{n}": {"n": n, "owner": ALICE} for n in range(1000)}},
         }})
@@ -235,11 +235,13 @@ def test_a_replication_job_killed_mid_copy_resumes_from_its_checkpoint(
         target_url = start_replication(target, mailbox, source_db, env)
         target_id = target_url.rsplit("/", 1)[1]
 
-        job = stack.enter_context(job_process(env, target_id))
+        # A checkpoint per source revision (1000 objects): dozens, so that the kill
+        # lands mid-copy however fast the copy runs.
+        job = stack.enter_context(job_process(env, target_id, batch_rows=1))
         deadline = time.monotonic() + 60
-        while progress(target, target_url).checkpoint == 0:
+        while checkpoint(target, target_id) == 0:  # a cheap read: the copy takes ~1 s
             assert time.monotonic() < deadline and job.poll() is None
-            time.sleep(0.005)
+            time.sleep(0.002)
         job.kill()
         job.wait()
         killed = progress(target, target_url)
@@ -272,15 +274,27 @@ def installation(env: dict[str, str]) -> Iterator[RunningServer]:
 
 
 @contextlib.contextmanager
-def job_process(env: dict[str, str], db_id: str) -> Iterator[subprocess.Popen[str]]:
-    """``run_replication(db_id)`` in a process of its own, killed at the end."""
+def job_process(
+    env: dict[str, str], db_id: str, batch_rows: int | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """``run_replication(db_id)`` in a process of its own, killed at the end; with
+    ``batch_rows``, committing (and checkpointing) that often."""
     code = f"from dxc.replication.job import run_replication; run_replication({db_id!r})"
+    if batch_rows is not None:
+        code = f"import dxc.replication.apply as a; a.BATCH_ROWS = {batch_rows}; {code}"
     process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, text=True)
     try:
         yield process
     finally:
         process.kill()
         process.wait()
+
+
+def checkpoint(target: RunningServer, db_id: str) -> int:
+    from dxc.storage import replications
+
+    with target.services.control.connect() as connection:
+        return replications.get(connection, db_id).checkpoint
 
 
 def replications_unclaimed(target: RunningServer) -> list[str]:
