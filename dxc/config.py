@@ -98,6 +98,8 @@ class Settings:
     #: Seconds a database move may hold the database's writes (its final catch-up),
     #: and about how long a sync waits for a moving database before a retryable 503.
     move_hold_seconds: int = 5
+    #: How often each worker writes its request counts and open sockets (``flask dxc stats``).
+    stats_flush_seconds: int = 5
 
     @property
     def service_url(self) -> str:
@@ -162,6 +164,9 @@ def load_settings(
         blob_orphan_grace=_integer(environ, "DXC_BLOB_ORPHAN_GRACE", Settings.blob_orphan_grace),
         blob_s3=_s3_settings(environ),
         move_hold_seconds=_integer(environ, "DXC_MOVE_HOLD_SECONDS", Settings.move_hold_seconds),
+        stats_flush_seconds=_integer(
+            environ, "DXC_STATS_FLUSH_SECONDS", Settings.stats_flush_seconds
+        ),
     )
 
 

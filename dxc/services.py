@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from dxc.activity import Activity
 from dxc.auth.grants import TokenService
 from dxc.auth.otp import OtpLogin
 from dxc.auth.tokens import TokenSigner
@@ -39,6 +40,8 @@ class Services:
     blobs: BlobService
     #: Databases that moved away, or are arriving (docs/migration.md).
     relocations: Relocations
+    #: Requests and sockets per database, for ``flask dxc stats`` (started by wsgi.py).
+    activity: Activity
 
 
 def build_services(settings: Settings) -> Services:
@@ -52,6 +55,7 @@ def build_services(settings: Settings) -> Services:
     jobs = make_jobs(settings)
     mailer = Mailer(control, settings.secret, jobs)
     bus = make_bus(settings, control, router)
+    live = LiveService(signer, LiveFeed(control, router), bus, control)
     return Services(
         settings=settings,
         control=control,
@@ -68,7 +72,8 @@ def build_services(settings: Settings) -> Services:
         jobs=jobs,
         mailer=mailer,
         bus=bus,
-        live=LiveService(signer, LiveFeed(control, router), bus, control),
+        live=live,
         blobs=BlobService(settings, router, jobs),
         relocations=relocations,
+        activity=Activity(control, live.open_per_database, settings.stats_flush_seconds),
     )

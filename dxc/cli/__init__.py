@@ -13,7 +13,18 @@ from typing import Any
 import click
 from sqlalchemy.exc import OperationalError
 
-from dxc.cli import admin, auth, blobs, databases, oauth, replication, shards, transfer, whitelist
+from dxc.cli import (
+    admin,
+    auth,
+    blobs,
+    databases,
+    oauth,
+    replication,
+    retire,
+    shards,
+    transfer,
+    whitelist,
+)
 from dxc.errors import Refused
 from dxc.storage.router import NotOnShard, UnknownDatabase
 
@@ -42,6 +53,8 @@ def dxc_cli() -> None:
     """Administer this dxc-server installation."""
 
 
-for _module in (databases, transfer, admin, whitelist, auth, oauth, shards, replication, blobs):
+for _module in (
+    databases, transfer, admin, whitelist, auth, oauth, shards, replication, retire, blobs
+):
     for _command in _module.COMMANDS:
         dxc_cli.add_command(_command)

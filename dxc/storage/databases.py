@@ -137,6 +137,8 @@ def remove_database(connection: Connection, db_id: str) -> None:
         schema.oauth_states,
         schema.oauth_codes,
         schema.shard_moves,
+        schema.redirects,
+        schema.replications,
     ):
         connection.execute(delete(table).where(table.c.db_id == db_id))
     connection.execute(delete(schema.otps).where(schema.otps.c.audience == db_id))
