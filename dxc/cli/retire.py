@@ -16,7 +16,7 @@ from dxc.auth.otp import OtpRefused
 from dxc.cli.common import database_id, existing_database, services
 from dxc.manage import retire
 from dxc.storage import activity, redirects, retired
-from dxc.storage.router import UnknownDatabase
+from dxc.storage import databases as database_store
 
 
 @click.command("stats")
@@ -36,13 +36,11 @@ def stats(db_url: str, minutes: int, as_json: bool) -> None:
     now = time.time()
     period = services().settings.stats_flush_seconds
     with services().control.connect() as connection:
-        moved = redirects.get(connection, db_id)
+        connection.execution_options(read_only=True)  # no write lock on SQLite
         deleted = retired.get(connection, db_id)
-        if deleted is None:
-            try:
-                services().router.shard_for(db_id)
-            except UnknownDatabase:
-                raise click.ClickException(f"there is no database {db_id!r} here") from None
+        if deleted is None and not database_store.exists(connection, db_id):
+            raise click.ClickException(f"there is no database {db_id!r} here")
+        moved = redirects.get(connection, db_id)
         since = current_minute(now) - minutes + 1
         per_minute = activity.minutes(connection, db_id, since)
         sockets = activity.sockets(connection, db_id, int(now - ALIVE_FLUSHES * period))

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from dxc.auth.otp import Caller, CodeUnusable, WrongCode
+from dxc.auth.otp import Caller, CodeUnusable, OtpLogin, WrongCode
 from dxc.errors import Conflict, Forbidden, Invalid
+from dxc.jobs import InlineJobs
+from dxc.mail import Mailer
 from dxc.manage.maintenance import purge_database
 from dxc.services import Services
 from dxc.storage import credentials, redirects, retired
@@ -45,7 +47,11 @@ def request_confirmation(services: Services, db_id: str, email: str) -> str:
     """Mail a confirmation code to ``email``; the id that :func:`confirm` needs."""
     if services.mailer.channel() is None:
         raise Conflict("this installation has no e-mail channel (flask dxc init-email-channel)")
-    return services.tokens.otp.request(db_id, email, (), INTENT, Caller())
+    settings = services.settings
+    # Delivered before the command goes on (and may end): not left to a thread of this process.
+    jobs = services.jobs if settings.redis_url else InlineJobs(settings.job_retry_delays)
+    otp = OtpLogin(services.control, settings, Mailer(services.control, settings.secret, jobs))
+    return otp.request(db_id, email, (), INTENT, Caller())
 
 
 def confirm(services: Services, db_id: str, otp_id: str, code: str, email: str) -> None:
