@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from dxc.auth.otp import Caller, CodeUnusable, OtpLogin, WrongCode
+from dxc.auth.scopes import DELETE_DB
 from dxc.errors import Conflict, Forbidden, Invalid
 from dxc.jobs import InlineJobs
 from dxc.mail import Mailer
@@ -26,14 +27,18 @@ KEEP_REDIRECT_DAYS = 183.0
 
 
 def owner_email(services: Services, db_id: str, email: str | None) -> str:
-    """Who confirms: ``email`` if it owns an API client of ``db_id``, else the e-mail of
-    its oldest API client (who created it, or was authorised first)."""
+    """Who confirms: ``email`` if it holds an API client of ``db_id`` that may delete it
+    (``DELETE_DB``), else the e-mail of the oldest such client (who created it, or was
+    authorised first)."""
     services.router.shard_for(db_id)  # an unknown database is an error
     with services.control.connect() as connection:
-        owners = [c.email for c in credentials.list_api_clients(connection, db_id) if c.email]
+        owners = [
+            c.email for c in credentials.list_api_clients(connection, db_id)
+            if c.email and DELETE_DB in c.scopes
+        ]
     if email is not None:
         if email.lower() not in {owner.lower() for owner in owners}:
-            raise Forbidden(f"{email} owns no API client of {db_id}")
+            raise Forbidden(f"{email} holds no API client of {db_id} that may delete it")
         return email.lower()
     if not owners:
         raise Conflict(
@@ -71,11 +76,13 @@ def delete_database(services: Services, db_id: str, keep_redirect_days: float) -
         raise Invalid("--keep-redirect-days cannot be negative")
     now = utcnow()
     with services.control.begin() as connection:
-        moved = redirects.get(connection, db_id)
-        entry = retired.Retired(
-            db_id=db_id, retired=now, target_url=moved and moved.target_url,
-            forward_until=moved and now + timedelta(days=keep_redirect_days),
-        )
-        retired.record(connection, entry)  # from here on its URL never finds it again
+        entry = retired.get(connection, db_id)  # a deletion cut short and run again
+        if entry is None:
+            moved = redirects.get(connection, db_id)
+            entry = retired.Retired(
+                db_id=db_id, retired=now, target_url=moved and moved.target_url,
+                forward_until=moved and now + timedelta(days=keep_redirect_days),
+            )
+            retired.record(connection, entry)  # from here on its URL never finds it again
     purge_database(services, db_id)
     return entry
