@@ -1,6 +1,7 @@
 """Shards: what a database move costs its writers, and what a non-default shard costs a sync.
 
     .venv/bin/python bench/shards.py [--objects 10000] [--writers 4] [--moves 2] [--rounds 6]
+                                     [--blob-mb 50]
 
 Starts the real server (gunicorn + gevent, two workers) on a fresh PostgreSQL
 control database with a second shard (another fresh database on the same
@@ -14,6 +15,9 @@ moved to the second shard.
    the database is moved back and forth ``--moves`` times. Prints p50/p99/max
    of the writes that overlapped a move against those that did not (same run),
    and how long each move held the writes.
+3. What blobs kept in the shard cost a move's hold: two databases alike but
+   for ``--blob-mb`` MB of blobs (1 MB each) in one, moved in turns
+   ``--moves`` times each; the hold of each, and their ratio.
 
 Nothing here asserts a timing.
 """
@@ -21,6 +25,7 @@ Nothing here asserts a timing.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import secrets
@@ -58,6 +63,7 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--per-round", type=int, default=50)
+    parser.add_argument("--blob-mb", type=int, default=50)
     parser.add_argument("--postgres", default=os.environ.get(
         "DXC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
@@ -83,6 +89,7 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             overhead(base, home, away, args.rounds, args.per_round)
             pause(services, base, home, args.objects, args.writers, args.moves)
+            blob_holds(services, args.blob_mb, args.moves)
         finally:
             server.terminate()
             server.wait()
@@ -151,6 +158,26 @@ def pause(services, base: str, db_id: str, objects: int, writers: int, count: in
         q = statistics.quantiles(sample, n=100)
         print(f"  {name:14} {len(sample):5} writes  p50 {statistics.median(sample) * 1000:7.1f} ms"
               f"  p99 {q[98] * 1000:7.1f} ms  max {max(sample) * 1000:7.1f} ms")
+
+
+def blob_holds(services, megabytes: int, count: int) -> None:
+    plain, blobby = (databases.create_database(services).db_id for _ in range(2))
+    for db_id in (plain, blobby):
+        import_document(services, db_id, {"demoUsers": {USER: {}}})
+    for n in range(megabytes):
+        data = secrets.token_bytes(1024 * 1024)
+        services.blobs.upload(blobby, USER, f"benchblob{n:08d}", None, io.BytesIO(data), len(data))
+    held: dict[str, list[float]] = {plain: [], blobby: []}
+    for i in range(count):
+        for db_id in (plain, blobby):
+            report = moves.move_database(
+                services, db_id, "second" if i % 2 == 0 else "default", hold_seconds=30
+            )
+            held[db_id].append(report.held_seconds)
+    p, b = statistics.median(held[plain]), statistics.median(held[blobby])
+    print(f"writes held per move, {count} moves each, in turns (blobs in the shard database)")
+    print(f"  no blobs       median {p * 1000:8.1f} ms")
+    print(f"  {megabytes:4} MB blobs  median {b * 1000:8.1f} ms   ratio {b / p:6.1f} x")
 
 
 def _token(base: str, db_id: str) -> str:

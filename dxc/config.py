@@ -11,7 +11,7 @@ import os
 import secrets
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -47,6 +47,17 @@ class S3Settings:
     endpoint_url: str | None = None
     region: str | None = None
     #: Prepended to ``<db>/<blobId>`` to form an object's key.
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    """An Azure Blob Storage container for blob bytes. The connection string holds
+    the account's key or a SAS: it is a secret, so it is left out of ``repr``."""
+
+    container: str
+    connection_string: str = field(repr=False)
+    #: Prepended to ``<db>/<blobId>`` to form a blob's name.
     prefix: str = ""
 
 
@@ -91,10 +102,16 @@ class Settings:
     #: HTTP Basic password of the RQ dashboard at ``/admin/rq``; None: no dashboard.
     admin_password: str | None = None
     #: Offloaded blobs (docs/blobs.md): the largest upload, how long an unreferenced
-    #: blob is kept, and the S3 bucket holding the bytes (None: the shard database).
+    #: blob is kept, and the S3 bucket or Azure container holding the bytes (at most
+    #: one of them; neither: the shard database).
     max_blob_bytes: int = 32 * 1024 * 1024
     blob_orphan_grace: int = 24 * 3600
     blob_s3: S3Settings | None = None
+    blob_azure: AzureSettings | None = None
+    #: Y.js compaction (docs/yjs.md): a document's updates are merged once it has more
+    #: than ``y_compact_after``, checked at most every ``y_compact_every`` seconds.
+    y_compact_after: int = 100
+    y_compact_every: int = 60
     #: Seconds a database move may hold the database's writes (its final catch-up),
     #: and about how long a sync waits for a moving database before a retryable 503.
     move_hold_seconds: int = 5
@@ -125,6 +142,10 @@ def load_settings(
     if env not in ENVIRONMENTS:
         raise ConfigError(f"DXC_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
     port = _integer(environ, "PORT", 3000)
+    blob_s3, blob_azure = _s3_settings(environ), _azure_settings(environ)
+    if blob_s3 and blob_azure:
+        raise ConfigError("DXC_BLOB_S3_BUCKET and DXC_BLOB_AZURE_CONTAINER are both set: "
+                          "blob bytes go to one store")
     return Settings(
         secret=_secret(environ, env, instance_path),
         public_url=_public_url(environ.get("DXC_URL") or f"http://localhost:{port}"),
@@ -162,11 +183,14 @@ def load_settings(
         admin_password=environ.get("DXC_ADMIN_PASSWORD") or None,
         max_blob_bytes=_integer(environ, "DXC_MAX_BLOB_BYTES", Settings.max_blob_bytes),
         blob_orphan_grace=_integer(environ, "DXC_BLOB_ORPHAN_GRACE", Settings.blob_orphan_grace),
-        blob_s3=_s3_settings(environ),
+        blob_s3=blob_s3,
+        blob_azure=blob_azure,
         move_hold_seconds=_integer(environ, "DXC_MOVE_HOLD_SECONDS", Settings.move_hold_seconds),
         stats_flush_seconds=_integer(
             environ, "DXC_STATS_FLUSH_SECONDS", Settings.stats_flush_seconds
         ),
+        y_compact_after=_integer(environ, "DXC_Y_COMPACT_AFTER", Settings.y_compact_after),
+        y_compact_every=_integer(environ, "DXC_Y_COMPACT_EVERY", Settings.y_compact_every),
     )
 
 
@@ -352,3 +376,28 @@ def _s3_settings(environ: Mapping[str, str]) -> S3Settings | None:
         region=(environ.get("DXC_BLOB_S3_REGION") or "").strip() or None,
         prefix=environ.get("DXC_BLOB_S3_PREFIX") or "",
     )
+
+
+def _azure_settings(environ: Mapping[str, str]) -> AzureSettings | None:
+    """``DXC_BLOB_AZURE_CONTAINER`` with ``_CONNECTION_STRING`` (and ``_PREFIX``);
+    unset: no Azure. The standard ``AZURE_STORAGE_CONNECTION_STRING`` serves too."""
+    container = (environ.get("DXC_BLOB_AZURE_CONTAINER") or "").strip()
+    connection_string = (
+        environ.get("DXC_BLOB_AZURE_CONNECTION_STRING")
+        or environ.get("AZURE_STORAGE_CONNECTION_STRING") or ""
+    ).strip()
+    if not container:
+        if environ.get("DXC_BLOB_AZURE_CONNECTION_STRING"):
+            raise ConfigError(
+                "DXC_BLOB_AZURE_CONNECTION_STRING is set but DXC_BLOB_AZURE_CONTAINER is not"
+            )
+        return None
+    if not connection_string:
+        raise ConfigError("DXC_BLOB_AZURE_CONTAINER is set but DXC_BLOB_AZURE_CONNECTION_STRING "
+                          "(or AZURE_STORAGE_CONNECTION_STRING) is not")
+    if "=" not in connection_string or ";" not in connection_string:
+        # Never echo it: it holds the account key.
+        raise ConfigError("DXC_BLOB_AZURE_CONNECTION_STRING is not a connection string "
+                          "(Key=value;Key=value…, as the portal's 'Access keys' page shows it)")
+    return AzureSettings(container, connection_string,
+                         prefix=environ.get("DXC_BLOB_AZURE_PREFIX") or "")

@@ -23,6 +23,7 @@ from dxc.storage.engines import make_engine
 from dxc.storage.router import ShardRouter
 from dxc.sync.invites import InviteMailer
 from dxc.sync.service import SyncService
+from dxc.sync.ycompaction import YCompaction
 
 
 @dataclass
@@ -40,6 +41,8 @@ class Services:
     blobs: BlobService
     #: Databases that moved away, or are arriving (docs/migration.md).
     relocations: Relocations
+    #: Merges piled-up Y.js updates (docs/yjs.md).
+    ycompaction: YCompaction
     #: Requests and sockets per database, for ``flask dxc stats`` (started by wsgi.py).
     activity: Activity
 
@@ -55,7 +58,10 @@ def build_services(settings: Settings) -> Services:
     jobs = make_jobs(settings)
     mailer = Mailer(control, settings.secret, jobs)
     bus = make_bus(settings, control, router)
-    live = LiveService(signer, LiveFeed(control, router), bus, control)
+    ycompaction = YCompaction(settings, router, jobs)
+    live = LiveService(
+        signer, LiveFeed(control, router), bus, control, y_stored=ycompaction.stored
+    )
     return Services(
         settings=settings,
         control=control,
@@ -67,6 +73,7 @@ def build_services(settings: Settings) -> Services:
             bus,
             InviteMailer(mailer, settings.public_url),
             max_tables=settings.max_tables,
+            y_stored=ycompaction.stored,
         ),
         tokens=TokenService(control, signer, settings, OtpLogin(control, settings, mailer)),
         jobs=jobs,
@@ -75,5 +82,6 @@ def build_services(settings: Settings) -> Services:
         live=live,
         blobs=BlobService(settings, router, jobs),
         relocations=relocations,
+        ycompaction=ycompaction,
         activity=Activity(control, live.open_per_database, settings.stats_flush_seconds),
     )

@@ -19,7 +19,7 @@ from app import create_app
 from dxc.access import ANONYMOUS, Principal
 from dxc.access.index import store_objects
 from dxc.auth.tokens import AccessClaims
-from dxc.bus import local_bus, polling_bus
+from dxc.bus import local_bus, make_bus, polling_bus
 from dxc.bus.base import Bus, Change
 from dxc.bus.commits import committing
 from dxc.bus.local_bus import LocalBus
@@ -355,8 +355,6 @@ def test_the_local_bus_tells_nothing_through_a_folder_others_may_enter(
 
 
 def test_the_embedded_default_uses_the_local_bus(services, tmp_path):
-    from dxc.realtime.service import make_bus
-
     engine = create_engine(f"sqlite:///{tmp_path}/dxc.sqlite")
     bus = make_bus(services.settings, engine, services.router)
     assert isinstance(bus, LocalBus)

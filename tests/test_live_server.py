@@ -16,6 +16,7 @@ import pytest
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
+    BytesMessage,
     CloseConnection,
     RejectConnection,
     RejectData,
@@ -49,6 +50,7 @@ class Socket:
         self.status: int | None = None
         self.extensions: list = []
         self.messages: deque[dict[str, Any]] = deque()
+        self.frames: deque[bytes] = deque()  # binary frames (Y.js messages)
         self.closed = False
         while self.status is None:
             self._pump()
@@ -64,6 +66,8 @@ class Socket:
                 self.status = event.status_code
             elif isinstance(event, TextMessage):
                 self.messages.append(json.loads(event.data))
+            elif isinstance(event, BytesMessage):
+                self.frames.append(bytes(event.data))
             elif isinstance(event, CloseConnection):
                 self.closed = True
             elif not isinstance(event, RejectData):
@@ -73,6 +77,15 @@ class Socket:
 
     def send(self, message: dict[str, Any]) -> None:
         self.sock.sendall(self.ws.send(TextMessage(json.dumps(message))))
+
+    def send_bytes(self, frame: bytes) -> None:
+        self.sock.sendall(self.ws.send(BytesMessage(frame)))
+
+    def receive_bytes(self) -> bytes | None:
+        """The next binary frame; None once the server closed the socket."""
+        while not self.frames and not self.closed:
+            self._pump()
+        return self.frames.popleft() if self.frames else None
 
     def receive(self) -> dict[str, Any] | None:
         """The next message; None once the server closed the socket."""

@@ -220,7 +220,7 @@ def test_a_replication_job_killed_mid_copy_resumes_from_its_checkpoint(
     """The job runs in its own process (as under an RQ worker), is killed with SIGKILL
     after its first checkpoint, and a new job ends with identical data."""
     source_id = source_db.rsplit("/", 1)[1]
-    for chunk in range(40):  # 40 revisions of 1000 objects: the copy commits every 2000 rows
+    for chunk in range(40):  # 40 revisions of 1000 objects: the copy commits every 5000 rows
         import_document(server.services, source_id, {"data": {
             ALICE: {"items": {f"itm{chunk}-{n}": {"n": n, "owner": ALICE} for n in range(1000)}},
         }})

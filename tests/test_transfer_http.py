@@ -288,17 +288,6 @@ def test_an_ndjson_import_with_a_bad_line_stores_nothing(db, bad):
     assert db.object_count() == 0 and db.control_rows() == (0, 0)
 
 
-def test_binary_parts_accept_only_empty_content(db):
-    for url in ("/import/yjs",):  # blobs: tests/test_blobs_transfer_http.py
-        empty = db.post(url, b"DCBL\x00\x00\x00\x01", content_type="application/octet-stream")
-        assert empty.status_code == 200 and empty.get_json()["ok"] is True
-        full = db.post(url, b"DCBL\x00\x00\x00\x01" + b"x" * 100,
-                       content_type="application/octet-stream")
-        assert full.status_code == 422 and "stores no blobs" in full.get_json()["message"]
-    for url in ("/export/yjs",):
-        assert db.get(url).status_code == 404
-
-
 # --- export -------------------------------------------------------------------------------------
 
 

@@ -188,6 +188,33 @@ def test_download_frames_realms_tables_and_documents_and_resumes(device):
     assert done.status_code == 200 and done.get_data() == b""
 
 
+def test_a_private_id_names_the_users_own_document(app, device):
+    """The client sends a private object's key as #x:<user> in its data changes and as
+    #x in Y messages (its local key): both name the same stored object."""
+    alice, phone, bob = device(), device(identity="device-2"), device(BOB, "bob-1")
+    for dev in (alice, phone, bob):
+        dev.sync()
+    mine = f"#itmPrefs:{ALICE}"
+    alice.sync([alice.op("items", "insert", [mine], "tx-p", values=[item(mine, realm=ALICE)])])
+    answer = alice.sync(y=[u_c("#itmPrefs", 1), u_c(mine, 2)])
+    assert [m["i"] for m in by_type(answer, "u-ack")] == [1]
+    assert [m["i"] for m in by_type(answer, "u-reject")] == [2], "#x:<user> is no local key"
+    assert stored_updates(app, alice) == 1
+
+    got = by_type(phone.sync(), "u-s")
+    assert [(m["k"], m["u"].data) for m in got] == [("#itmPrefs", UPDATE)]
+    assert [r for r in records(download(phone).get_data()) if r[0] == 3] == [
+        (3, "#itmPrefs", UPDATE)
+    ]
+    resumed = download(phone, {ALICE: {"tbl": "items", "prop": "content", "key": "#itmPrefs"}})
+    assert [r for r in records(resumed.get_data()) if r[0] == 3] == []
+
+    refused = bob.sync(y=[u_c("#itmPrefs", 7)])
+    assert [m["i"] for m in by_type(refused, "u-reject")] == [7], "bob's #itmPrefs is not there"
+    assert by_type(bob.sync(), "u-s") == []
+    assert stored_updates(app, alice) == 1
+
+
 def test_a_document_follows_its_object_into_a_shared_realm(device):
     alice, bob = device(), device(BOB, "bob-1")
     alice.sync()

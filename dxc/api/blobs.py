@@ -19,11 +19,11 @@ from dxc.api import services
 from dxc.api.authorise import authorise, caller
 from dxc.api.errors import error_response
 from dxc.auth.scopes import ACCESS_DB
-from dxc.storage.blob_s3 import StoreUnavailable
+from dxc.storage.blob_store import StoreUnavailable
 
 bp = Blueprint("blobs", __name__)
 log = logging.getLogger(__name__)
-#: Seconds a client is asked to wait when the bucket fails.
+#: Seconds a client is asked to wait when the external blob store fails.
 RETRY_AFTER_SECONDS = 5
 
 READ_CHUNK = 64 * 1024
@@ -74,7 +74,8 @@ def _too_large(limit: int) -> RequestEntityTooLarge:
 
 @bp.errorhandler(StoreUnavailable)
 def store_unavailable(error: StoreUnavailable) -> Response:
-    """The bucket failed: the client's sync fails and is retried later."""
+    """The external store (bucket, container) failed: the client's sync fails and
+    is retried later."""
     log.warning("%s", error)
     response = error_response(503, "unavailable", str(error))
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)

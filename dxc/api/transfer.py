@@ -9,9 +9,7 @@ from collections.abc import Iterable, Iterator
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import (
     BadRequest,
-    NotFound,
     RequestEntityTooLarge,
-    UnprocessableEntity,
     UnsupportedMediaType,
 )
 
@@ -19,7 +17,7 @@ from dxc import tson
 from dxc.api import services
 from dxc.api.authorise import authorise
 from dxc.auth.scopes import ADMIN_SCOPES, GLOBAL_READ, GLOBAL_WRITE
-from dxc.manage import blob_archive, exporter
+from dxc.manage import blob_archive, exporter, y_archive
 from dxc.manage.importer import import_document, import_ndjson
 from dxc.replication.logins import export_logins
 
@@ -28,8 +26,6 @@ bp = Blueprint("transfer", __name__)
 READ_CHUNK = 64 * 1024
 #: Decompressed import bodies above this stay on disk while they are imported.
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
-#: A blobs.dcbl / yjs.dcyj this short holds no records (the CLI drops them itself).
-EMPTY_BINARY_PART = 8
 
 
 @bp.post("/<db_id>/import")
@@ -61,16 +57,11 @@ def import_stream(db_id: str) -> Response:
 
 
 @bp.post("/<db_id>/import/yjs")
-def import_binary(db_id: str) -> Response:
-    """This server keeps no Y.js documents: only an empty part is accepted."""
+def import_yjs(db_id: str) -> Response:
+    """The ``yjs.dcyj`` of an export zip (:mod:`dxc.manage.y_archive`); the CLI sends it
+    after ``data.ndjson``, whose objects the documents belong to."""
     authorise(db_id, GLOBAL_WRITE)
-    size = sum(len(chunk) for chunk in _body_chunks())
-    if size > EMPTY_BINARY_PART:
-        raise UnprocessableEntity(
-            f"{request.path.rsplit('/', 1)[1]} cannot be imported: this server stores no"
-            " blobs or Y.js documents yet"
-        )
-    return jsonify(ok=True, imported=0)
+    return jsonify(y_archive.import_documents(services(), db_id, _body_chunks()).to_json())
 
 
 @bp.get("/<db_id>/export/stream")
@@ -115,10 +106,14 @@ def export_legacy(db_id: str) -> Response:
 
 
 @bp.get("/<db_id>/export/yjs")
-def export_binary(db_id: str) -> Response:
-    """Nothing to export; the CLI skips a part answered with a status below 500."""
-    _reader(db_id)
-    raise NotFound("this server stores no blobs or Y.js documents")
+def export_yjs(db_id: str) -> Response:
+    """The ``yjs.dcyj``: the Y.js documents of every live object, or of one realm's or
+    one table's (``realmId``, ``table``: the filters of ``data.ndjson``)."""
+    realm_id, table = _reader(db_id)
+    parts = y_archive.export_documents(services(), db_id, realm_id, table)
+    response = Response(parts, mimetype="application/octet-stream")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _reader(db_id: str) -> tuple[str | None, str | None]:

@@ -7,8 +7,8 @@ as a job (:data:`dxc.jobs`) that an upload schedules at most hourly per
 database and process, and from ``flask dxc collect-blobs`` (e.g. a daily cron).
 
 Each orphan goes in its own transaction: its record, references and chunks,
-then its object in the bucket if it has one (a failure there leaves the
-bucket's object behind, logged, never a record without bytes).
+then its object in the external store if it has one (a failure there leaves the
+store's object behind, logged, never a record without bytes).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from dxc.cooperative import take_turns
 from dxc.jobs import RQJobs
-from dxc.storage.blobs import IN_S3, BlobIndex, BlobInfo
+from dxc.storage.blobs import IN_DATABASE, BlobIndex, BlobInfo
 from dxc.storage.clock import utcnow
 
 if TYPE_CHECKING:
@@ -49,16 +49,23 @@ def collect_orphans(service: BlobService, db_id: str, now: datetime | None = Non
 
 
 def _remove_if_orphan(service: BlobService, db_id: str, info: BlobInfo) -> bool:
-    with service.router.shard_for(db_id).transaction() as connection:
-        index = BlobIndex(connection, db_id)
+    def remove(index: BlobIndex) -> bool:
         if next(index.referrers(info.blob_id), None) is not None:
             return False
         index.remove(info.blob_id)
-    if info.location == IN_S3 and service.s3:
+        return True
+
+    # Fenced like an upload: a removal must not land on a shard the database is leaving,
+    # or the record would survive on the new shard while its object leaves the store.
+    if not service.fenced_write(db_id, remove):
+        return False
+    external = service.external
+    if info.location != IN_DATABASE and external and external.location == info.location:
         try:
-            service.s3.delete(db_id, info.blob_id)
+            external.delete(db_id, info.blob_id)
         except Exception as error:
-            log.warning("blob %s/%s stays in the bucket: %s", db_id, info.blob_id, error)
+            log.warning("blob %s/%s stays in the %s: %s", db_id, info.blob_id, external.noun,
+                        error)
     return True
 
 

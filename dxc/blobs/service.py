@@ -19,9 +19,9 @@ writer stores objects through ``dxc.access.index.store_objects``, which calls
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TypeVar
 
 from sqlalchemy import Connection
 
@@ -33,17 +33,20 @@ from dxc.config import Settings
 from dxc.errors import Conflict, Forbidden, Invalid, NotFound
 from dxc.jobs import Jobs
 from dxc.protocol.blob_refs import BadBlobId, blob_id_of, check_blob_id, make_ref
-from dxc.storage.blob_s3 import S3Content, StoreUnavailable
-from dxc.storage.blobs import IN_DATABASE, IN_S3, BlobIndex, BlobInfo
+from dxc.storage.blob_azure import AzureContent
+from dxc.storage.blob_s3 import S3Content
+from dxc.storage.blob_store import ExternalStore, StoreUnavailable
+from dxc.storage.blobs import IN_DATABASE, BlobIndex, BlobInfo
 from dxc.storage.clock import utcnow
 from dxc.storage.objects import ObjectStore
-from dxc.storage.router import ShardRouter
+from dxc.storage.router import Shard, ShardRouter
 
 #: Seconds between two orphan collections a process schedules for one database.
 COLLECT_EVERY = 3600.0
 #: Printable ASCII, as a Content-Type header carries it.
 MAX_CONTENT_TYPE = 255
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class BlobService:
         self.settings = settings
         self.router = router
         self.jobs = jobs
-        self.s3 = S3Content(settings.blob_s3) if settings.blob_s3 else None
+        self.external = external_store(settings)
         self._collect_scheduled: dict[str, float] = {}
 
     # --- upload ---------------------------------------------------------------
@@ -80,31 +83,50 @@ class BlobService:
         return BlobInfo(
             blob_id=_checked_id(blob_id), uploader=uploader,
             content_type=_content_type(content_type), size=size,
-            location=IN_S3 if self.s3 else IN_DATABASE, created=utcnow(),
+            location=self.external.location if self.external else IN_DATABASE,
+            created=utcnow(),
         )
 
     def store(self, db_id: str, info: BlobInfo, source: IO[bytes]) -> bool:
-        """Keep a new blob and its bytes; False (and nothing changed) if its id is taken."""
-        shard = self.router.shard_for(db_id)
-        if self.s3 is None:
-            with shard.transaction() as connection:
-                index = BlobIndex(connection, db_id)
+        """Keep a new blob and its bytes; False (and nothing changed) if its id is taken.
+
+        ``source`` must be seekable: an attempt that meets a database being moved
+        is run again on its new shard, from the same position."""
+        if self.external is None:
+            start = source.tell()
+
+            def add_with_bytes(index: BlobIndex) -> bool:
+                source.seek(start)
                 if not index.add(info):
                     return False
                 index.write_chunks(info.blob_id, source)
-            return True
+                return True
+
+            return self.fenced_write(db_id, add_with_bytes)
         # The record claims the id first, so that a second upload of the same id
-        # never overwrites the bucket's object; it goes again if the bytes fail.
-        with shard.transaction() as connection:
-            if not BlobIndex(connection, db_id).add(info):
-                return False
+        # never overwrites the store's object; it goes again if the bytes fail.
+        if not self.fenced_write(db_id, lambda index: index.add(info)):
+            return False
         try:
-            self.s3.put(db_id, info.blob_id, source, info.content_type)
+            self.external.put(db_id, info.blob_id, source, info.content_type)
         except BaseException:
-            with shard.transaction() as connection:
-                BlobIndex(connection, db_id).remove(info.blob_id)
+            self.fenced_write(db_id, lambda index: index.remove(info.blob_id))
             raise
         return True
+
+    def fenced_write(self, db_id: str, work: Callable[[BlobIndex], T]) -> T:
+        """``work`` in one transaction on ``db_id``'s shard, behind the fence that every
+        write of a database being moved passes (docs/shards.md): held while the move
+        copies its last changes, refused by a shard the database left, and then run
+        again where it lives now, as /sync is; :class:`NotOnShard` (a 503) when the
+        move takes longer than its hold."""
+
+        def attempt(shard: Shard) -> T:
+            with shard.transaction() as connection:
+                ObjectStore(connection, db_id).fence_unrevisioned_write()
+                return work(BlobIndex(connection, db_id))
+
+        return self.router.retrying(db_id, attempt, self.settings.move_hold_seconds + 1)
 
     # --- download -------------------------------------------------------------
 
@@ -125,11 +147,13 @@ class BlobService:
 
     def content(self, db_id: str, info: BlobInfo) -> Iterator[bytes]:
         """The bytes of a blob, in pieces (no access check: the caller's job)."""
-        if info.location == IN_S3:
-            if self.s3 is None:
-                raise StoreUnavailable("this blob is in an S3 bucket, and none is configured")
-            return self.s3.read(db_id, info.blob_id)
-        return self._database_chunks(db_id, info.blob_id)
+        if info.location == IN_DATABASE:
+            return self._database_chunks(db_id, info.blob_id)
+        if self.external is None or self.external.location != info.location:
+            raise StoreUnavailable(
+                f"this blob is in a store of kind {info.location!r}, and none is configured"
+            )
+        return self.external.read(db_id, info.blob_id)
 
     def _database_chunks(self, db_id: str, blob_id: str) -> Iterator[bytes]:
         """The bytes chunk by chunk, each read in its own short transaction, so that a
@@ -153,6 +177,15 @@ class BlobService:
             return
         self._collect_scheduled[db_id] = now
         self.jobs.enqueue(*collection_job(self, db_id))
+
+
+def external_store(settings: Settings) -> ExternalStore | None:
+    """The store configured for blob bytes outside the database, if any."""
+    if settings.blob_s3:
+        return S3Content(settings.blob_s3)
+    if settings.blob_azure:
+        return AzureContent(settings.blob_azure)
+    return None
 
 
 def _may_read(connection: Connection, index: BlobIndex, principal: Principal,

@@ -24,6 +24,7 @@ from dxc.cli import (
     shards,
     transfer,
     whitelist,
+    ydocs,
 )
 from dxc.errors import Refused
 from dxc.storage.router import NotOnShard, UnknownDatabase
@@ -54,7 +55,8 @@ def dxc_cli() -> None:
 
 
 for _module in (
-    databases, transfer, admin, whitelist, auth, oauth, shards, replication, retire, blobs
+    databases, transfer, admin, whitelist, auth, oauth, shards, replication, retire, blobs,
+    ydocs,
 ):
     for _command in _module.COMMANDS:
         dxc_cli.add_command(_command)

@@ -24,10 +24,11 @@ import struct
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from dxc.cooperative import take_turns
 from dxc.errors import Invalid
+from dxc.manage.part_reader import PartReader
 from dxc.services import Services
 from dxc.storage.blobs import BlobIndex, BlobInfo
 
@@ -88,7 +89,7 @@ def _selected(
 def import_blobs(services: Services, db_id: str, body: Iterable[bytes]) -> BlobImportSummary:
     """Store the blobs of a ``blobs.dcbl`` body (an empty body holds none)."""
     services.router.shard_for(db_id)  # an unknown database fails first
-    reader = _Reader(body)
+    reader = PartReader(body, "blobs.dcbl", "blob")
     summary = BlobImportSummary()
     magic = reader.read_up_to(len(MAGIC))
     if len(magic) < len(MAGIC) or (magic != MAGIC and reader.at_end()):
@@ -125,47 +126,3 @@ def _header(data: bytes) -> dict[str, Any]:
     ):
         raise Invalid('blobs.dcbl: a blob header needs "id", "uploader", "ct" and "size"')
     return header
-
-
-class _Reader:
-    """Exact reads over an iterable of byte strings."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._buffer = b""
-
-    def read(self, size: int, at_end_ok: bool = False) -> bytes:
-        while len(self._buffer) < size:
-            more = next(self._chunks, None)
-            if more is None:
-                if at_end_ok and not self._buffer:
-                    return b""
-                raise Invalid("blobs.dcbl ends in the middle of a blob")
-            self._buffer += more
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
-
-    def read_up_to(self, size: int) -> bytes:
-        while len(self._buffer) < size and (more := next(self._chunks, None)) is not None:
-            self._buffer += more
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
-
-    def at_end(self) -> bool:
-        while not self._buffer:
-            more = next(self._chunks, None)
-            if more is None:
-                return True
-            self._buffer = more
-        return False
-
-    def copy(self, target: IO[bytes], size: int) -> None:
-        while size:
-            if not self._buffer:
-                more = next(self._chunks, None)
-                if more is None:
-                    raise Invalid("blobs.dcbl ends in the middle of a blob")
-                self._buffer = more
-            piece, self._buffer = self._buffer[:size], self._buffer[size:]
-            target.write(piece)
-            size -= len(piece)

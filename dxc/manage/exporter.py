@@ -19,6 +19,7 @@ import heapq
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from dxc import tson
@@ -127,7 +128,8 @@ def _change_line(row: StoredObject | tuple[str, str, str, int]) -> str:
             {"type": "departure", "realm": realm_id, "table": table, "id": key, "rev": rev}
         )
     return '{"realm":%s,"table":%s,"id":%s,"rev":%d,"owner":%s,"data":%s}\n' % (
-        _json(row.realm_id), _json(row.tbl), _json(row.key), row.rev, _json(row.owner),
+        _string(row.realm_id), _string(row.tbl), _string(row.key), row.rev,
+        "null" if row.owner is None else _string(row.owner),
         "null" if row.deleted else row.value,
     )
 
@@ -215,6 +217,10 @@ def _line(value: dict[str, Any]) -> str:
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+#: A string as JSON (what ``_json`` gives for one, without its per-call set-up).
+_string = encode_basestring
 
 
 def _key(name: str) -> str:

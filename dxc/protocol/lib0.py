@@ -41,8 +41,10 @@ class Encoder:
             value >>= 7
         self._parts.append(value)
 
-    def var_int(self, value: int) -> None:
-        negative = value < 0
+    def var_int(self, value: int, negative_zero: bool = False) -> None:
+        """``negative_zero`` writes 0 with its sign bit set (JavaScript's -0),
+        which lib0's run-length encoders use as a mark."""
+        negative = value < 0 or (value == 0 and negative_zero)
         value = abs(value)
         first = (0x80 if value > 0x3F else 0) | (0x40 if negative else 0) | (value & 0x3F)
         self._parts.append(first)
@@ -60,6 +62,10 @@ class Encoder:
 
     def big_uint64(self, value: int) -> None:
         self._parts += struct.pack(">Q", value)
+
+    def raw(self, data: bytes) -> None:
+        """Bytes as they are, with no length in front."""
+        self._parts += data
 
     def any(self, value: Any) -> None:
         if value is UNDEFINED:
@@ -132,9 +138,14 @@ class Decoder:
                 raise Lib0Error("varUint larger than a safe integer")
 
     def var_int(self) -> int:
+        magnitude, negative = self.signed_var_int()
+        return -magnitude if negative else magnitude
+
+    def signed_var_int(self) -> tuple[int, bool]:
+        """A varInt as (magnitude, sign bit): tells JavaScript's -0 from 0."""
         byte = self.uint8()
         value = byte & 0x3F
-        sign = -1 if byte & 0x40 else 1
+        negative = bool(byte & 0x40)
         shift = 6
         while byte & 0x80:
             byte = self.uint8()
@@ -142,7 +153,7 @@ class Decoder:
             shift += 7
             if shift > 60:
                 raise Lib0Error("varInt larger than a safe integer")
-        return sign * value
+        return value, negative
 
     def var_string(self) -> str:
         return self.var_uint8_array().decode("utf-8", "replace")  # as TextDecoder does

@@ -2,15 +2,18 @@
 and the records of ``/y/download`` (spec sync §7, auth-and-websocket §5.7).
 
 A document is named by (table, prop, k): ``k`` is its parent object's primary
-key as the client holds it (a string, or an array for compound keys). Updates
-(``u``) are Yjs V2 updates and stay opaque bytes here.
+key as the client holds it (a string, or an array for compound keys). A
+private id ``#x`` is the client's name for the user's own object, which the
+server stores as ``#x:<userId>`` (the client rewrites it so in its data
+changes, never in Y messages): :func:`on_server` and :func:`key_of` translate.
+Updates (``u``) are Yjs V2 updates and stay opaque bytes here.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dxc import tson
@@ -51,11 +54,16 @@ class YMessage:
 
 
 class BadYMessage(ValueError):
-    """A Y message that cannot be read; ``i`` is set when it can still be refused by id."""
+    """A Y message that cannot be read; ``message`` is set when it can still be
+    answered (a ``u-c`` refused by its ``i``)."""
 
     def __init__(self, reason: str, message: YMessage | None = None) -> None:
         super().__init__(reason)
         self.message = message
+
+
+class UnknownYMessage(BadYMessage):
+    """A message type this server does not know (a newer client's, perhaps)."""
 
 
 # --- the socket's binary frames -------------------------------------------------------------
@@ -100,7 +108,7 @@ def decode(frame: bytes) -> YMessage:
         if kind == "y-complete-sync-done":
             return YMessage(kind, y_server_rev=data.var_string())
         if kind not in _DOC_TYPES | _ACK_TYPES:
-            raise BadYMessage(f"unknown Y message type {kind[:40]!r}")
+            raise UnknownYMessage(f"unknown Y message type {kind[:40]!r}")
         table, prop = data.var_string(), data.var_string()
         if kind in _ACK_TYPES:
             return YMessage(kind, table, prop, i=data.big_uint64())
@@ -123,7 +131,10 @@ def decode(frame: bytes) -> YMessage:
             return _checked(YMessage(kind, table, prop, k, sv=data.var_uint8_array()))
         u = data.var_uint8_array()
         if kind == "u-c":
-            return _checked(YMessage(kind, table, prop, k, u, i=data.big_uint64()))
+            message = _checked(YMessage(kind, table, prop, k, u, i=data.big_uint64()))
+            if not u:
+                raise BadYMessage("u is empty", message)
+            return message
         if kind == "u-s":
             r = data.var_string() if data.has_content() else ""
             return _checked(YMessage(kind, table, prop, k, u, r=r or None))
@@ -195,8 +206,26 @@ def to_tson(message: YMessage) -> str:
     return tson.dumps(value)
 
 
-def key_of(doc_key: str) -> Any:
-    """The client's ``k`` for a stored document key."""
+def on_server(message: YMessage, user_id: str | None) -> YMessage:
+    """``message`` naming its document by the stored key of the parent."""
+    if not isinstance(message.k, str):
+        return message
+    return replace(message, k=stored_key(message.k, user_id))
+
+
+def stored_key(k: Any, user_id: str | None) -> str:
+    """The stored key of the parent the client names ``k``: a private id ``#x`` of
+    a logged-in user is ``#x:<userId>``, as the client writes it in its data changes."""
+    if user_id is not None and isinstance(k, str) and k.startswith("#"):
+        return f"{k}:{user_id}"
+    return encode_wire_key(k)
+
+
+def key_of(doc_key: str, user_id: str | None) -> Any:
+    """The client's ``k`` for a stored document key: the user's own private
+    ``#x:<userId>`` is ``#x`` to them (the client never strips it from Y messages)."""
+    if user_id is not None and doc_key.startswith("#") and doc_key.endswith(f":{user_id}"):
+        return doc_key[: -len(user_id) - 1]
     return decode_wire_key(doc_key)
 
 
@@ -218,10 +247,10 @@ def table_record(table: str, prop: str) -> bytes:
     return out.to_bytes()
 
 
-def document_record(doc_key: str, update: bytes) -> bytes:
+def document_record(doc_key: str, user_id: str | None, update: bytes) -> bytes:
     out = Encoder()
     out.uint8(DOCUMENT_RECORD)
-    out.any(key_of(doc_key))
+    out.any(key_of(doc_key, user_id))
     out.var_uint8_array(update)
     return out.to_bytes()
 
@@ -258,10 +287,10 @@ class ResumePoint:
     doc_key: str
 
 
-def parse_downloaded_realms(body: Any) -> dict[str, ResumePoint | None]:
+def parse_downloaded_realms(body: Any, user_id: str | None) -> dict[str, ResumePoint | None]:
     """The ``downloadedRealms`` of a ``/y/download`` body: realm -> None for
-    complete (``'*'``), or where to resume. Entries we cannot read mean
-    "start that realm again", which is always safe."""
+    complete (``'*'``), or where to resume (its key translated for ``user_id``).
+    Entries we cannot read mean "start that realm again", which is always safe."""
     if not isinstance(body, dict):
         raise ProtocolError("the body must be an object")
     realms = body.get("downloadedRealms", {})
@@ -280,6 +309,6 @@ def parse_downloaded_realms(body: Any) -> dict[str, ResumePoint | None]:
             and isinstance(entry.get("key"), str | list)
             and is_valid_key(entry["key"])
         ):
-            key = encode_wire_key(entry["key"])
+            key = stored_key(entry["key"], user_id)
             parsed[realm_id] = ResumePoint(entry["tbl"], entry["prop"], key)
     return parsed

@@ -27,8 +27,17 @@ log = logging.getLogger(__name__)
 class LiveService:
     """The sockets of one process: their hub, and the bus that feeds it."""
 
-    def __init__(self, signer: TokenSigner, feed: LiveFeed, bus: Bus, control: Engine) -> None:
-        """``control``: where the users are, whose deactivation closes their sockets."""
+    def __init__(
+        self,
+        signer: TokenSigner,
+        feed: LiveFeed,
+        bus: Bus,
+        control: Engine,
+        y_stored: Callable[[str], None] | None = None,
+    ) -> None:
+        """``control``: where the users are, whose deactivation closes their sockets;
+        ``y_stored`` hears of each database a socket stored a Y update of."""
+        self.y_stored = y_stored
         self.signer = signer
         self.control = control
         self.feed = feed
@@ -75,7 +84,7 @@ class LiveService:
         try:
             LiveSession(
                 socket, self.feed, self.hub, db_id, principal, query, expires_at,
-                deactivated=deactivated, bus=self.bus,
+                deactivated=deactivated, bus=self.bus, y_stored=self.y_stored,
             ).run()
         finally:
             self._sockets.pop(socket, None)

@@ -85,12 +85,14 @@ class LiveSession:
         deactivated: Callable[[], bool] | None = None,
         account_check: float = ACCOUNT_CHECK_SECONDS,
         bus: Bus | None = None,
+        y_stored: Callable[[str], None] | None = None,
     ) -> None:
         """``expires_at``: when the access token expires (epoch seconds); None if anonymous.
 
         ``deactivated`` asks whether the user was deactivated (None if anonymous): at
         once and every ``account_check`` seconds, since a token outlives a deactivation.
-        ``bus``: where Y.js updates and awareness go out (None: binary frames are ignored).
+        ``bus``: where Y.js updates and awareness go out (None: binary frames are ignored);
+        ``y_stored`` hears of each database the socket stored a Y update of.
         """
         self.socket = socket
         self.feed = feed
@@ -121,7 +123,9 @@ class LiveSession:
         self.documents = (
             None
             if bus is None
-            else SocketDocuments(feed.router, bus, db_id, principal, query.client_id, self._send_y)
+            else SocketDocuments(
+                feed.router, bus, db_id, principal, query.client_id, self._send_y, y_stored
+            )
         )
 
     # --- called from other greenlets ------------------------------------------------------
@@ -208,8 +212,12 @@ class LiveSession:
     def _on_frame(self, frame: str | bytes) -> None:
         if isinstance(frame, bytes):
             metrics.LIVE_MESSAGES_RECEIVED.labels("y").inc()
-            if self.documents is not None and self.view is not None and not self.token_expired:
-                self.documents.on_frame(frame)
+            documents = self.documents
+            if documents is None or self.view is None or self.token_expired:
+                return
+            if not documents.on_frame(frame):
+                self.socket.close()  # too many unreadable frames: a broken client
+                raise SocketClosed
             return
         message = live.parse_client_message(frame)
         if isinstance(message, Ping):

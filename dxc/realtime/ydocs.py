@@ -12,6 +12,11 @@
 * The socket closes: the awareness states it announced are withdrawn for the
   others at once (as y-protocols does for a peer that leaves), instead of
   after their 30 s timeout.
+* A frame that is no Y message: a ``u-c`` readable up to its ``i`` is
+  refused (``u-reject``), an unknown type ignored (a newer client's), and
+  anything else ignored until ``MAX_UNREADABLE_FRAMES``, when the socket is
+  closed. Private ids: the client names its ``#x`` as ``#x``, stored as
+  ``#x:<userId>`` (:func:`dxc.protocol.ymessages.on_server`).
 
 Updates are sent only while the principal may read the parent object, and
 without ``r``: a client takes ``r`` as its ``yServerRevision`` for *every*
@@ -25,6 +30,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from dxc.access import Principal
 from dxc.bus.base import Awareness, Bus, Change
@@ -32,11 +38,11 @@ from dxc.bus.commits import committing
 from dxc.protocol import ymessages
 from dxc.protocol.lib0 import Decoder, Encoder, Lib0Error
 from dxc.protocol.revisions import decode_revision
-from dxc.protocol.ymessages import BadYMessage, YMessage
+from dxc.protocol.ymessages import BadYMessage, UnknownYMessage, YMessage
 from dxc.storage.objects import ObjectStore
 from dxc.storage.router import ShardRouter
 from dxc.storage.ydocs import YDocStore
-from dxc.sync.ydocs import UpdateAcceptor
+from dxc.sync.ydocs import UpdateAcceptor, refusal
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,8 @@ log = logging.getLogger(__name__)
 MAX_OPEN_DOCUMENTS = 1000
 #: Largest awareness update relayed (a few users' cursors and names).
 MAX_AWARENESS_BYTES = 16 * 1024
+#: Unreadable binary frames after which a socket is closed (a broken or hostile client).
+MAX_UNREADABLE_FRAMES = 16
 
 
 @dataclass
@@ -65,8 +73,11 @@ class SocketDocuments:
         principal: Principal,
         client_id: str | None,
         send: Callable[[YMessage], None],
+        y_stored: Callable[[str], None] | None = None,
     ) -> None:
-        """``send`` writes a message to the socket as a binary frame."""
+        """``send`` writes a message to the socket as a binary frame; ``y_stored``
+        hears of the database once an update is stored (compaction, docs/yjs.md)."""
+        self.y_stored = y_stored
         self.router = router
         self.bus = bus
         self.db_id = db_id
@@ -77,18 +88,42 @@ class SocketDocuments:
         #: The realms the principal may read now (the socket's realm view).
         self.readable: frozenset[str] = frozenset()
         self._followed: dict[tuple[str, str, str], _Followed] = {}
+        #: Binary frames that were no Y message (the real client sends none).
+        self.unreadable = 0
 
     # --- from the client ------------------------------------------------------------------
 
-    def on_frame(self, frame: bytes) -> None:
+    def on_frame(self, frame: bytes) -> bool:
+        """Handle a binary frame; False: the socket sent too many unreadable ones
+        and is to be closed."""
         try:
             message = ymessages.decode(frame)
+        except UnknownYMessage as unknown:  # a newer client's: nothing to answer, no harm
+            log.info("ignoring a Y frame of db=%s: %s", self.db_id, unknown)
+            return True
         except BadYMessage as bad:
+            if bad.message is not None and bad.message.type == "u-c":
+                self.send(refusal(bad.message))  # the client drops it, as after /sync
+                return True
+            return self._unreadable(bad)
+        self._handle(message)
+        return True
+
+    def _unreadable(self, bad: BadYMessage) -> bool:
+        self.unreadable += 1
+        if self.unreadable == 1:
             log.info("ignoring a Y frame of db=%s: %s", self.db_id, bad)
-            return
+        if self.unreadable < MAX_UNREADABLE_FRAMES:
+            return True
+        log.info("closing a socket of db=%s: %d unreadable Y frames", self.db_id, self.unreadable)
+        return False
+
+    def _handle(self, message: YMessage) -> None:
         if message.type == "u-c":
-            self._update(message)
-        elif message.type == "doc-open":
+            self._update(message)  # the acceptor names its document itself
+            return
+        message = ymessages.on_server(message, self.principal.user_id)
+        if message.type == "doc-open":
             self._open(message)
         elif message.type == "doc-close":
             self._followed.pop(_doc(message), None)
@@ -103,15 +138,16 @@ class SocketDocuments:
         since = (decode_revision(message.server_rev) or {}).get(shard.id, 0)
         self._followed[doc] = _Followed(since)
         self._catch_up({doc: self._followed[doc]})
-        self.send(YMessage("in-sync", message.table, message.prop, message.k))
+        self.send(YMessage("in-sync", message.table, message.prop, self._key(message.doc_key)))
 
     def _update(self, message: YMessage) -> None:
         shard = self.router.shard_for(self.db_id)
         # No client_id: the commit does not bring this client's serverRevision anywhere.
         with committing(shard, self.db_id, self.bus) as write:
-            answer = UpdateAcceptor(write, self.principal, self.client_id).accept(
-                message, missing_parent_refused=False
-            )
+            acceptor = UpdateAcceptor(write, self.principal, self.client_id)
+            answer = acceptor.accept(message, missing_parent_refused=False)
+        if acceptor.stored and self.y_stored is not None:
+            self.y_stored(self.db_id)
         if answer is not None:
             self.send(answer)
 
@@ -159,7 +195,7 @@ class SocketDocuments:
                 and followed.realm in self.readable
                 and awareness.sender != self.socket_id
             ):
-                key = ymessages.key_of(awareness.doc_key)
+                key = self._key(awareness.doc_key)
                 self.send(YMessage("aware", awareness.table, awareness.prop, key, awareness.update))
             return
         behind = {
@@ -185,7 +221,7 @@ class SocketDocuments:
                 followed.realm = parent.realm_id
                 if followed.cursor >= head:
                     continue
-                key = ymessages.key_of(doc_key)
+                key = self._key(doc_key)
                 pending.extend(
                     YMessage("u-s", table, prop, key, update.data)
                     for update in documents.of_document(
@@ -195,6 +231,10 @@ class SocketDocuments:
                 followed.cursor = head
         for message in pending:
             self.send(message)
+
+    def _key(self, doc_key: str) -> Any:
+        """The client's ``k`` of a document."""
+        return ymessages.key_of(doc_key, self.principal.user_id)
 
 
 def _doc(message: YMessage) -> tuple[str, str, str]:

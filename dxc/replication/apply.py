@@ -10,18 +10,35 @@ Rows are written in transactions of about :data:`BATCH_ROWS`, cut only
 between two revisions; after each commit the checkpoint (the last revision
 applied whole) is stored, so a copy that dies resumes there. Writing a row
 again is harmless (same key, same revision, same value).
+
+For speed, batches are written in threads of their own while the next one
+is read and decoded, two at once on PostgreSQL (see :func:`_committer`), and
+an object's value is stored as the JSON text the source sent, checked but
+not encoded again.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 from dxc.access.index import store_objects
 from dxc.bus.commits import committing
+from dxc.cooperative import taking_turns
 from dxc.protocol import ProtocolError
-from dxc.protocol.identifiers import KEY_BYTES, TABLE_BYTES, check_identifier
+from dxc.protocol.identifiers import (
+    KEY_BYTES,
+    TABLE_BYTES,
+    check_identifier,
+    identifier_problem,
+)
 from dxc.protocol.revisions import decode_revision
 from dxc.protocol.schema import primary_key_path, table_prefix
 from dxc.services import Services
@@ -30,7 +47,13 @@ from dxc.storage import users
 from dxc.storage.objects import StoredObject
 
 #: Rows per transaction (more when one revision holds more).
-BATCH_ROWS = 2000
+BATCH_ROWS = 5000
+#: Batches being written at once (see :func:`_committer`).
+IN_FLIGHT = 2
+#: How an object line of a dxc-server source goes on after its other fields.
+DATA_FIELD = ',"data":'
+
+_decoder = json.JSONDecoder()
 
 
 @dataclass
@@ -60,7 +83,7 @@ Progress = Callable[[Round, int, int], None]
 def apply_stream(
     services: Services,
     db_id: str,
-    lines: Iterable[dict],
+    lines: Iterable[bytes],
     progress: Progress,
     shard: int | None = None,
 ) -> Round:
@@ -69,37 +92,92 @@ def apply_stream(
     ``shard``: the source shard of the revisions applied so far (None: none yet)."""
     found = Round()
     pending: list[StoredObject | Departure] = []
-    for line in lines:
-        kind = line.get("type")
-        if kind == "header":
-            found.shard, found.head = _revision(line.get("revision"))
-            if shard is not None and found.shard != shard:
-                raise ProtocolError(
-                    "the source database moved to another shard: its revisions mean"
-                    " something else now; start the replication again"
-                )
-            found.counts = {str(k): int(v) for k, v in (line.get("counts") or {}).items()}
-            found.frozen = line.get("frozen") is True
-        elif kind == "schema":
-            _register_tables(services, db_id, line.get("tables") or {})
-        elif kind == "demoUsers":
-            _add_demo_users(services, db_id, line.get("users") or {})
-        elif kind == "error":
-            raise ProtocolError(f"the source's export failed: {line.get('message')}")
-        elif kind == "end":
-            found.complete = True
-        else:
-            entry = _entry(line)
+    with _committer(services, db_id, found, progress) as commit:
+        for raw in taking_turns(lines):
+            text = raw.decode()
+            entry = _object_entry(text)
+            if entry is None:
+                line = json.loads(text)
+                if not isinstance(line, dict):
+                    raise ProtocolError(f"not a line of the stream: {text[:200]}")
+                entry = _other_line(services, db_id, line, found, shard)
+                if entry is None:
+                    continue
             if len(pending) >= BATCH_ROWS and entry.rev != pending[-1].rev:
-                _commit(services, db_id, pending, pending[-1].rev)
-                progress(found, pending[-1].rev, len(pending))
+                commit(pending, pending[-1].rev)
                 pending = []
             pending.append(entry)
-    if not found.complete:
-        raise ProtocolError("the source's answer ended early")
-    _commit(services, db_id, pending, found.head)
-    progress(found, found.head, len(pending))
+        if not found.complete:
+            raise ProtocolError("the source's answer ended early")
+        commit(pending, found.head)
     return found
+
+
+Entries = list["StoredObject | Departure"]
+Commit = Callable[[Entries, int], None]
+
+
+@contextmanager
+def _committer(
+    services: Services, db_id: str, found: Round, progress: Progress
+) -> Iterator[Commit]:
+    """``commit(entries, upto)``: a batch is written in a thread of its own while the
+    caller reads on, and so that the batches commit in order.
+
+    On PostgreSQL a batch of live objects writes its rows while the previous
+    batch still commits (two transactions at once: the server's work is most of
+    the copy's), and takes the revision lock and commits only once that one
+    did, or rolls back if it failed. Nothing else the two write is the same row:
+    a stream holds each object once, and only deletions and departures touch
+    other rows of an object (its Y documents), so a batch holding any of them
+    starts once the previous one ended, as every batch does on SQLite (one
+    writer). Leaving the block waits for every batch; the first error is raised."""
+    overlap = services.router.shard_for(db_id).engine.dialect.name == "postgresql"
+    flight: deque[Future[None]] = deque()
+
+    def write(entries: Entries, upto: int, after: Future[None] | None) -> None:
+        _commit(services, db_id, entries, upto, after)
+        progress(found, upto, len(entries))
+
+    with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="dxc-replication") as pool:
+        def commit(entries: Entries, upto: int) -> None:
+            alone = not (overlap and all(
+                isinstance(entry, StoredObject) and not entry.deleted for entry in entries
+            ))
+            while flight and (alone or len(flight) >= IN_FLIGHT):
+                flight.popleft().result()
+            flight.append(pool.submit(write, entries, upto, flight[-1] if flight else None))
+
+        yield commit  # on an error here, leaving the pool waits for the batches in flight
+        while flight:
+            flight.popleft().result()
+
+
+def _other_line(
+    services: Services, db_id: str, line: dict[str, Any], found: Round, shard: int | None
+) -> StoredObject | Departure | None:
+    """Act on a line that is not an object line of the usual shape; its entry, if it has one."""
+    kind = line.get("type")
+    if kind == "header":
+        found.shard, found.head = _revision(line.get("revision"))
+        if shard is not None and found.shard != shard:
+            raise ProtocolError(
+                "the source database moved to another shard: its revisions mean"
+                " something else now; start the replication again"
+            )
+        found.counts = {str(k): int(v) for k, v in (line.get("counts") or {}).items()}
+        found.frozen = line.get("frozen") is True
+    elif kind == "schema":
+        _register_tables(services, db_id, line.get("tables") or {})
+    elif kind == "demoUsers":
+        _add_demo_users(services, db_id, line.get("users") or {})
+    elif kind == "error":
+        raise ProtocolError(f"the source's export failed: {line.get('message')}")
+    elif kind == "end":
+        found.complete = True
+    else:
+        return _entry(line)
+    return None
 
 
 def _revision(token: object) -> tuple[int, int]:
@@ -110,31 +188,102 @@ def _revision(token: object) -> tuple[int, int]:
     return shard, head
 
 
+def _object_entry(text: str) -> StoredObject | None:
+    """An object line as a dxc-server source writes it, ``{…scalars…,"data":VALUE}``,
+    read without encoding VALUE again: its text, parsed to check it, is stored as it
+    came. None for any other line (read the usual way)."""
+    at = text.find(DATA_FIELD)
+    if at < 0:
+        return None
+    start = at + len(DATA_FIELD)
+    try:
+        head = _head(text[:at])
+        value, end = _decoder.raw_decode(text, start)
+    except ValueError:
+        return None
+    if head is None or text[end:].strip() != "}":
+        return None
+    return _stored(head, value, lambda: text[start:end])
+
+
+def _head(text: str) -> dict[str, Any] | None:
+    """The fields before ``"data"`` (``text`` lacks the closing brace), decoded; None
+    unless they are an object of scalars without ``data`` or ``type``."""
+    plain = _PLAIN_HEAD.fullmatch(text)
+    if plain is not None:
+        realm, table, key, rev, owner = plain.groups()
+        return {"realm": realm, "table": table, "id": key, "rev": int(rev), "owner": owner}
+    head = json.loads(text + "}")
+    if (
+        not isinstance(head, dict) or "data" in head or "type" in head
+        or any(isinstance(v, (dict, list)) for v in head.values())
+    ):
+        return None
+    return head
+
+
+_STRING = r'"([^"\\\x00-\x1f]*)"'  # a JSON string without escapes: its text is its value
+#: The head of an object line in the order :mod:`dxc.manage.exporter` writes it, with
+#: strings that need no decoding (nearly all): matched, not parsed.
+_PLAIN_HEAD = re.compile(
+    rf'\{{"realm":{_STRING},"table":{_STRING},"id":{_STRING},"rev":(0|[1-9][0-9]*),'
+    rf'"owner":(?:null|{_STRING})'
+)
+
+
 def _entry(line: dict) -> StoredObject | Departure:
-    table, key, realm_id = line.get("table"), line.get("id"), line.get("realm")
-    rev = line.get("rev")
-    if not all(isinstance(v, str) for v in (table, key, realm_id)) or not isinstance(rev, int):
-        raise ProtocolError(f"not a change line: {str(line)[:200]}")
-    check_identifier(table, "a replicated table", TABLE_BYTES)
-    check_identifier(key, f"{table}: a replicated id", KEY_BYTES)
-    check_identifier(realm_id, f"{table}/{key}: a replicated realm", KEY_BYTES)
     if line.get("type") == "departure":
-        return Departure(table, key, realm_id, rev)
+        return Departure(*_place(line))
+    data = line.get("data")
+    return _stored(line, data, lambda: json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+
+def _stored(line: dict, data: Any, text: Callable[[], str]) -> StoredObject:
+    """The row of an object line whose ``data`` is ``data``, as JSON ``text()``."""
+    table, key, realm_id, rev = _place(line)
     owner = line.get("owner")
     owner = owner if isinstance(owner, str) else None
-    data = line.get("data")
     if data is None:
         return StoredObject(table, key, realm_id, owner, rev, True, None)
     if not isinstance(data, dict):
         raise ProtocolError(f"{table}/{key}: data must be an object or null")
-    value = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return StoredObject(table, key, realm_id, owner, rev, False, value)
+    return StoredObject(table, key, realm_id, owner, rev, False, text())
+
+
+def _place(line: dict) -> tuple[str, str, str, int]:
+    """The checked table, id, realm and revision of a change line."""
+    table, key, realm_id = line.get("table"), line.get("id"), line.get("realm")
+    rev = line.get("rev")
+    if not (
+        isinstance(table, str) and isinstance(key, str) and isinstance(realm_id, str)
+        and isinstance(rev, int)
+    ):
+        raise ProtocolError(f"not a change line: {str(line)[:200]}")
+    if not _storable(table, TABLE_BYTES):
+        check_identifier(table, "a replicated table", TABLE_BYTES)
+    if not key or identifier_problem(key, KEY_BYTES):
+        check_identifier(key, f"{table}: a replicated id", KEY_BYTES)
+    if not _storable(realm_id, KEY_BYTES):
+        check_identifier(realm_id, f"{table}/{key}: a replicated realm", KEY_BYTES)
+    return table, key, realm_id, rev
+
+
+@lru_cache(maxsize=4096)
+def _storable(name: str, max_bytes: int) -> bool:
+    """Whether ``name`` is fit to store as an identifier (remembered: table names and
+    realm ids repeat on most lines)."""
+    return bool(name) and identifier_problem(name, max_bytes) is None
 
 
 def _commit(
-    services: Services, db_id: str, entries: list[StoredObject | Departure], upto: int
+    services: Services,
+    db_id: str,
+    entries: list[StoredObject | Departure],
+    upto: int,
+    after: Future[None] | None,
 ) -> None:
-    """Write ``entries`` and raise the counter to ``upto`` in one transaction."""
+    """Write ``entries`` and raise the counter to ``upto`` in one transaction, which
+    commits only after the batch ``after`` (and rolls back if that one failed)."""
     shard = services.router.shard_for(db_id)
     with committing(shard, db_id, services.bus) as write:
         rows = [e for e in entries if isinstance(e, StoredObject)]
@@ -144,6 +293,8 @@ def _commit(
                 write.store.record_departure(
                     departure.table, departure.key, departure.realm_id, departure.rev
                 )
+        if after is not None:
+            after.result()
         write.adopt(upto)
 
 

@@ -9,7 +9,6 @@ dxc-server source streams the changes after a revision as well.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,13 +84,13 @@ class Source:
         self._key = key
         self._token = None
 
-    def changes(self, since: int) -> Iterator[dict[str, Any]]:
-        """The lines of ``/export/stream?since=…``, decoded, as they arrive."""
+    def changes(self, since: int) -> Iterator[bytes]:
+        """The lines of ``/export/stream?since=…`` (JSON, not decoded here), as they arrive."""
         response = self._get("/export/stream", {"since": str(since)}, stream=True)
         with response:
             for raw in response.iter_lines(chunk_size=256 * 1024):
                 if raw:
-                    yield json.loads(raw)
+                    yield raw
 
     def logins(self) -> dict[str, Any]:
         """Users, sessions and token key of the database, once it moved

@@ -6,9 +6,10 @@
   the blob's ref. Rows are only added by writers; whether the object *still*
   holds the ref is checked when the row is read (:meth:`BlobIndex.referrers`),
   so an ordinary write costs nothing more than a scan of its own text.
-* ``blob_chunks``: the bytes, in chunks of :data:`CHUNK`, when no S3 bucket is
-  configured: an upload is written and a download read chunk by chunk, so
-  neither holds a whole blob in memory, and each chunk is a short statement.
+* ``blob_chunks``: the bytes, in chunks of :data:`CHUNK`, when no external store
+  (S3 bucket, Azure container: :mod:`dxc.storage.blob_store`) is configured:
+  an upload is written and a download read chunk by chunk, so neither holds a
+  whole blob in memory, and each chunk is a short statement.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from dxc.storage.objects import StoredObject
 #: Bytes per stored chunk: big enough that a 5 MB blob is 20 rows, small enough
 #: that a chunk in flight costs little memory.
 CHUNK = 256 * 1024
+#: ``blobs.location`` of bytes kept here (a store elsewhere names its own).
 IN_DATABASE = "db"
-IN_S3 = "s3"
 
 blobs = schema.blobs
 refs = schema.blob_refs

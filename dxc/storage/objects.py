@@ -16,7 +16,19 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dxc.errors import Moving
@@ -57,6 +69,68 @@ _COLUMNS = (
 )
 
 
+#: The columns ``put_many`` writes besides ``db_id`` (StoredObject's fields).
+_PUT_COLUMNS = ("tbl", "key", "realm_id", "owner", "rev", "deleted", "value")
+
+
+def _replacing(statement: postgresql.Insert | sqlite.Insert):  # type: ignore[no-untyped-def]
+    """``statement``, replacing the row of a key already present."""
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[objects.c.db_id, objects.c.tbl, objects.c.key],
+        set_={name: excluded[name] for name in _PUT_COLUMNS if name not in ("tbl", "key")},
+    )
+
+
+#: PostgreSQL: ``INSERT … SELECT :db_id, unnest(:tbl::text[]), unnest(:key::text[]), …``,
+#: one array literal per column (see :func:`_text_array`), side by side as rows.
+_PUT_UNNESTED = _replacing(postgresql.insert(objects).from_select(
+    ["db_id", *_PUT_COLUMNS],
+    select(
+        bindparam("db_id", type_=objects.c.db_id.type),
+        *(
+            func.unnest(cast(bindparam(name, type_=Text), postgresql.ARRAY(objects.c[name].type)))
+            for name in _PUT_COLUMNS
+        ),
+    ),
+))
+
+
+def _text_array(values: list[str | None]) -> str:
+    """``values`` as the text of a PostgreSQL array: ``{"a","b\\"c",NULL}``.
+
+    One text parameter per column, not a list: psycopg2 sends a list as
+    ``ARRAY['a', …]``, an expression the server parses element by element,
+    which takes longer than the insert itself for a batch of thousands. The
+    usual case, no NULL, is escaped in one go: joined with NUL, which no stored
+    text holds (PostgreSQL refuses it) and the count checks."""
+    if None not in values:
+        joined = "\x00".join(values)  # type: ignore[arg-type]
+        if joined.count("\x00") == len(values) - 1:
+            escaped = joined.replace("\\", "\\\\").replace('"', '\\"')
+            return '{"' + escaped.replace("\x00", '","') + '"}'
+    return "{" + ",".join(
+        "NULL" if value is None else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for value in values
+    ) + "}"
+
+
+def _number_array(values: list[int]) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _boolean_array(values: list[bool]) -> str:
+    return "{" + ",".join("t" if value else "f" for value in values) + "}"
+
+
+#: How each column of ``put_many`` is written as an array.
+_ARRAYS = {name: _text_array for name in _PUT_COLUMNS} | {
+    "rev": _number_array, "deleted": _boolean_array,
+}
+#: SQLite: the ``RETURNING`` clause makes SQLAlchemy send the rows as multi-row
+#: ``VALUES`` batches ("insertmanyvalues") instead of one statement per row.
+_PUT_ROWS = _replacing(sqlite.insert(objects)).returning(objects.c.key)
+
 class ObjectStore:
     """Reads and writes the objects of database ``db_id`` over one connection."""
 
@@ -84,6 +158,27 @@ class ObjectStore:
         if rev is None:
             raise NotOnShard(self.db_id)
         return rev
+
+    def fence_unrevisioned_write(self) -> None:
+        """Let a write that takes no revision (a blob) pass the fence that
+        :meth:`next_revision` is for, in its own transaction, before it writes.
+
+        The counter row is read with PostgreSQL's ``FOR KEY SHARE``: a move's hold
+        (``FOR UPDATE``) and its fence (the row's ``DELETE``) wait for this
+        transaction and it waits for them, while :meth:`next_revision`'s update of
+        the counter neither waits nor makes wait. SQLite runs one writing
+        transaction at a time (``BEGIN IMMEDIATE``), so there the read suffices.
+        :class:`NotOnShard` when the database moved away, :class:`Moving` when it
+        is frozen (moving to another installation), as for any write."""
+        counter = self.connection.execute(
+            select(schema.revisions.c.frozen)
+            .where(schema.revisions.c.db_id == self.db_id)
+            .with_for_update(read=True, key_share=True)
+        ).first()
+        if counter is None:
+            raise NotOnShard(self.db_id)
+        if counter.frozen:
+            raise Moving(f"{self.db_id} takes no writes here: it is moving between installations")
 
     def next_revision(self) -> int:
         """Increment the counter and hold its row lock until this transaction ends.
@@ -325,43 +420,33 @@ class ObjectStore:
     def put_many(self, rows: Sequence[StoredObject]) -> None:
         """Insert or replace ``rows`` (live objects and tombstones alike).
 
-        The ``RETURNING`` clause is there for speed: it makes SQLAlchemy send
-        the rows as multi-row ``VALUES`` batches ("insertmanyvalues") instead
-        of one round trip per row. The last row for a key wins, as one
-        statement may not touch a row twice.
+        The last row for a key wins, as one statement may not touch a row twice.
         """
-        unique = {(row.tbl, row.key): row for row in rows}
+        unique = list({(row.tbl, row.key): row for row in rows}.values())
         if not unique:
             return
-        self.written_realms.update(row.realm_id for row in unique.values())
-        self.written_tables.update(row.tbl for row in unique.values())
-        self._forget_documents([row for row in unique.values() if row.deleted])
-        statement = self._insert(objects)
-        excluded = statement.excluded
-        statement = statement.on_conflict_do_update(
-            index_elements=[objects.c.db_id, objects.c.tbl, objects.c.key],
-            set_={
-                "realm_id": excluded.realm_id,
-                "owner": excluded.owner,
-                "rev": excluded.rev,
-                "deleted": excluded.deleted,
-                "value": excluded.value,
-            },
-        ).returning(objects.c.key)
+        self.written_realms.update(row.realm_id for row in unique)
+        self.written_tables.update(row.tbl for row in unique)
+        self._forget_documents([row for row in unique if row.deleted])
+        if self.connection.dialect.name == "postgresql":
+            self._upsert_columns(unique)
+        else:
+            self._upsert_rows(unique)
+
+    def _upsert_columns(self, rows: list[StoredObject]) -> None:
+        """PostgreSQL: all rows in one statement, as one array per column (``unnest``):
+        twice as fast as multi-row ``VALUES`` for a big batch (a replica's copy)."""
+        columns = {
+            name: _ARRAYS[name]([getattr(row, name) for row in rows]) for name in _PUT_COLUMNS
+        }
+        self.connection.execute(_PUT_UNNESTED, {"db_id": self.db_id, **columns})
+
+    def _upsert_rows(self, rows: list[StoredObject]) -> None:
         self.connection.execute(
-            statement,
+            _PUT_ROWS,
             [
-                {
-                    "db_id": self.db_id,
-                    "tbl": row.tbl,
-                    "key": row.key,
-                    "realm_id": row.realm_id,
-                    "owner": row.owner,
-                    "rev": row.rev,
-                    "deleted": row.deleted,
-                    "value": row.value,
-                }
-                for row in unique.values()
+                {"db_id": self.db_id, **{name: getattr(row, name) for name in _PUT_COLUMNS}}
+                for row in rows
             ],
         ).close()
 

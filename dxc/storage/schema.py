@@ -467,7 +467,7 @@ blobs = Table(
     Column("uploader", Text, nullable=False),
     Column("content_type", String(255), nullable=False),
     Column("size", BigInteger, nullable=False),
-    Column("location", String(8), nullable=False),  # "db" (blob_chunks) or "s3"
+    Column("location", String(8), nullable=False),  # "db" (blob_chunks), "s3" or "azure"
     Column("created", DateTime(timezone=True), nullable=False),
 )
 

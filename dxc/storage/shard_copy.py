@@ -5,10 +5,14 @@ so tables that later migrations add come along without changes here. A
 table with a ``rev`` column is copied incrementally: the rows with a
 revision above the last pass (a changed row gets a new revision, and rows
 are never deleted while the database lives, only tombstoned), upserted by
-their primary key. A table without one is copied whole each time (the access
-index: small). The ``revisions`` row is copied last, with the final pass: a
-shard holds a database once it has its revision counter (see
-``ObjectStore.next_revision``).
+their primary key. Blobs have no revision but never change (an id's bytes
+are written once; a blob is only added or removed whole): a pass copies the
+blobs the target lacks, with their chunks, and deletes those the source no
+longer has, so a blob's bytes are copied once and not again in every pass and
+in the hold. Any other table without ``rev`` is copied whole each time (the
+access index, ``blob_refs``: small rows). The ``revisions`` row is copied
+last, with the final pass: a shard holds a database once it has its revision
+counter (see ``ObjectStore.next_revision``).
 
 A surrogate key (an autoincrementing ``id``) is not copied: the target numbers
 the rows itself, in the source's order, and comparisons leave it out.
@@ -30,7 +34,11 @@ from dxc.storage import schema
 
 #: Rows per round trip, both reading and writing.
 BATCH = 1000
+CHUNK_BATCH = 16
 _HASH_MODULUS = 2**128
+#: The tables of blobs, each row belonging to one blob that never changes (the
+#: record first: rows are copied in this order).
+BY_BLOB = (schema.blobs, schema.blob_chunks)
 
 
 @dataclass(frozen=True)
@@ -54,14 +62,48 @@ def database_tables() -> list[Table]:
 def copy_rows(source: Connection, target: Connection, db_id: str, since: int | None) -> int:
     """Copy ``db_id``'s rows changed after revision ``since`` (None: all of them)
     from ``source`` to ``target``, the revision counter excepted; how many rows."""
-    copied = 0
+    copied = _copy_blobs(source, target, db_id)
     for table in database_tables()[:-1]:
+        if table in BY_BLOB:
+            continue
         if "rev" not in table.c:
             target.execute(delete(table).where(table.c.db_id == db_id))
             copied += _copy(source, target, table, db_id, None, upsert=False)
         else:
             copied += _copy(source, target, table, db_id, since, upsert=_natural_key(table))
     return copied
+
+
+def _copy_blobs(source: Connection, target: Connection, db_id: str) -> int:
+    """Make the target's blobs those of the source: copy what it lacks, delete what
+    the source no longer has; a blob is known by its id and upload time (an id
+    freed by a removal may be uploaded again, with other bytes)."""
+    theirs, ours = _blob_uploads(source, db_id), _blob_uploads(target, db_id)
+    gone = sorted(blob for blob, created in ours.items() if theirs.get(blob) != created)
+    new = sorted(blob for blob, created in theirs.items() if ours.get(blob) != created)
+    for some in _slices(gone):
+        for table in BY_BLOB:
+            target.execute(delete(table).where(table.c.db_id == db_id,
+                                               table.c.blob_id.in_(some)))
+    copied = 0
+    for some in _slices(new):
+        for table in BY_BLOB:
+            copied += _copy(source, target, table, db_id, None, upsert=False,
+                            where=table.c.blob_id.in_(some))
+    return copied
+
+
+def _blob_uploads(connection: Connection, db_id: str) -> dict[str, str]:
+    table = schema.blobs
+    rows = connection.execute(
+        select(table.c.blob_id, table.c.created).where(table.c.db_id == db_id)
+    )
+    return {row.blob_id: _normal(row.created) for row in rows}
+
+
+def _slices(ids: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), BATCH):
+        yield ids[start:start + BATCH]
 
 
 def copy_revision_counter(source: Connection, target: Connection, db_id: str) -> int:
@@ -94,7 +136,8 @@ def check(connection: Connection, db_id: str) -> dict[str, TableCheck]:
         columns = _copied_columns(table)
         count, total = 0, 0
         rows = connection.execute(
-            select(*columns).where(table.c.db_id == db_id).execution_options(yield_per=BATCH)
+            select(*columns).where(table.c.db_id == db_id)
+            .execution_options(yield_per=_batch_rows(table))
         )
         for row in rows:
             count += 1
@@ -128,26 +171,36 @@ def _copy(
     db_id: str,
     since: int | None,
     upsert: bool,
+    where: Any = None,
 ) -> int:
     columns = _copied_columns(table)
     query = select(*columns).where(table.c.db_id == db_id)
+    if where is not None:
+        query = query.where(where)
     if since is not None:
         query = query.where(table.c.rev > since)
     surrogate = _surrogate(table)
     if surrogate is not None:
         query = query.order_by(table.c.rev, surrogate)
     copied = 0
-    for batch in _batches(source.execute(query.execution_options(yield_per=BATCH))):
+    size = _batch_rows(table)
+    for batch in _batches(source.execute(query.execution_options(yield_per=size)), size):
         target.execute(_insert(target, table, columns, upsert), batch).close()
         copied += len(batch)
     return copied
 
 
-def _batches(rows: Any) -> Iterator[list[dict[str, Any]]]:
+def _batch_rows(table: Table) -> int:
+    """Rows per round trip: fewer of the blob chunks (256 KiB each), so that a batch
+    in memory stays a few MB."""
+    return CHUNK_BATCH if table is schema.blob_chunks else BATCH
+
+
+def _batches(rows: Any, size: int) -> Iterator[list[dict[str, Any]]]:
     batch: list[dict[str, Any]] = []
     for row in rows:
         batch.append(dict(row._mapping))
-        if len(batch) >= BATCH:
+        if len(batch) >= size:
             yield batch
             batch = []
     if batch:
@@ -186,6 +239,8 @@ def _copied_columns(table: Table) -> list[Column[Any]]:
 
 
 def _normal(value: Any) -> Any:
+    if isinstance(value, bytes | memoryview):  # blob chunks: SQLite bytes, PostgreSQL memoryview
+        return "sha256:" + hashlib.sha256(value).hexdigest()
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
         return moment.astimezone(UTC).isoformat()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, tuple_, update
 
 from dxc.storage import schema
 
@@ -127,6 +127,81 @@ class YDocStore:
             where.append(tuple_(y_updates.c.tbl, y_updates.c.prop, y_updates.c.doc_key) > after)
         order = (y_updates.c.tbl, y_updates.c.prop, y_updates.c.doc_key, y_updates.c.id)
         return self._pages(where, order)
+
+    def of_live_objects(self, realm_id: str | None, table: str | None) -> Iterator[YUpdate]:
+        """Every update of the documents of live objects (of one realm, of one
+        table, when given), by (table, prop, key) and then as stored (an export)."""
+        where = [y_updates.c.db_id == self.db_id, objects.c.deleted.is_(False)]
+        if realm_id is not None:
+            where.append(objects.c.realm_id == realm_id)
+        if table is not None:
+            where.append(y_updates.c.tbl == table)
+        order = (y_updates.c.tbl, y_updates.c.prop, y_updates.c.doc_key, y_updates.c.id)
+        return self._pages(where, order)
+
+    def has(self, tbl: str, prop: str, doc_key: str, data: bytes) -> bool:
+        """Whether the document holds this very update (an import run again)."""
+        statement = select(y_updates.c.id).where(
+            y_updates.c.db_id == self.db_id,
+            y_updates.c.tbl == tbl,
+            y_updates.c.doc_key == doc_key,
+            y_updates.c.prop == prop,
+            y_updates.c.data == data,
+        )
+        return self.connection.execute(statement.limit(1)).first() is not None
+
+    def piled_up(self, more_than: int) -> list[tuple[str, str, str]]:
+        """The documents (table, prop, key) with more than ``more_than`` updates."""
+        key = (y_updates.c.tbl, y_updates.c.prop, y_updates.c.doc_key)
+        statement = (
+            select(*key)
+            .where(y_updates.c.db_id == self.db_id)
+            .group_by(*key)
+            .having(func.count() > more_than)
+            .order_by(*key)
+        )
+        return [(row.tbl, row.prop, row.doc_key) for row in self.connection.execute(statement)]
+
+    def oldest(self, tbl: str, prop: str, doc_key: str, limit: int) -> list[YUpdate]:
+        """The first ``limit`` updates of one document, by revision."""
+        statement = (
+            select(*_COLUMNS)
+            .where(
+                y_updates.c.db_id == self.db_id,
+                y_updates.c.tbl == tbl,
+                y_updates.c.doc_key == doc_key,
+                y_updates.c.prop == prop,
+            )
+            .order_by(y_updates.c.rev, y_updates.c.id)
+            .limit(limit)
+        )
+        return [YUpdate(*row) for row in self.connection.execute(statement)]
+
+    def replace(self, updates: Sequence[YUpdate], merged: bytes) -> bool:
+        """Put ``merged`` (their merge) in place of ``updates``, if none of them
+        changed or went since they were read; whether it was done.
+
+        The newest of them keeps its id and revision and takes ``merged``, so a
+        device that has seen it has seen them all, and one that has not gets
+        them all; it takes no sender (``origin``), as it holds others' updates
+        too. Later updates are not touched."""
+        ids = [update.id for update in updates]
+        rows = self.connection.execute(
+            select(y_updates.c.id, y_updates.c.rev)
+            .where(y_updates.c.id.in_(ids))
+            .with_for_update()
+        )
+        now = {row.id: row.rev for row in rows}
+        if now != {update.id: update.rev for update in updates}:
+            return False
+        newest = max(updates, key=lambda update: (update.rev, update.id))
+        self.connection.execute(
+            update(y_updates).where(y_updates.c.id == newest.id).values(data=merged, origin=None)
+        )
+        self.connection.execute(
+            delete(y_updates).where(y_updates.c.id.in_([i for i in ids if i != newest.id]))
+        )
+        return True
 
     def _pages(self, where: list, order: tuple, join: bool = True) -> Iterator[YUpdate]:  # type: ignore[type-arg]
         """Rows in ``order`` (which ends with the unique id), a batch per round trip."""

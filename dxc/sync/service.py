@@ -74,9 +74,12 @@ class SyncService:
         bus: Bus,
         send_invites: Callable[[str, Sequence[Invitation]], None] | None = None,
         max_tables: int = 1000,
+        y_stored: Callable[[str], None] | None = None,
     ) -> None:
         """``bus`` tells every worker's sockets about a committed change;
-        ``send_invites`` mails the invitations of committed transactions."""
+        ``send_invites`` mails the invitations of committed transactions;
+        ``y_stored`` hears of each database a sync stored Y updates of."""
+        self.y_stored = y_stored
         self.control = control
         self.router = router
         self.bus = bus
@@ -141,6 +144,8 @@ class SyncService:
                 answer = acceptor.accept(message, missing_parent_refused=True)
                 if answer is not None:
                     answers.append(answer)
+        if acceptor.stored and self.y_stored is not None:
+            self.y_stored(db_id)
         return answers, write.rev if acceptor.stored else None
 
     def _register_tables(
@@ -291,6 +296,7 @@ class SyncService:
                 y_since or 0,
                 upto,
                 request.client_identity,
+                principal.user_id,
             )
             for index, message in enumerate(itertools.chain(y_answers, news)):
                 yield to_tson(message) if index == 0 else "," + to_tson(message)

@@ -16,7 +16,7 @@ from dxc.access.rules import WriteRules
 from dxc.bus.commits import Write
 from dxc.cooperative import take_turns
 from dxc.protocol.revisions import encode_revision
-from dxc.protocol.ymessages import YMessage, key_of
+from dxc.protocol.ymessages import YMessage, key_of, on_server
 from dxc.storage.ydocs import YDocStore
 
 
@@ -26,6 +26,7 @@ class UpdateAcceptor:
     def __init__(self, write: Write, principal: Principal, client_identity: str | None) -> None:
         self.write = write
         self.client_identity = client_identity
+        self.principal = principal
         self.rules = WriteRules(RealmAccess(write.store, principal))
         self.documents = YDocStore(write.store.connection, write.store.db_id)
         #: Whether an update was stored (the write then has a revision).
@@ -37,6 +38,7 @@ class UpdateAcceptor:
         None: the parent does not exist (yet) and ``missing_parent_refused`` is
         False (a socket's update may overtake the /sync that creates the parent;
         the client sends it again with its next sync)."""
+        message = on_server(message, self.principal.user_id)
         store = self.write.store
         parent = store.get_many(message.table, [message.doc_key]).get(message.doc_key)
         if parent is None and not missing_parent_refused:
@@ -74,9 +76,11 @@ def missing_updates(
     since: int,
     upto: int,
     client_identity: str,
+    user_id: str | None,
 ) -> Iterator[YMessage]:
     """``u-s`` for the updates of documents in ``realms`` (those the client has
-    had since ``since``) that it did not send itself, then ``y-complete-sync-done``."""
+    had since ``since``) that it did not send itself, then ``y-complete-sync-done``;
+    keys as ``user_id`` names them."""
     for count, update in enumerate(
         documents.changed(realms, tables, since, upto, client_identity), start=1
     ):
@@ -84,7 +88,7 @@ def missing_updates(
             "u-s",
             update.tbl,
             update.prop,
-            key_of(update.doc_key),
+            key_of(update.doc_key, user_id),
             update.data,
             r=encode_revision({shard_id: update.rev}),
         )

@@ -26,13 +26,13 @@ from dxc.protocol.ymessages import (
 )
 from dxc.storage.objects import ObjectStore
 from dxc.storage.router import ShardRouter
-from dxc.storage.ydocs import YDocStore, YUpdate
+from dxc.storage.ydocs import YDocStore
 
 
 def download(router: ShardRouter, db_id: str, principal: Principal, body: bytes) -> Iterator[bytes]:
     """The frames of the answer. A bad body raises before anything is produced;
     the first item (empty) comes once the read transaction is open."""
-    downloaded = parse_downloaded_realms(tson.loads(body))
+    downloaded = parse_downloaded_realms(tson.loads(body), principal.user_id)
     shard = router.shard_for(db_id)
 
     def stream() -> Iterator[bytes]:
@@ -44,13 +44,13 @@ def download(router: ShardRouter, db_id: str, principal: Principal, body: bytes)
                 for realm in realms
                 if realm not in downloaded or downloaded[realm] is not None
             ]
-            yield from frames(_groups(YDocStore(connection, db_id), wanted))
+            yield from frames(_groups(YDocStore(connection, db_id), principal.user_id, wanted))
 
     return stream()
 
 
 def _groups(
-    documents: YDocStore, realms: list[tuple[str, ResumePoint | None]]
+    documents: YDocStore, user_id: str | None, realms: list[tuple[str, ResumePoint | None]]
 ) -> Iterator[list[bytes]]:
     """Records in groups that must share a frame: a realm's, a table's, a document's."""
     for realm, resume in realms:
@@ -68,12 +68,9 @@ def _groups(
                 if (update.tbl, update.prop) != table:
                     table = (update.tbl, update.prop)
                     yield [table_record(*table)]
-            document.append(_record(update))
+            document.append(document_record(update.doc_key, user_id, update.data))
             if count % 200 == 0:
                 take_turns()
         if document:
             yield document
 
-
-def _record(update: YUpdate) -> bytes:
-    return document_record(update.doc_key, update.data)

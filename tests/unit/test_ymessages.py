@@ -175,11 +175,22 @@ def test_sync_y_keeps_u_c_and_refuses_unstorable_ones_by_id():
 def test_compound_keys_name_documents_by_their_wire_key():
     message = YMessage("u-c", "docs", "content", ["a", 1], b"\x01", i=1)
     assert message.doc_key == '["a",1]'
-    assert ymessages.key_of(message.doc_key) == ["a", 1]
+    assert ymessages.key_of(message.doc_key, "alice") == ["a", 1]
+
+
+def test_a_private_id_names_the_users_own_object():
+    message = ymessages.on_server(YMessage("u-c", "prefs", "content", "#prefs", b"\x01"), "al")
+    assert message.doc_key == "#prefs:al"
+    assert ymessages.key_of("#prefs:al", "al") == "#prefs"
+    assert ymessages.key_of("#prefs:bob", "al") == "#prefs:bob"
+    assert ymessages.on_server(message, None).doc_key == "#prefs:al"
+    assert ymessages.on_server(YMessage("u-c", k="#p"), None).doc_key == "#p"
+    assert ymessages.on_server(YMessage("u-c", k=["#p", "x"]), "al").doc_key == '["#p","x"]'
+    assert ymessages.stored_key("plain", "al") == "plain"
 
 
 def test_frames_hold_whole_groups_of_records():
-    big = [ymessages.document_record("k1", b"\x00" * 40000)] * 2
+    big = [ymessages.document_record("k1", None, b"\x00" * 40000)] * 2
     small = [ymessages.realm_record("r")]
     body = b"".join(ymessages.frames([small, big, small]))
     sizes = []

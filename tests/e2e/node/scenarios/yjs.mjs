@@ -4,77 +4,19 @@
 // device must reach the other live. A user without access to the note's realm gets nothing of it,
 // and a device that joins later gets the document through /y/download.
 //
-// y-dexie announces every new document provider to every database of the JS process, and each
-// database's cloud addon takes it as its own (the last one wins, sending the document's doc-open
-// and awareness over ITS socket). A browser page has one such database; this process has several,
-// so each device's handler is made to take only the documents of its own database.
-//
 // args: {databaseUrl, user, outsider, serverLog}
 // result: {workers: {a, b}, online: {a, b}, final: {a, b}, awareness (b's view of a's state),
 //          outsider: {notes, updates}, late: {text, downloads}}
 import {
-  closeDevice, onDifferentWorkers, openDevice, pull, reopen, scenario, setOffline, waitFor,
+  closeDevice, onDifferentWorkers, pull, scenario, setOffline, waitFor,
 } from '../client.mjs'; // first: it installs fake-indexeddb, which Dexie looks for when loaded
-import yDexie, { DexieYProvider } from 'y-dexie';
-
-let opening = null; // the name of the device being opened (its addon subscribes meanwhile)
-const ownOnly = new Map();
-const announced = DexieYProvider.on.new;
-const subscribe = announced.subscribe.bind(announced);
-const unsubscribe = announced.unsubscribe.bind(announced);
-announced.subscribe = (handler) => {
-  const name = opening;
-  // The addon opens the device's database as "<name>-<dbId>".
-  const own = (provider) => {
-    const dbName = provider.doc?.meta?.db?.name ?? '';
-    return dbName === name || dbName.startsWith(`${name}-`) ? handler(provider) : undefined;
-  };
-  ownOnly.set(handler, own);
-  return subscribe(own);
-};
-announced.unsubscribe = (handler) => unsubscribe(ownOnly.get(handler) ?? handler);
-
-const SCHEMA = { notes: '@id, title, content:Y.Doc' };
-const UPDATES = '$notes.content_updates'; // y-dexie's table of the documents' updates
-
-const downloads = [];
-const fetchBefore = globalThis.fetch;
-globalThis.fetch = async (input, init) => {
-  const url = String(input?.url ?? input);
-  if (url.endsWith('/y/download')) downloads.push(url);
-  return fetchBefore(input, init);
-};
-
-/** The note's document, loaded; `release()` when done. */
-async function open(db, id) {
-  const note = await db.notes.get(id);
-  const doc = note.content;
-  const provider = DexieYProvider.load(doc);
-  await provider.whenLoaded;
-  return { doc, provider, text: doc.getText('t'), release: () => DexieYProvider.release(doc) };
-}
-
-async function textOf(db, id) {
-  const document = await open(db, id);
-  try {
-    return document.text.toString();
-  } finally {
-    document.release();
-  }
-}
+import { UPDATES, downloads, open, textOf, yDevice, yRestart } from '../ydocs.mjs';
 
 const hasAll = (text, parts) => parts.every((part) => text.includes(part));
 
 scenario(async ({ databaseUrl, user, outsider, serverLog }) => {
-  let count = 0;
-  const device = (userId) => {
-    opening = `yjs-${process.pid}-${++count}`;
-    return openDevice({ databaseUrl, userId, name: opening, schema: SCHEMA, addons: [yDexie] });
-  };
-  const restart = (db) => {
-    opening = db.name;
-    return reopen(db);
-  };
+  const device = (userId) => yDevice(databaseUrl, userId);
+  const restart = yRestart;
   let a = await device(user);
   let b = await device(user);
   const { workers } = await onDifferentWorkers({ a, b }, user, serverLog);
