@@ -8,3 +8,4 @@ from dxc.replication.supervisor import supervise
 
 app = create_app()
 supervise(app.extensions["dxc"])  # replications copying into this installation keep running
+app.extensions["dxc"].activity.start()  # this worker's counts reach `flask dxc stats`

@@ -115,6 +115,8 @@ class Settings:
     #: Seconds a database move may hold the database's writes (its final catch-up),
     #: and about how long a sync waits for a moving database before a retryable 503.
     move_hold_seconds: int = 5
+    #: How often each worker writes its request counts and open sockets (``flask dxc stats``).
+    stats_flush_seconds: int = 5
 
     @property
     def service_url(self) -> str:
@@ -184,6 +186,9 @@ def load_settings(
         blob_s3=blob_s3,
         blob_azure=blob_azure,
         move_hold_seconds=_integer(environ, "DXC_MOVE_HOLD_SECONDS", Settings.move_hold_seconds),
+        stats_flush_seconds=_integer(
+            environ, "DXC_STATS_FLUSH_SECONDS", Settings.stats_flush_seconds
+        ),
         y_compact_after=_integer(environ, "DXC_Y_COMPACT_AFTER", Settings.y_compact_after),
         y_compact_every=_integer(environ, "DXC_Y_COMPACT_EVERY", Settings.y_compact_every),
     )

@@ -31,3 +31,8 @@ class Conflict(Refused):
 class Moving(Refused):
     """The database takes no writes here right now: it moved to another installation, or
     is a copy that has not taken over yet (HTTP 503: the client retries)."""
+
+
+class Gone(Refused):
+    """The database was deleted (``flask dxc delete-db``) and is no longer forwarded
+    anywhere (HTTP 410)."""

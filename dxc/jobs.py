@@ -68,6 +68,15 @@ class BackgroundJobs:
         log.error("job %s failed %d times; giving up", job_name(fn), attempts)
 
 
+class InlineJobs(BackgroundJobs):
+    """Each job run at once by the caller, with the same retries: for a short-lived process
+    (a ``flask dxc`` command) that would end before a background thread ran."""
+
+    def enqueue(self, fn: Callable[..., None], *args: Any) -> None:
+        metrics.JOBS_ENQUEUED.labels(job_name(fn)).inc()
+        self._run(fn, args)
+
+
 class RQJobs:
     """Jobs in a Redis queue, retried by RQ's scheduler (``--with-scheduler``)."""
 

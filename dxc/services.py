@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from dxc.activity import Activity
 from dxc.auth.grants import TokenService
 from dxc.auth.otp import OtpLogin
 from dxc.auth.tokens import TokenSigner
@@ -42,6 +43,8 @@ class Services:
     relocations: Relocations
     #: Merges piled-up Y.js updates (docs/yjs.md).
     ycompaction: YCompaction
+    #: Requests and sockets per database, for ``flask dxc stats`` (started by wsgi.py).
+    activity: Activity
 
 
 def build_services(settings: Settings) -> Services:
@@ -56,6 +59,9 @@ def build_services(settings: Settings) -> Services:
     mailer = Mailer(control, settings.secret, jobs)
     bus = make_bus(settings, control, router)
     ycompaction = YCompaction(settings, router, jobs)
+    live = LiveService(
+        signer, LiveFeed(control, router), bus, control, y_stored=ycompaction.stored
+    )
     return Services(
         settings=settings,
         control=control,
@@ -73,10 +79,9 @@ def build_services(settings: Settings) -> Services:
         jobs=jobs,
         mailer=mailer,
         bus=bus,
-        live=LiveService(
-            signer, LiveFeed(control, router), bus, control, y_stored=ycompaction.stored
-        ),
+        live=live,
         blobs=BlobService(settings, router, jobs),
         relocations=relocations,
         ycompaction=ycompaction,
+        activity=Activity(control, live.open_per_database, settings.stats_flush_seconds),
     )

@@ -63,7 +63,8 @@ def admit() -> None:
     origin = request.headers.get("Origin")
     if origin and not origin_allowed(origin, db_id):
         raise Forbidden(f"origin {origin} is not whitelisted for this database")
-    services().router.shard_for(db_id)  # 404 for an unknown database
+    if services().relocations.target_of(db_id) is None:  # a deleted one may still forward
+        services().router.shard_for(db_id)  # 404 for an unknown database
 
 
 @sock.route("/<db_id>/changes", bp=bp)
@@ -71,7 +72,8 @@ def changes(ws: Server, db_id: str) -> None:
     # Never log the query: it carries the access token.
     target = services().relocations.target_of(db_id)
     if target is not None:  # the database moved: its new installation serves the socket
-        relay_socket(ws, target)
+        with services().activity.relaying(db_id):
+            relay_socket(ws, target)
         return
     services().live.serve(_Socket(ws), db_id, SocketQuery.parse(request.args))
 

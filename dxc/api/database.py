@@ -34,6 +34,7 @@ def data_caller(db_id: str) -> Principal:
 @bp.post("/<db_id>/sync")
 def sync(db_id: str) -> Response:
     principal = data_caller(db_id)
+    services().activity.synced(db_id)  # in memory; `flask dxc stats` (dxc/activity.py)
     body = request.get_data()
 
     def attempt(_shard: Shard) -> tuple[SyncOutcome, str, Iterator[str]]:

@@ -55,6 +55,7 @@ REFUSALS: dict[type[errors.Refused], tuple[int, str]] = {
     errors.NotFound: (404, "not_found"),
     errors.Conflict: (409, "conflict"),
     errors.Moving: (503, "database_moving"),
+    errors.Gone: (410, "database_deleted"),
     errors.Refused: (400, "bad_request"),
 }
 

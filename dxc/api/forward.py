@@ -29,7 +29,7 @@ from simple_websocket import Client, ConnectionClosed, Server
 
 from dxc.api import services
 from dxc.api.cors import database_in_path
-from dxc.errors import Moving
+from dxc.errors import Gone, Moving
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ def register_forwarding(app: Flask) -> None:
         if db_id is None or request.method == "OPTIONS":
             return None
         relocations = services().relocations
+        if relocations.gone(db_id):
+            raise Gone(f"the database {db_id} was deleted")
         held = request.path.strip("/") != db_id  # its page (GET /<db>) answers at once
         if held and relocations.arriving(db_id) and not relocations.wait_until_live(
             db_id, HOLD_SECONDS
@@ -72,6 +74,7 @@ def register_forwarding(app: Flask) -> None:
         target = relocations.target_of(db_id)
         if target is None or is_socket_upgrade() or request.headers.get(REPLICA_HEADER):
             return None  # the socket is relayed by its own route (dxc.api.changes)
+        services().activity.forwarded(db_id)
         return _forward(target + request.path[len(db_id) + 1:])
 
 

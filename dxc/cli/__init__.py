@@ -20,6 +20,7 @@ from dxc.cli import (
     databases,
     oauth,
     replication,
+    retire,
     shards,
     transfer,
     whitelist,
@@ -54,7 +55,8 @@ def dxc_cli() -> None:
 
 
 for _module in (
-    databases, transfer, admin, whitelist, auth, oauth, shards, replication, blobs, ydocs
+    databases, transfer, admin, whitelist, auth, oauth, shards, replication, retire, blobs,
+    ydocs,
 ):
     for _command in _module.COMMANDS:
         dxc_cli.add_command(_command)

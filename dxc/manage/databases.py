@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from dxc.auth.scopes import ADMIN_SCOPES
 from dxc.errors import Conflict, Invalid
 from dxc.services import Services
-from dxc.storage import credentials
+from dxc.storage import credentials, retired
 from dxc.storage import databases as database_store
 from dxc.storage import shards as shard_store
 from dxc.storage.migrate import upgrade
@@ -50,6 +50,8 @@ def create_database(
     if db_id is not None and (not DATABASE_ID.fullmatch(db_id) or db_id in NOT_DATABASES):
         raise Invalid(f"{db_id!r} is not a database id (a-z and 0-9, 2 to 64)")
     with services.control.begin() as connection:
+        if db_id is not None and retired.get(connection, db_id) is not None:
+            raise Conflict(f"{db_id} was deleted here: its URL stays retired")
         shard_id = shard_store.pick_shard(connection)
         try:
             with connection.begin_nested():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+from collections import Counter
 from collections.abc import Callable
 
 from sqlalchemy import Engine
@@ -87,6 +88,10 @@ class LiveService:
             ).run()
         finally:
             self._sockets.pop(socket, None)
+
+    def open_per_database(self) -> Counter[str]:
+        """How many sockets this process serves, per database (``flask dxc stats``)."""
+        return Counter(self._sockets.values())
 
     def drain(self) -> None:
         """Close every open socket: the worker is stopping (a HUP, a deploy), and its

@@ -1,4 +1,5 @@
-"""Which databases moved away from here, and which copies here have not taken over yet.
+"""Which databases moved away from here (or were deleted: forwarded for a while, then
+gone), and which copies here have not taken over yet.
 
 Every request under a database URL asks (``dxc.api.forward``): a moved
 database's clients are forwarded to its new installation, and a copy that
@@ -18,7 +19,8 @@ from sqlalchemy import Engine
 
 from dxc.auth.tokens import ForeignIssuer
 from dxc.secret_keys import fernet
-from dxc.storage import redirects, replications
+from dxc.storage import redirects, replications, retired
+from dxc.storage.clock import utcnow
 
 RELOAD_SECONDS = 2.0
 #: How often a held client's copy is checked while it takes over.
@@ -33,6 +35,7 @@ class Relocations:
         self._secret = secret
         self._moved: dict[str, str] = {}
         self._arriving: set[str] = set()
+        self._retired: dict[str, retired.Retired] = {}
         self._loaded = float("-inf")
         self._issuers: dict[str, ForeignIssuer] = {}  # found once, valid for good
         self._no_issuer: dict[str, float] = {}  # db_id -> when last found without
@@ -42,6 +45,7 @@ class Relocations:
         with self.control.connect() as connection:
             moved = redirects.all_targets(connection)
             arriving = replications.waiting_to_switch(connection)
+            self._retired = retired.all_retired(connection)
         new = set(moved) - set(self._moved)
         self._moved, self._arriving, self._loaded = moved, arriving, time.monotonic()
         return new
@@ -53,7 +57,16 @@ class Relocations:
     def target_of(self, db_id: str) -> str | None:
         """The URL ``db_id`` moved to (its clients go there), or None."""
         self._fresh()
-        return self._moved.get(db_id)
+        if db_id in self._moved:
+            return self._moved[db_id]
+        deleted = self._retired.get(db_id)  # deleted here, still forwarded for a while
+        return deleted.target_url if deleted and deleted.forwarding(utcnow()) else None
+
+    def gone(self, db_id: str) -> bool:
+        """Whether ``db_id`` was deleted and is forwarded nowhere (any more): 410."""
+        self._fresh()
+        deleted = self._retired.get(db_id)
+        return deleted is not None and not deleted.forwarding(utcnow())
 
     def arriving(self, db_id: str) -> bool:
         """Whether ``db_id`` is a copy that has not taken over yet."""

@@ -65,6 +65,13 @@ class DatabaseSummary:
     clients: int
 
 
+def exists(connection: Connection, db_id: str) -> bool:
+    """Whether ``db_id`` is a database here (soft-deleted ones too)."""
+    return connection.scalar(
+        select(schema.databases.c.id).where(schema.databases.c.id == db_id)
+    ) is not None
+
+
 def summaries(connection: Connection) -> list[DatabaseSummary]:
     """Every logical database, soft-deleted ones too, with its shard and how many users
     and API clients it has, oldest first."""
@@ -137,6 +144,8 @@ def remove_database(connection: Connection, db_id: str) -> None:
         schema.oauth_states,
         schema.oauth_codes,
         schema.shard_moves,
+        schema.redirects,
+        schema.replications,
     ):
         connection.execute(delete(table).where(table.c.db_id == db_id))
     connection.execute(delete(schema.otps).where(schema.otps.c.audience == db_id))

@@ -289,6 +289,44 @@ redirects = Table(
     Column("created", DateTime(timezone=True), nullable=False),
 )
 
+# Requests and open sockets per database, as each worker process counted them
+# (``flask dxc stats``, dxc/activity.py). ``minute``: whole minutes since the epoch;
+# a worker adds its counts to its own row of the minute every few seconds.
+activity = Table(
+    "activity",
+    control_metadata,
+    Column("worker_id", String(64), primary_key=True),
+    Column("db_id", String(64), primary_key=True),
+    Column("minute", BigInteger, primary_key=True),
+    Column("syncs", BigInteger, nullable=False),  # POST /<db>/sync served here
+    Column("forwarded", BigInteger, nullable=False),  # requests forwarded (the db moved)
+    Index(None, "db_id", "minute"),
+)
+
+# The /changes sockets a worker holds now, per database (a gauge): rewritten with each
+# flush; a row whose ``heartbeat`` (epoch seconds) is old belongs to a dead worker.
+open_sockets = Table(
+    "open_sockets",
+    control_metadata,
+    Column("worker_id", String(64), primary_key=True),
+    Column("db_id", String(64), primary_key=True),
+    Column("sockets", Integer, nullable=False),  # served here
+    Column("relayed", Integer, nullable=False),  # relayed to the database's new home
+    Column("heartbeat", BigInteger, nullable=False),
+)
+
+# Databases deleted with ``flask dxc delete-db``: their URL answers 410 Gone, or is still
+# forwarded to ``target_url`` until ``forward_until``. No foreign key: the database row
+# is gone.
+retired_databases = Table(
+    "retired_databases",
+    control_metadata,
+    Column("db_id", String(64), primary_key=True),
+    Column("retired", DateTime(timezone=True), nullable=False),
+    Column("target_url", Text, nullable=True),
+    Column("forward_until", DateTime(timezone=True), nullable=True),
+)
+
 table_schemas = Table(
     "table_schemas",
     control_metadata,
