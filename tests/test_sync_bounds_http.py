@@ -100,14 +100,14 @@ def test_anonymous_clients_register_few_tables_and_those_that_hold_data(
         assert set(table_store.get_tables(connection, anonymous.db_id)) == {"items"}
 
 
-def test_tables_beyond_the_limit_are_refused_inside_the_answer(make_app, monkeypatch):
+def test_tables_beyond_the_limit_are_refused_inside_the_answer(make_app):
     app = make_app(max_tables=5)
     created = databases.create_database(app.extensions["dxc"])
     import_document(app.extensions["dxc"], created.db_id, {"demoUsers": {ALICE: {}}})
     alice = Device(app.test_client(), created.url, "device-1")
     alice.login(ALICE)
     extra = {f"extra{n}": {"markedForSync": True} for n in range(3)}
-    monkeypatch.setattr("tests.protocol_client.SCHEMA", {**SCHEMA, **extra})
+    alice.schema = {**SCHEMA, **extra}
     answer = alice.sync([alice.op("extra2", "insert", ["k1"], "x", values=[{"id": "k1"}]),
                          alice.op("items", "insert", ["itm1"], "ok", values=[item("itm1")])])
     assert [r["txid"] for r in answer["rejections"]] == ["x"]
