@@ -61,17 +61,11 @@ def export_ndjson(
             store = ObjectStore(connection, db_id)
             yield '{"type":"roles","roles":%s}\n' % _roles_text(store)
             yield _line({"type": "demoUsers", "users": {e: {} for e in meta.demo_users}})
-            batch: list[str] = []
-            for row in _objects(store, realm_id, table):
-                batch.append(
-                    '{"realm":%s,"table":%s,"id":%s,"data":%s}\n'
-                    % (_json(row.realm_id), _json(row.tbl), _json(row.key), row.value)
-                )
-                if len(batch) >= BATCH:
-                    yield "".join(batch)
-                    batch = []
-                    take_turns()
-            yield "".join(batch)
+            yield from _batched(
+                '{"realm":%s,"table":%s,"id":%s,"data":%s}\n'
+                % (_json(row.realm_id), _json(row.tbl), _json(row.key), row.value)
+                for row in _objects(store, realm_id, table)
+            )
     except Exception as error:  # the status is sent already: tell the reader in-band
         yield _line({"type": "error", "message": f"the export failed: {error}"})
         raise
@@ -101,19 +95,25 @@ def export_changes(services: Services, db_id: str, since: int) -> Iterator[str]:
         yield _line({"type": "demoUsers", "users": {e: {} for e in meta.demo_users}})
         try:
             departures = store.departure_rows(since, head)
-            batch: list[str] = []
-            for row in heapq.merge(store.changed_rows(since, head), departures, key=_rev_of):
-                batch.append(_change_line(row))
-                if len(batch) >= BATCH:
-                    yield "".join(batch)
-                    batch = []
-                    take_turns()
-            yield "".join(batch)
+            rows = heapq.merge(store.changed_rows(since, head), departures, key=_rev_of)
+            yield from _batched(_change_line(row) for row in rows)
         except Exception as error:  # the status is sent already: tell the reader in-band
             yield _line({"type": "error", "message": f"the export failed: {error}"})
             raise
         # Without this line a reader cannot tell a complete answer from a cut one.
         yield _line({"type": "end", "revision": revision})
+
+
+def _batched(lines: Iterator[str]) -> Iterator[str]:
+    """``lines`` joined :data:`BATCH` at a time, letting other greenlets run between."""
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= BATCH:
+            yield "".join(batch)
+            batch = []
+            take_turns()
+    yield "".join(batch)
 
 
 def _rev_of(row: StoredObject | tuple[str, str, str, int]) -> int:
