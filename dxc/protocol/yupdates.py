@@ -496,12 +496,24 @@ class _UintOptRleDecoder:
         return self.value
 
 
-class _UintOptRleEncoder:
+class _RunEncoder:
+    """An encoder that holds back its current run until the next value or the end."""
+
     def __init__(self) -> None:
         self.encoder = Encoder()
         self.value = 0
         self.count = 0
 
+    def _flush(self) -> None:
+        raise NotImplementedError
+
+    def to_bytes(self) -> bytes:
+        self._flush()
+        self.count = 0
+        return self.encoder.to_bytes()
+
+
+class _UintOptRleEncoder(_RunEncoder):
     def write(self, value: int) -> None:
         if value == self.value:
             self.count += 1
@@ -516,11 +528,6 @@ class _UintOptRleEncoder:
         elif self.count > 1:
             self.encoder.var_int(-self.value, negative_zero=True)
             self.encoder.var_uint(self.count - 2)
-
-    def to_bytes(self) -> bytes:
-        self._flush()
-        self.count = 0
-        return self.encoder.to_bytes()
 
 
 class _IntDiffOptRleDecoder:
@@ -542,12 +549,10 @@ class _IntDiffOptRleDecoder:
         return self.value
 
 
-class _IntDiffOptRleEncoder:
+class _IntDiffOptRleEncoder(_RunEncoder):
     def __init__(self) -> None:
-        self.encoder = Encoder()
-        self.value = 0
+        super().__init__()
         self.diff = 0
-        self.count = 0
 
     def write(self, value: int) -> None:
         if self.count > 0 and value - self.value == self.diff:
@@ -564,11 +569,6 @@ class _IntDiffOptRleEncoder:
             self.encoder.var_int(self.diff * 2 + (0 if self.count == 1 else 1))
             if self.count > 1:
                 self.encoder.var_uint(self.count - 2)
-
-    def to_bytes(self) -> bytes:
-        self._flush()
-        self.count = 0
-        return self.encoder.to_bytes()
 
 
 class _StringDecoder:
