@@ -12,6 +12,7 @@ import pytest
 
 from dxc.manage.blob_archive import MAGIC
 from dxc.storage import schema
+from tests import archive_parts
 from tests.protocol_client import ALICE, item
 from tests.test_blobs_http import Db, blob_id, blob_ref
 
@@ -35,15 +36,7 @@ def export(db: Db, query: str = "") -> bytes:
 
 
 def records(archive: bytes) -> list[tuple[dict, bytes]]:
-    assert archive.startswith(MAGIC)
-    at, found = len(MAGIC), []
-    while at < len(archive):
-        (size,) = struct.unpack(">I", archive[at:at + 4])
-        header = json.loads(archive[at + 4:at + 4 + size])
-        at += 4 + size
-        found.append((header, archive[at:at + header["size"]]))
-        at += header["size"]
-    return found
+    return archive_parts.records(archive, MAGIC)
 
 
 def post(db: Db, body: bytes, gz: bool = True):

@@ -15,7 +15,7 @@ from dxc.auth.tokens import AccessClaims
 from dxc.manage import databases
 from dxc.manage.importer import import_document
 from dxc.manage.y_archive import MAGIC
-from tests import test_yjs_http
+from tests import archive_parts, test_yjs_http
 from tests.protocol_client import ALICE, BOB, Device
 from tests.test_yjs_http import UPDATE, by_type, create, download, records, stored_updates, u_c
 
@@ -39,15 +39,7 @@ def export(app, db_id: str, query: str = "") -> bytes:
 
 
 def parts(archive: bytes) -> list[tuple[dict, bytes]]:
-    assert archive.startswith(MAGIC)
-    at, found = len(MAGIC), []
-    while at < len(archive):
-        (size,) = struct.unpack(">I", archive[at:at + 4])
-        header = json.loads(archive[at + 4:at + 4 + size])
-        at += 4 + size
-        found.append((header, archive[at:at + header["size"]]))
-        at += header["size"]
-    return found
+    return archive_parts.records(archive, MAGIC)
 
 
 def post_yjs(app, db_id: str, body: bytes, headers: dict[str, str] | None = None):
