@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -235,15 +236,10 @@ def test_a_replication_job_killed_mid_copy_resumes_from_its_checkpoint(
         target_url = start_replication(target, mailbox, source_db, env)
         target_id = target_url.rsplit("/", 1)[1]
 
-        # A checkpoint per source revision (1000 objects): dozens, so that the kill
-        # lands mid-copy however fast the copy runs.
-        job = stack.enter_context(job_process(env, target_id, batch_rows=1))
-        deadline = time.monotonic() + 60
-        while checkpoint(target, target_id) == 0:  # a cheap read: the copy takes ~1 s
-            assert time.monotonic() < deadline and job.poll() is None
-            time.sleep(0.002)
-        job.kill()
-        job.wait()
+        # A checkpoint per source revision (1000 objects); the job kills itself with
+        # SIGKILL right after storing its first one, wherever the copy is.
+        job = stack.enter_context(job_process(env, target_id, batch_rows=1, die_at_checkpoint=True))
+        assert job.wait(timeout=60) == -signal.SIGKILL
         killed = progress(target, target_url)
         assert 0 < killed.checkpoint < revision(server, source_db), "not killed mid-copy"
         assert killed.state == "copying"
@@ -273,13 +269,31 @@ def installation(env: dict[str, str]) -> Iterator[RunningServer]:
         services.control.dispose()
 
 
+#: Prefix of a job process's code: after the job's progress callback has stored a
+#: checkpoint (its transaction committed), the process dies as if killed.
+DIE_AT_CHECKPOINT = """
+import os, signal
+import dxc.replication.job as job
+def _dying(services, db_id, lines, progress, shard=None):
+    def progress_then_die(*args):
+        progress(*args)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return apply(services, db_id, lines, progress_then_die, shard)
+apply, job.apply_stream = job.apply_stream, _dying
+"""
+
+
 @contextlib.contextmanager
 def job_process(
-    env: dict[str, str], db_id: str, batch_rows: int | None = None
+    env: dict[str, str], db_id: str, batch_rows: int | None = None,
+    die_at_checkpoint: bool = False,
 ) -> Iterator[subprocess.Popen[str]]:
     """``run_replication(db_id)`` in a process of its own, killed at the end; with
-    ``batch_rows``, committing (and checkpointing) that often."""
+    ``batch_rows``, committing (and checkpointing) that often; with
+    ``die_at_checkpoint``, killing itself (SIGKILL) once its first checkpoint is stored."""
     code = f"from dxc.replication.job import run_replication; run_replication({db_id!r})"
+    if die_at_checkpoint:
+        code = DIE_AT_CHECKPOINT + code
     if batch_rows is not None:
         code = f"import dxc.replication.apply as a; a.BATCH_ROWS = {batch_rows}; {code}"
     process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, text=True)
@@ -288,13 +302,6 @@ def job_process(
     finally:
         process.kill()
         process.wait()
-
-
-def checkpoint(target: RunningServer, db_id: str) -> int:
-    from dxc.storage import replications
-
-    with target.services.control.connect() as connection:
-        return replications.get(connection, db_id).checkpoint
 
 
 def replications_unclaimed(target: RunningServer) -> list[str]:
