@@ -7,6 +7,7 @@ import pytest
 from dxc.auth.otp import Caller
 from dxc.errors import Conflict, Forbidden
 from dxc.manage import databases, retire
+from dxc.storage.templates import replace_templates
 
 OWNER = "owner@example.com"
 
@@ -41,3 +42,20 @@ def test_a_login_code_does_not_confirm_a_deletion(mail_app, mailbox):
     retire.confirm(services, created.db_id, otp_id, mailbox.code(OWNER, count=2), OWNER)
     with pytest.raises(Forbidden):  # used once
         retire.confirm(services, created.db_id, otp_id, mailbox.code(OWNER, count=2), OWNER)
+
+
+def test_the_confirmation_mail_speaks_of_the_deletion_not_of_a_login(mail_app, mailbox):
+    """Built-in wording: a database's customised OTP mail is for its app's users."""
+    services = mail_app.extensions["dxc"]
+    created = databases.create_database(services, owner_email=OWNER)
+    with services.control.begin() as connection:
+        replace_templates(connection, created.db_id, {
+            "email-templates/otp-subject.handlebars": "Log in to the app",
+            "email-templates/otp-body-txt.handlebars": "Log in: OTP: {{{otp}}}",
+        }, ())
+    retire.request_confirmation(services, created.db_id, OWNER)
+    mail = mailbox.wait_for_mail(OWNER)
+    url = services.settings.database_url_for(created.db_id)
+    assert mail["subject"] == f"Confirm the deletion of {url}"
+    assert "DELETE this database" in mail["text"] and "log in" not in mail["text"].lower()
+    assert "delete this database" in mail["html"] and mailbox.code(OWNER) in mail["html"]

@@ -101,8 +101,10 @@ class OtpLogin:
         scopes: tuple[str, ...],
         intent: str | None,
         caller: Caller,
+        template: str = "otp",
     ) -> str:
-        """Send a code to ``email``; the ``otp_id`` that step 2 names."""
+        """Send a code to ``email`` in the mail ``template``; the ``otp_id`` that step 2
+        names."""
         settings = self.settings
         channel = self.mailer.channel()
         if channel is None and settings.env == "production":
@@ -149,7 +151,7 @@ class OtpLogin:
             )
             return otp_id
         url = settings.service_url if audience == SERVICE else settings.database_url_for(audience)
-        self.mailer.send(channel, self.mailer.compose(audience, "otp", email, {
+        self.mailer.send(channel, self.mailer.compose(audience, template, email, {
             "otp": code,
             "otpId": otp_id,
             "email": email,

@@ -28,10 +28,12 @@ from sqlalchemy import Engine
 from dxc import metrics
 from dxc.jobs import Jobs
 from dxc.mail.handlebars import (
+    EMAIL_KINDS,
     EMAIL_PARTS,
     TemplateError,
     default_templates,
     email_path,
+    operator_templates,
     render_template,
 )
 from dxc.mail.webhook import post_webhook
@@ -135,11 +137,14 @@ class Mailer:
     def compose(
         self, db_id: str, template: str, to: str, variables: Mapping[str, Any]
     ) -> Message:
-        """Mail ``template`` (``otp`` or ``invite``) for ``to`` from ``db_id``'s templates.
+        """Mail ``template`` (``otp`` or ``invite``) for ``to`` from ``db_id``'s templates,
+        or the built-in operator mail ``template`` (``delete-db``).
 
         A customised template that fails with these variables is logged and the
         built-in one is used, so that a login or an invitation never fails for it.
         """
+        if template not in EMAIL_KINDS:
+            return render(template, to, variables, operator_templates(template))
         paths = [email_path(template, part) for part in EMAIL_PARTS]
         with self.control.connect() as connection:
             connection.execution_options(read_only=True)  # no write lock on SQLite

@@ -42,6 +42,9 @@ import pybars
 DEFAULTS_DIR = Path(__file__).parent / "templates"
 EMAIL_DIR = "email-templates"
 WEB_DIR = "web-templates"
+#: Mails to an installation's operators (``flask dxc delete-db``): built in, never
+#: customised by a database's templates, never listed by ``templates pull``.
+OPERATOR_DIR = "operator-templates"
 #: The kinds of e-mail, each with a subject, a text body, an HTML body and test data.
 EMAIL_KINDS = ("otp", "invite")
 EMAIL_PARTS = ("subject", "body-txt", "body-html")
@@ -92,6 +95,15 @@ TEMPLATE_PATHS: tuple[str, ...] = (
 def default_templates() -> Mapping[str, str]:
     """The built-in content of every template path."""
     return {path: (DEFAULTS_DIR / path).read_text(encoding="utf-8") for path in TEMPLATE_PATHS}
+
+
+@functools.cache
+def operator_templates(kind: str) -> tuple[str, ...]:
+    """The subject, text body and HTML body of the operator mail ``kind``."""
+    return tuple(
+        (DEFAULTS_DIR / OPERATOR_DIR / f"{kind}-{part}.handlebars").read_text(encoding="utf-8")
+        for part in EMAIL_PARTS
+    )
 
 
 @functools.lru_cache(maxsize=256)
