@@ -21,6 +21,7 @@ from dxc.realtime.service import LiveService
 from dxc.replication.relocations import Relocations
 from dxc.storage.engines import make_engine
 from dxc.storage.router import ShardRouter
+from dxc.storage.shard_urls import UrlSeal
 from dxc.sync.invites import InviteMailer
 from dxc.sync.service import SyncService
 from dxc.sync.ycompaction import YCompaction
@@ -49,7 +50,7 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     control = make_engine(settings.database_url)
-    router = ShardRouter(control)
+    router = ShardRouter(control, UrlSeal(settings.secret))
     relocations = Relocations(control, settings.secret)
     signer = TokenSigner(
         settings.secret, settings.public_url, settings.access_token_ttl,

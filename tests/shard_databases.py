@@ -27,14 +27,18 @@ def _create(admin_url: URL) -> tuple[str, Callable[[], None]]:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
+    admin.dispose()
     url = admin_url.set(database=name, password=PASSWORD)
-    return url.render_as_string(hide_password=False), drop
+    return url.render_as_string(hide_password=False), lambda: drop_database(url)
+
+
+def drop_database(url: URL | str) -> None:
+    """Drop the database of ``url`` (if it is still there), cutting off its connections."""
+    url = make_url(url)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture

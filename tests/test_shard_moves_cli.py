@@ -48,6 +48,7 @@ def test_a_killed_move_leaves_one_shard_serving_and_a_rerun_finishes_it(
     services = app.extensions["dxc"]
     env = server_environment(str(services.settings.database_url.render_as_string(
         hide_password=False)), tmp_path, free_port())
+    env["DXC_SECRET"] = services.settings.secret  # the one that sealed the shard's URL
     add_shard(services, "far", shard_database(), weight=0)
     created = databases.create_database(services)
     import_document(services, created.db_id, {"demoUsers": {ALICE: {}}})

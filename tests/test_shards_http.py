@@ -14,6 +14,7 @@ import time
 import pytest
 from click.testing import Result
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from dxc import tson
 from dxc.manage import databases, moves
@@ -128,7 +129,9 @@ def test_an_unreachable_shard_is_listed_as_such(app, shard_database):
     with services.control.begin() as connection:
         connection.execute(
             schema.shards.update().where(schema.shards.c.name == "gone").values(
-                url=f"postgresql+psycopg2://postgres:{PASSWORD}@127.0.0.1:1/none"
+                **services.router.seal.columns(
+                    make_url(f"postgresql+psycopg2://postgres:{PASSWORD}@127.0.0.1:1/none")
+                )
             )
         )
     services.router.close(next(s.id for s in services.router.all_shards() if s.name == "gone"))

@@ -177,6 +177,10 @@ class Listener(Protocol):
     def databases(self) -> list[str]: ...
 
 
+class BusUnusable(RuntimeError):
+    """The configured bus cannot deliver changes (said at startup, not at the first socket)."""
+
+
 class Bus(ABC):
     """Publishes changes and, once started, listens for them in a background greenlet."""
 
@@ -208,6 +212,11 @@ class Bus(ABC):
         that it goes out at the commit and never on a rollback, if this bus can;
         False when the caller must :meth:`publish` after the commit."""
         return False
+
+    def check(self) -> None:
+        """At a worker's start: raise :class:`BusUnusable` if this bus cannot work where
+        it is configured (nothing to check for most)."""
+        return None
 
     def start(self, listener: Listener) -> None:
         """Start listening (once per process) and hand every change to ``listener``."""

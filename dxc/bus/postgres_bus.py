@@ -4,10 +4,17 @@ The listener keeps one connection of its own, outside the pool, and waits
 for it with ``select.select``, which gevent's monkey patching turns into a
 wait on the event loop (psycopg2 itself is made cooperative by psycogreen
 in gunicorn's ``post_fork``).
+
+``LISTEN`` needs a session of its own: behind a pooler in transaction mode
+(PgBouncer's ``pool_mode = transaction``) the listening session is handed to
+other clients between transactions and notifications never reach us. Each
+worker checks at its start (:meth:`PostgresBus.check`) that a ``NOTIFY`` sent
+through the pool reaches a ``LISTEN`` and refuses to run if it does not.
 """
 
 from __future__ import annotations
 
+import secrets
 import select
 import time
 from collections.abc import Callable
@@ -17,13 +24,15 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from dxc import metrics
-from dxc.bus.base import WAKE_SECONDS, Bus, Change
+from dxc.bus.base import WAKE_SECONDS, Bus, BusUnusable, Change
 
 CHANNEL = "dxc_changes"
 #: NOTIFY payloads must stay below 8000 bytes; longer ones go without their realm list.
 MAX_PAYLOAD_BYTES = 7900
 #: Seconds of silence after which the listener checks that its connection still works.
 IDLE_CHECK_SECONDS = 30
+#: Seconds the start-up check waits for its own notification (a direct connection: milliseconds).
+PROBE_SECONDS = 5.0
 
 
 class PostgresBus(Bus):
@@ -48,6 +57,40 @@ class PostgresBus(Bus):
     def _send(self, change: Change) -> None:
         with self.control.begin() as connection:
             _notify(connection, change)
+
+    def check(self) -> None:
+        """Refuse a control database reached through a pooler in transaction mode: a
+        ``NOTIFY`` sent through the pool must reach a ``LISTEN`` on a connection of its own.
+        An unreachable database is not refused (the listener waits for it as for any outage).
+        """
+        channel = f"dxc_probe_{secrets.token_hex(8)}"
+        try:
+            proxy = self.control.raw_connection()
+        except self.outages:
+            return
+        try:
+            listening = proxy.dbapi_connection
+            listening.autocommit = True
+            with listening.cursor() as cursor:
+                cursor.execute(f"LISTEN {channel}")
+            with self.control.begin() as connection:
+                connection.execute(text("SELECT pg_notify(:name, 'probe')"), {"name": channel})
+            deadline = time.monotonic() + PROBE_SECONDS
+            while not listening.notifies and time.monotonic() < deadline:
+                if select.select([listening], [], [], deadline - time.monotonic())[0]:
+                    listening.poll()
+            heard = bool(listening.notifies)
+        except self.outages:
+            return
+        finally:
+            proxy.invalidate()  # never back to the pool: its session listens
+        if not heard:
+            raise BusUnusable(
+                "the PostgreSQL bus (LISTEN/NOTIFY) got no notification through DEXIE_CLOUD: "
+                "is the control database behind a pooler in transaction mode (PgBouncer)? "
+                "Give the server a direct (or session-pooled) connection, or use the Redis bus "
+                "(REDIS_URL); see docs/shards.md"
+            )
 
     def _listen(self, connected: Callable[[], None]) -> None:
         proxy = self.control.raw_connection()

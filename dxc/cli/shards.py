@@ -43,7 +43,7 @@ def update_shard(
 ) -> None:
     """Change shard NAME's connection string, weight or read-only flag.
 
-    A new connection string is used by running workers after their restart.
+    Running workers switch to a new connection string within a few seconds, no restart.
     """
     report = shard_tasks.update_shard(services(), name, connection_string, weight, read_only)
     state = "read-only" if report.read_only else "writable"

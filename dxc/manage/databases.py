@@ -15,6 +15,7 @@ from dxc.storage import databases as database_store
 from dxc.storage import shards as shard_store
 from dxc.storage.migrate import upgrade
 from dxc.storage.objects import ObjectStore
+from dxc.storage.shard_urls import seal_clear_urls
 
 #: What an id given to ``create`` may be (Dexie Cloud's look like ``z`` and 8 more).
 DATABASE_ID = re.compile(r"[a-z0-9]{2,64}")
@@ -32,10 +33,12 @@ class DatabaseKey:
 
 
 def migrate(services: Services) -> None:
-    """Bring the control database and every shard to the newest schema."""
+    """Bring the control database and every shard to the newest schema, and seal
+    shard connection strings stored in clear by older versions."""
     upgrade(services.control, "control")
     with services.control.begin() as connection:
         database_store.ensure_default_shard(connection)
+        seal_clear_urls(connection, services.router.seal)
     for shard in services.router.all_shards():
         upgrade(shard.engine, "shard")
 

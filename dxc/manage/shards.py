@@ -4,7 +4,8 @@ A shard is a PostgreSQL database that holds the synced data of the logical
 databases placed on it; the control database records it (name, connection
 string, weight, read-only) and where each database lives. The default shard
 is the control database itself. New databases go to a writable shard drawn
-by weight (:func:`dxc.storage.shards.pick_shard`).
+by weight (:func:`dxc.storage.shards.pick_shard`). Connection strings are
+stored sealed and shown masked (:mod:`dxc.storage.shard_urls`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dxc.storage.databases import DEFAULT_SHARD
 from dxc.storage.engines import make_engine
 from dxc.storage.migrate import upgrade
 from dxc.storage.shard_copy import database_tables
+from dxc.storage.shard_urls import masked
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 #: Seconds ``shards`` waits for each shard before calling it unreachable.
@@ -45,11 +47,6 @@ class ShardReport:
     health: str
 
 
-def masked(url: URL | str) -> str:
-    """``url`` with its password replaced by ``***``."""
-    return _url(url).render_as_string(hide_password=True)
-
-
 def add_shard(services: Services, name: str, connection_string: str, weight: int) -> ShardReport:
     """Register a new shard after checking that it answers and migrating it."""
     _check_name(name)
@@ -64,7 +61,7 @@ def add_shard(services: Services, name: str, connection_string: str, weight: int
             raise Conflict(f"{masked(url)} is shard {row.name!r} already")
     _prepare(url)
     with services.control.begin() as connection:
-        shard_store.add_shard(connection, name, url.render_as_string(hide_password=False), weight)
+        shard_store.add_shard(connection, name, services.router.seal.columns(url), weight)
     return next(report for report in describe(services) if report.name == name)
 
 
@@ -76,7 +73,8 @@ def update_shard(
     read_only: bool | None = None,
 ) -> ShardReport:
     """Change a shard's connection string (the same data, e.g. a new password or host),
-    weight or read-only flag. Running workers use a new connection string after a restart."""
+    weight or read-only flag. Running workers notice the change within
+    ``SHARD_CHECK_SECONDS`` and reopen the shard (dxc.storage.router)."""
     row = _existing(services, name)
     values: dict[str, object] = {}
     if connection_string is not None:
@@ -86,7 +84,7 @@ def update_shard(
             )
         url = _shard_url(connection_string)
         _prepare(url)
-        values["url"] = url.render_as_string(hide_password=False)
+        values.update(services.router.seal.columns(url))
     if weight is not None:
         _check_weight(weight)
         values["weight"] = weight
@@ -172,7 +170,8 @@ def describe(services: Services) -> list[ShardReport]:
 def _usage(engine: Engine, db_ids: list[str]) -> tuple[int, int | None]:
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
-            connection.execute(text(f"SET statement_timeout = {PROBE_SECONDS * 1000}"))
+            # LOCAL: a pooler in transaction mode (PgBouncer) must not keep it for others.
+            connection.execute(text(f"SET LOCAL statement_timeout = {PROBE_SECONDS * 1000}"))
         objects = sum(
             connection.scalar(
                 select(func.count()).select_from(schema.objects).where(

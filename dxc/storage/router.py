@@ -7,6 +7,13 @@ seconds; a database moved meanwhile (``flask dxc move-realms``) is noticed
 sooner where it matters: its old shard no longer has its revision counter,
 so a writer or a pull there meets :class:`NotOnShard`, and the placement is
 read again (:meth:`ShardRouter.retrying`).
+
+A shard's row changes too (``flask dxc update-shard --url``: a new password
+or host for the same data). Every :data:`SHARD_CHECK_SECONDS` a process
+compares the versions of the shards it has open with the control database
+(one small query, on the first use of a shard after that time), disposes of
+the engine of a shard whose version moved and opens the new one: running
+workers follow a changed URL without a restart.
 """
 
 from __future__ import annotations
@@ -21,12 +28,16 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine, select
 
 from dxc.storage import schema
+from dxc.storage import shards as shard_store
 from dxc.storage.engines import make_engine
+from dxc.storage.shard_urls import UrlSeal
 
 #: Seconds a process trusts a cached placement before asking the control database again.
 PLACEMENT_TTL = 5.0
 #: Seconds between two looks at the placement of a database that is being moved.
 MOVED_RETRY_SECONDS = 0.05
+#: Seconds between two comparisons of the open shards' versions with the control database.
+SHARD_CHECK_SECONDS = 5.0
 
 T = TypeVar("T")
 
@@ -46,6 +57,7 @@ class Shard:
     name: str
     engine: Engine
     location: int
+    version: int = 0  #: of the ``shards`` row the engine was opened from
 
     @contextmanager
     def transaction(self, read_only: bool = False) -> Iterator[Connection]:
@@ -72,15 +84,19 @@ class NotOnShard(LookupError):
 class ShardRouter:
     """Finds the shard of a logical database, creating engines on first use."""
 
-    def __init__(self, control: Engine) -> None:
+    def __init__(self, control: Engine, seal: UrlSeal) -> None:
         self.control = control
+        self.seal = seal
         self._shards: dict[int, Shard] = {}
         #: db id -> (shard id, revision key, valid until)
         self._placement: dict[str, tuple[int, int | None, float]] = {}
         self._lock = threading.Lock()
+        self._next_check = time.monotonic() + SHARD_CHECK_SECONDS
 
     def shard(self, shard_id: int) -> Shard:
         """The shard with id ``shard_id``."""
+        if time.monotonic() >= self._next_check:
+            self._reopen_changed()
         shard = self._shards.get(shard_id)
         if shard is None:
             with self._lock:
@@ -135,17 +151,32 @@ class ShardRouter:
         """Drop the cached placement of ``db_id`` (after a move or a delete)."""
         self._placement.pop(db_id, None)
 
+    def _reopen_changed(self) -> None:
+        """Close the open shards whose row changed (or went); the next use opens them anew."""
+        self._next_check = time.monotonic() + SHARD_CHECK_SECONDS  # before waiting for the answer
+        with self.control.connect() as connection:
+            versions = shard_store.versions(connection)
+        for shard in list(self._shards.values()):
+            if versions.get(shard.location) != shard.version:
+                self.close(shard.location)
+
     def _open(self, shard_id: int) -> Shard:
+        shards = schema.shards
         with self.control.connect() as connection:
             row = connection.execute(
-                select(schema.shards.c.name, schema.shards.c.url).where(
-                    schema.shards.c.id == shard_id
+                select(shards.c.name, shards.c.url, shards.c.sealed_url, shards.c.version).where(
+                    shards.c.id == shard_id
                 )
             ).one_or_none()
         if row is None:
             raise LookupError(f"no shard with id {shard_id}")
-        engine = self.control if row.url is None else make_engine(row.url)
-        return Shard(id=shard_id, name=row.name, engine=engine, location=shard_id)
+        engine = (
+            self.control if row.url is None
+            else make_engine(self.seal.open(row.url, row.sealed_url))
+        )
+        return Shard(
+            id=shard_id, name=row.name, engine=engine, location=shard_id, version=row.version
+        )
 
     def close(self, shard_id: int) -> None:
         """Dispose of the pool of ``shard_id`` (its URL changed, or it was removed)."""

@@ -45,11 +45,16 @@ shards = Table(
     Column("name", String(64), nullable=False, unique=True),
     # NULL means "the control database itself": the embedded default and the
     # usual single-PostgreSQL deployment keep no second copy of the password.
+    # The URL with its password masked; the whole URL is in ``sealed_url``, encrypted
+    # (dxc.storage.shard_urls). Rows from before sealing: the clear URL, no sealed one.
     Column("url", Text, nullable=True),
+    Column("sealed_url", Text, nullable=True),
     Column("weight", Integer, nullable=False, default=1),
     Column("created", DateTime(timezone=True), nullable=False),
     # Takes no new databases, neither created nor moved there (``update-shard --read-only``).
     Column("read_only", Boolean, nullable=False, default=False, server_default=false()),
+    # Raised by every change (``update-shard``): workers reopen a shard whose version moved.
+    Column("version", Integer, nullable=False, default=1, server_default="1"),
 )
 
 databases = Table(

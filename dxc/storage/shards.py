@@ -24,9 +24,11 @@ SWITCHED = "switched"
 class ShardRow:
     id: int
     name: str
-    url: str | None  #: None: the control database itself
+    url: str | None  #: None: the control database itself; else masked (or, unsealed, clear)
     weight: int
     read_only: bool
+    sealed_url: str | None  #: the whole URL, sealed (dxc.storage.shard_urls)
+    version: int  #: raised by every change of the row
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,10 @@ class Move:
 
 def list_shards(connection: Connection) -> list[ShardRow]:
     rows = connection.execute(
-        select(shards.c.id, shards.c.name, shards.c.url, shards.c.weight, shards.c.read_only)
-        .order_by(shards.c.id)
+        select(
+            shards.c.id, shards.c.name, shards.c.url, shards.c.weight, shards.c.read_only,
+            shards.c.sealed_url, shards.c.version,
+        ).order_by(shards.c.id)
     )
     return [ShardRow(*row) for row in rows]
 
@@ -49,14 +53,27 @@ def find_shard(connection: Connection, name: str) -> ShardRow | None:
     return next((row for row in list_shards(connection) if row.name == name), None)
 
 
-def add_shard(connection: Connection, name: str, url: str, weight: int) -> int:
+def add_shard(connection: Connection, name: str, url_columns: dict[str, str], weight: int) -> int:
+    """A new shard; ``url_columns``: its ``url`` and ``sealed_url`` (``UrlSeal.columns``)."""
     return connection.execute(
-        insert(shards).values(name=name, url=url, weight=weight, read_only=False, created=utcnow())
+        insert(shards).values(
+            name=name, weight=weight, read_only=False, created=utcnow(), version=1,
+            **url_columns,
+        )
     ).inserted_primary_key[0]
 
 
 def update_shard(connection: Connection, shard_id: int, **values: object) -> None:
-    connection.execute(update(shards).where(shards.c.id == shard_id).values(**values))
+    """Change a shard's row and raise its version, which running workers watch."""
+    connection.execute(
+        update(shards).where(shards.c.id == shard_id).values(version=shards.c.version + 1, **values)
+    )
+
+
+def versions(connection: Connection) -> dict[int, int]:
+    """Shard id -> version: what a worker compares with the shards it has open."""
+    rows = connection.execute(select(shards.c.id, shards.c.version))
+    return {shard_id: version for shard_id, version in rows}
 
 
 def remove_shard(connection: Connection, shard_id: int) -> None:
