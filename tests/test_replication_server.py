@@ -1,9 +1,10 @@
 """Replication between two installations of dxc-server (two gunicorn servers, two databases).
 
 The source gets writes over /sync (private and shared realms, members, a
-deletion, an object moving between realms); the target, started with
-``flask dxc start-replication`` (the CLI's e-mail login at the source),
-copies them through the source's export stream and keeps following it.
+deletion, an object moving between realms), blob uploads and Y.js updates;
+the target, started with ``flask dxc start-replication`` (the CLI's e-mail
+login at the source), copies them through the source's export endpoints and
+keeps following them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from dxc.manage import databases
 from dxc.manage.importer import import_document
 from dxc.storage import credentials
 from dxc.storage.objects import ObjectStore
+from tests import yjs_node
 from tests.conftest import (
     ROOT,
     RunningServer,
@@ -35,10 +38,13 @@ from tests.conftest import (
     server_environment,
 )
 from tests.mailbox import Mailbox
-from tests.protocol_client import ALICE, BOB, Device, item
+from tests.protocol_client import ALICE, BOB, SCHEMA, Device, item
+from tests.test_yjs_http import UPDATE, u_c
 
 ADMIN = "admin@example.com"
-FAST = {"DXC_REPLICATION_POLL_MS": "100"}
+#: No Y.js compaction: the copy's updates are compared one by one with the source's.
+FAST = {"DXC_REPLICATION_POLL_MS": "100", "DXC_Y_COMPACT_AFTER": "1000000"}
+Y_SCHEMA = {**SCHEMA, "items": {**SCHEMA["items"], "yProps": ["content"]}}
 
 
 class HttpClient:
@@ -309,3 +315,151 @@ def replications_unclaimed(target: RunningServer) -> list[str]:
 
     with target.services.control.connect() as connection:
         return replications.unclaimed(connection)
+
+
+# --- blobs and Y.js documents ---------------------------------------------------------
+
+
+def put_blob(db_url: str, token: str, blob_id: str, data: bytes) -> dict[str, Any]:
+    """Upload ``data`` as the client offloads a blob; the BlobRef an object holds."""
+    response = requests.put(f"{db_url}/blob/{blob_id}", data=data, timeout=30, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "image/png",
+    })
+    assert response.status_code == 200, response.text
+    return {"_bt": "Blob", "ref": response.json()["ref"], "size": len(data), "ct": "image/png"}
+
+
+def y_device(source_url: str, identity: str) -> Device:
+    device = Device(HttpClient(source_url.rsplit("/", 1)[0]), source_url, identity)
+    device.schema = Y_SCHEMA
+    device.login(ALICE)
+    device.sync()
+    return device
+
+
+def send_y(device: Device, key: str, updates: list[bytes], per_sync: int = 10) -> None:
+    """``updates`` of ``key``'s document, ``per_sync`` per /sync (a revision each)."""
+    for start in range(0, len(updates), per_sync):
+        chunk = updates[start:start + per_sync]
+        answer = device.sync(y=[u_c(key, start + n, u) for n, u in enumerate(chunk)])
+        assert [m["type"] for m in answer["yMessages"]].count("u-ack") == len(chunk)
+
+
+def blobs(server: RunningServer, db_url: str) -> dict[str, tuple[str, str, int, bytes]]:
+    """Every blob of the database: uploader, content type, size and bytes."""
+    from dxc.storage.blobs import BlobIndex
+
+    db_id = db_url.rsplit("/", 1)[1]
+    with server.services.router.shard_for(db_id).transaction(read_only=True) as connection:
+        infos = BlobIndex(connection, db_id).page("", 10_000)
+    return {
+        info.blob_id: (info.uploader, info.content_type, info.size,
+                       b"".join(server.services.blobs.content(db_id, info)))
+        for info in infos
+    }
+
+
+def y_documents(server: RunningServer, db_url: str) -> dict[tuple[str, str, str], Counter]:
+    """Every document's stored updates (a multiset: a doubled update shows)."""
+    from dxc.storage.ydocs import YDocStore
+
+    db_id = db_url.rsplit("/", 1)[1]
+    documents: dict[tuple[str, str, str], Counter] = {}
+    with server.services.router.shard_for(db_id).transaction(read_only=True) as connection:
+        for update in YDocStore(connection, db_id).of_live_objects(None, None):
+            key = (update.tbl, update.prop, update.doc_key)
+            documents.setdefault(key, Counter())[(update.rev, update.data)] += 1
+    return documents
+
+
+def assert_same_files(source: RunningServer, source_url: str, copy: RunningServer,
+                      copy_url: str) -> None:
+    assert blobs(copy, copy_url) == blobs(source, source_url)
+    assert y_documents(copy, copy_url) == y_documents(source, source_url)
+
+
+def test_blobs_and_y_documents_are_copied_followed_and_guarded_as_at_the_source(
+    server, target, mailbox, source_db
+):
+    made = yjs_node.generate(5)
+    updates = yjs_node.v2_updates(made)
+    alice = y_device(source_db, "alice-y")
+    private = put_blob(source_db, alice.token, "blobPrivate0000000000001", b"\x89PNG" * 70_000)
+    shared = put_blob(source_db, alice.token, "blobShared00000000000001", b"shared bytes")
+    put_blob(source_db, alice.token, "blobOrphan00000000000001", b"no object holds me")
+    alice.sync([
+        alice.op("items", "insert", ["itm1"], "t1", values=[item("itm1", picture=private)]),
+        alice.op("realms", "insert", ["rlmShared"], "t1", values=[
+            {"realmId": "rlmShared", "owner": ALICE, "name": "shared"},
+        ]),
+        alice.op("members", "insert", ["mmbBob"], "t1", values=[{
+            "id": "mmbBob", "realmId": "rlmShared", "owner": ALICE, "email": BOB,
+            "roles": ["reader"], "invite": False,
+        }]),
+        alice.op("items", "insert", ["itm2"], "t1",
+                 values=[item("itm2", realm="rlmShared", picture=shared)]),
+    ])
+    bob = Device(HttpClient(server.url), source_db, "bob-device")
+    bob.login(BOB)
+    bob.sync()
+    bob.sync([bob.op("members", "update", ["mmbBob"], "accept",
+                     changeSpecs=[{"accepted": tson.Date("2001-01-01T00:00:00.000Z")}])])
+    send_y(alice, "itm1", updates[:60])
+    send_y(alice, "itm2", [UPDATE])
+
+    target_url = start_replication(target, mailbox, source_db)
+    report = wait_in_sync(target, target_url)
+    assert report.blobs == (3, 2), "the blob no object refers to stays behind"
+    assert report.y_documents == (2, 2)
+    copied = blobs(target, target_url)
+    assert set(copied) == {"blobPrivate0000000000001", "blobShared00000000000001"}
+    assert y_documents(target, target_url) == y_documents(server, source_db)
+
+    # While it tails: a new blob in a new object, more edits of a document.
+    later = put_blob(source_db, alice.token, "blobLater000000000000001", bytes(range(256)) * 4)
+    alice.sync([alice.op("items", "insert", ["itm3"], "t2", values=[item("itm3", pic=later)])])
+    send_y(alice, "itm1", updates[60:])
+    deadline = time.monotonic() + 30
+    while (report := progress(target, target_url)).blobs[1] < 3 or (
+        report.y_checkpoint < revision(server, source_db)
+    ):
+        assert time.monotonic() < deadline, target.log()[-3000:]
+        time.sleep(0.1)
+    assert y_documents(target, target_url) == y_documents(server, source_db)
+    assert blobs(target, target_url)["blobLater000000000000001"] == (
+        blobs(server, source_db)["blobLater000000000000001"]
+    )
+
+    # The switch-over: the copy takes over only with every blob and update.
+    moved = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "dxc", "redirect", "--from", source_db,
+         "--to", target_url], cwd=ROOT, env=target_env(server), capture_output=True,
+        text=True, timeout=60,
+    )
+    assert moved.returncode == 0, moved.stderr
+    deadline = time.monotonic() + 60
+    while progress(target, target_url).state != "switched":
+        assert time.monotonic() < deadline, target.log()[-3000:]
+        time.sleep(0.2)
+    at_source = blobs(server, source_db)
+    at_source.pop("blobOrphan00000000000001")
+    assert blobs(target, target_url) == at_source
+    documents = y_documents(target, target_url)
+    assert documents == y_documents(server, source_db)
+    itm1 = sorted(documents[("items", "content", "itm1")].elements())
+    assert yjs_node.content_of([data for _, data in itm1]) == made["content"]
+
+    # At the target, the blobs are guarded as at the source.
+    def get(user: str, blob: dict[str, Any]) -> requests.Response:
+        device = Device(HttpClient(target.url), target_url, f"{user}-at-target")
+        device.login(user)
+        return requests.get(f"{target_url}/blob/{blob['ref']}", timeout=30,
+                            headers={"Authorization": f"Bearer {device.token}"})
+
+    for user, blob, expected in ((ALICE, private, b"\x89PNG" * 70_000),
+                                 (ALICE, shared, b"shared bytes"), (BOB, shared, b"shared bytes")):
+        answer = get(user, blob)
+        assert answer.status_code == 200, answer.text
+        assert answer.content == expected and answer.headers["Content-Type"] == "image/png"
+    refused = get(BOB, private)
+    assert refused.status_code == 403 and refused.json()["error"]

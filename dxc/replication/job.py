@@ -153,7 +153,7 @@ def _copy_y_updates(
                                                     LEASE_SECONDS):
                 raise LeaseLost(db_id)
 
-    apply_y_updates(services, db_id, source.y_updates(since), checkpoint)
+    apply_y_updates(services, db_id, since, source.y_updates(since), checkpoint)
 
 
 def take_over(services: Services, db_id: str, owner: str, source: Source) -> None:

@@ -4,10 +4,15 @@ Updates carry a revision of the database's counter (spec sync §7.4), so they
 follow the rows' scheme: each is stored with its revision at the source, in
 transactions of about :data:`BATCH` updates cut only between two revisions,
 and after each commit the Y checkpoint (every update up to it is here) is
-stored. An update this copy holds already is not stored again, so the
-batch a killed job committed but could not checkpoint is not doubled, nor
-the updates a source re-sends when their object moved realm (they take the
-move's revision there, as here when its departure is applied).
+stored.
+
+The source's answer holds every update it has after the checkpoint, so the
+first transaction first removes the updates here after it: those of a batch
+a killed job committed but could not checkpoint (they come again: nothing is
+doubled), and those whose object moved realm (a departure raises their
+revision, here as at the source, which sends them again with it). What is
+here after the answer is then exactly what the source has, duplicates and
+compactions included.
 
 The updates of a document whose object is deleted later go with the
 deletion's row, here as at the source; a document whose object is not here
@@ -43,29 +48,30 @@ class _Update:
 
 
 def apply_y_updates(
-    services: Services, db_id: str, body: Iterable[bytes], checkpoint: Checkpoint
+    services: Services, db_id: str, since: int, body: Iterable[bytes], checkpoint: Checkpoint
 ) -> int:
-    """Store the updates of one ``export/yjs?since=`` answer; how many were new here."""
+    """Store the updates of the ``export/yjs?since=<since>`` answer ``body``; how many."""
     reader = PartReader(body, "yjs.dcyj", "Y.js update")
     if reader.read(len(MAGIC)) != MAGIC:
         raise ProtocolError("the source's Y.js export does not start with DXCYJS01")
     stored = 0
     pending: list[_Update] = []
+    after: int | None = since  # what to remove first (in the first transaction only)
     while True:
         (size,) = LENGTH.unpack(reader.read(LENGTH.size))
         if size > MAX_HEADER:
             raise ProtocolError(f"the source's Y.js export: a header of {size} bytes")
         header = decoded_header(reader.read(size))
         if "end" in header:
-            stored += _store(services, db_id, pending)
+            stored += _store(services, db_id, pending, after)
             checkpoint(_revision(header["end"]))
             return stored
         table, prop, key, update_size = update_place(header)
         rev = _revision(header.get("rev"))
         if len(pending) >= BATCH and rev != pending[-1].rev:
-            stored += _store(services, db_id, pending)
+            stored += _store(services, db_id, pending, after)
             checkpoint(pending[-1].rev)
-            pending = []
+            pending, after = [], None
         pending.append(_Update(table, prop, key, rev, reader.read(update_size)))
 
 
@@ -75,15 +81,16 @@ def _revision(value: object) -> int:
     return value
 
 
-def _store(services: Services, db_id: str, updates: list[_Update]) -> int:
-    """Write the updates this copy lacks, in one transaction; how many."""
-    stored = 0
+def _store(
+    services: Services, db_id: str, updates: list[_Update], after: int | None
+) -> int:
+    """In one transaction: remove the updates after revision ``after`` (if given), then
+    write ``updates``; how many."""
     with services.router.shard_for(db_id).transaction() as connection:
         documents = YDocStore(connection, db_id)
+        if after is not None:
+            documents.remove_after(after)
         for update in updates:
-            if not documents.has(update.table, update.prop, update.key, update.data):
-                documents.add(update.table, update.prop, update.key, update.rev, None,
-                              update.data)
-                stored += 1
+            documents.add(update.table, update.prop, update.key, update.rev, None, update.data)
             take_turns()
-    return stored
+    return len(updates)

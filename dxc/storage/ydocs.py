@@ -146,6 +146,12 @@ class YDocStore:
                  y_updates.c.rev <= upto]
         return self._pages(where, (y_updates.c.rev, y_updates.c.id), join=False)
 
+    def remove_after(self, rev: int) -> None:
+        """Delete the updates with a revision after ``rev`` (a replica copying them again)."""
+        self.connection.execute(
+            delete(y_updates).where(y_updates.c.db_id == self.db_id, y_updates.c.rev > rev)
+        )
+
     def document_count(self) -> int:
         """How many documents (table, prop, key) hold updates."""
         documents = (
