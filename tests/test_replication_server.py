@@ -224,14 +224,25 @@ def test_a_replica_copies_everything_with_its_revisions_and_follows_new_writes(
 def test_a_replication_job_killed_mid_copy_resumes_from_its_checkpoint(
     server, backend, tmp_path, mailbox, source_db
 ):
-    """The job runs in its own process (as under an RQ worker), is killed with SIGKILL
-    after its first checkpoint, and a new job ends with identical data."""
+    """The job runs in its own process (as under an RQ worker) and is killed with SIGKILL
+    three times: after its first checkpoint of rows, in the middle of a blob, and after
+    committing Y.js updates before their checkpoint. A new job ends with identical data:
+    rows, blob bytes, and every Y.js update once."""
     source_id = source_db.rsplit("/", 1)[1]
     for chunk in range(40):  # 40 revisions of 1000 objects
         import_document(server.services, source_id, {"data": {
             ALICE: {"items": {f"itm{chunk}-{n}": {"n": n, "owner": ALICE} for n in range(1000)}},
         }})
     write_shared_world(source_db)
+    alice = y_device(source_db, "alice-y")
+    pictures = {  # two chunks each (dxc.storage.blobs.CHUNK)
+        f"itmPicture{n}": put_blob(source_db, alice.token, f"blobPicture{n:013d}", bytes([n]) * 300_000)
+        for n in range(12)
+    }
+    alice.sync([alice.op("items", "insert", list(pictures), "pics", values=[
+        item(key, picture=ref) for key, ref in pictures.items()
+    ])])
+    send_y(alice, "itm1", yjs_node.v2_updates(yjs_node.generate(5)))  # 12 revisions
     folder = tmp_path / "replica"
     folder.mkdir()
     with contextlib.ExitStack() as stack:
@@ -242,21 +253,41 @@ def test_a_replication_job_killed_mid_copy_resumes_from_its_checkpoint(
         target_url = start_replication(target, mailbox, source_db, env)
         target_id = target_url.rsplit("/", 1)[1]
 
+        def killed_job(die: str, batch_rows: int | None = None) -> Any:
+            while replications_unclaimed(target) != [target_id]:  # a dead job's lease ran out
+                time.sleep(0.5)
+            job = stack.enter_context(job_process(env, target_id, batch_rows, die=die))
+            assert job.wait(timeout=120) == -signal.SIGKILL
+            return progress(target, target_url)
+
         # A checkpoint per source revision (1000 objects); the job kills itself with
         # SIGKILL right after storing its first one, wherever the copy is.
-        job = stack.enter_context(job_process(env, target_id, batch_rows=1, die_at_checkpoint=True))
-        assert job.wait(timeout=60) == -signal.SIGKILL
-        killed = progress(target, target_url)
+        killed = killed_job("checkpoint", batch_rows=1)
         assert 0 < killed.checkpoint < revision(server, source_db), "not killed mid-copy"
-        assert killed.state == "copying"
+        assert killed.state == "copying" and killed.blobs[1] == 0
 
-        while replications_unclaimed(target) != [target_id]:  # the dead job's lease runs out
+        # The next one copies the rest of the rows, two blobs, and dies inside the third.
+        killed = killed_job("blob")
+        assert killed.checkpoint == revision(server, source_db)
+        assert set(blobs(target, target_url)) == {"blobPicture0000000000000",
+                                                  "blobPicture0000000000001"}
+        assert killed.y_checkpoint == 0 and not y_documents(target, target_url)
+
+        # The next one copies the other blobs, commits the first revision of Y updates
+        # and dies before its checkpoint.
+        killed = killed_job("y")
+        assert killed.y_checkpoint == 0 and killed.blobs == (12, 12)
+        assert sum(map(len, y_documents(target, target_url).values())) == 10
+
+        while replications_unclaimed(target) != [target_id]:
             time.sleep(0.5)
         stack.enter_context(job_process(env, target_id))
         report = wait_in_sync(target, target_url, timeout=120)
         assert rows(target, target_url) == rows(server, source_db)
         assert revision(target, target_url) == revision(server, source_db)
-        assert report.counts["items"][0] == report.counts["items"][1] == 40002
+        assert report.counts["items"][0] == report.counts["items"][1] == 40014
+        assert_same_files(server, source_db, target, target_url)
+        assert report.y_documents == (1, 1)
 
 
 @contextlib.contextmanager
@@ -275,9 +306,13 @@ def installation(env: dict[str, str]) -> Iterator[RunningServer]:
         services.control.dispose()
 
 
-#: Prefix of a job process's code: after the job's progress callback has stored a
-#: checkpoint (its transaction committed), the process dies as if killed.
-DIE_AT_CHECKPOINT = """
+#: Prefixes of a job process's code that make it die as if killed (SIGKILL): after the
+#: job's progress callback has stored a checkpoint (its transaction committed); after
+#: the first chunk of the third blob it stores (inside that blob's transaction); after
+#: the commit of the first revision of Y.js updates, before their checkpoint. Each takes
+#: a lease of 2 s, so that the next job may start soon after.
+DIE = {
+    "checkpoint": """
 import os, signal
 import dxc.replication.job as job
 def _dying(services, db_id, lines, progress, shard=None):
@@ -286,20 +321,41 @@ def _dying(services, db_id, lines, progress, shard=None):
         os.kill(os.getpid(), signal.SIGKILL)
     return apply(services, db_id, lines, progress_then_die, shard)
 apply, job.apply_stream = job.apply_stream, _dying
-"""
+""",
+    "blob": """
+import os, signal
+import dxc.storage.blobs as blobs
+def _dying(index, blob_id, source):
+    stored.append(blob_id)
+    if len(stored) == 3:
+        index.connection.execute(blobs.chunks.insert().values(
+            db_id=index.db_id, blob_id=blob_id, seq=0, data=source.read(blobs.CHUNK)))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return write(index, blob_id, source)
+stored, write, blobs.BlobIndex.write_chunks = [], blobs.BlobIndex.write_chunks, _dying
+""",
+    "y": """
+import os, signal
+import dxc.replication.y_copy as y_copy
+def _dying(*args):
+    store(*args)
+    os.kill(os.getpid(), signal.SIGKILL)
+store, y_copy._store, y_copy.BATCH = y_copy._store, _dying, 1
+""",
+}
 
 
 @contextlib.contextmanager
 def job_process(
-    env: dict[str, str], db_id: str, batch_rows: int | None = None,
-    die_at_checkpoint: bool = False,
+    env: dict[str, str], db_id: str, batch_rows: int | None = None, die: str | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
     """``run_replication(db_id)`` in a process of its own, killed at the end; with
-    ``batch_rows``, committing (and checkpointing) that often; with
-    ``die_at_checkpoint``, killing itself (SIGKILL) once its first checkpoint is stored."""
+    ``batch_rows``, committing (and checkpointing) that often; with ``die``, killing
+    itself (SIGKILL) where :data:`DIE` says."""
     code = f"from dxc.replication.job import run_replication; run_replication({db_id!r})"
-    if die_at_checkpoint:
-        code = DIE_AT_CHECKPOINT + code
+    if die is not None:
+        code = DIE[die] + "job.LEASE_SECONDS = 2\n" + code
+        code = "import dxc.replication.job as job\n" + code
     if batch_rows is not None:
         code = f"import dxc.replication.apply as a; a.BATCH_ROWS = {batch_rows}; {code}"
     process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, text=True)
