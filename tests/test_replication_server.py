@@ -236,8 +236,9 @@ def test_a_replication_job_killed_mid_copy_resumes_from_its_checkpoint(
     write_shared_world(source_db)
     alice = y_device(source_db, "alice-y")
     pictures = {  # two chunks each (dxc.storage.blobs.CHUNK)
-        f"itmPicture{n}": put_blob(source_db, alice.token, f"blobPicture{n:013d}", bytes([n]) * 300_000)
-        for n in range(12)
+        f"itmPicture{n}": put_blob(
+            source_db, alice.token, f"blobPicture{n:013d}", bytes([n]) * 300_000
+        ) for n in range(12)
     }
     alice.sync([alice.op("items", "insert", list(pictures), "pics", values=[
         item(key, picture=ref) for key, ref in pictures.items()
