@@ -8,10 +8,10 @@ checkpoint, then copy the blobs the new rows refer to
 (:mod:`dxc.replication.blob_copy`) and the Y.js updates after the Y
 checkpoint (:mod:`dxc.replication.y_copy`), and once caught up wait
 ``DXC_REPLICATION_POLL_MS``. The copy takes over only after all three
-reached the source's last revision. It ends
-when the replication is stopped or its lease is lost; a job that died
-leaves its lease to run out, and :mod:`dxc.replication.supervisor` starts
-a new one, which continues from the stored checkpoint.
+reached the source's last revision. It ends when the replication is
+stopped or its lease is lost; a job that died leaves its lease to run out,
+and :mod:`dxc.replication.supervisor` starts a new one, which continues
+from the stored checkpoints.
 """
 
 from __future__ import annotations
