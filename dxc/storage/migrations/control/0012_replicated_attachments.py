@@ -1,7 +1,7 @@
 """replications: how far the Y.js updates are copied, the source's blobs and Y documents
 
-Revision ID: control_0011
-Revises: control_0010
+Revision ID: control_0012
+Revises: control_0011
 Create Date: 2026-12-06 05:10:00.000000
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = 'control_0011'
-down_revision = 'control_0010'
+revision = 'control_0012'
+down_revision = 'control_0011'
 branch_labels = None
 depends_on = None
 
