@@ -126,6 +126,39 @@ def test_a_deleted_object_takes_its_document_out_of_the_export(app, device):
     assert export(app, alice.db_id) == MAGIC
 
 
+def test_export_since_a_revision_gives_the_later_updates_with_their_revisions(app, device):
+    """``?since=`` (our extension, read by replicas): every stored update after the
+    revision, by revision, with its ``rev``, ending with the revision reached."""
+    alice = device()
+    alice.sync()
+    create(alice, "itm1")
+    create(alice, "itm2")
+    alice.sync(y=[u_c("itm1", 1)])  # revision 3 (the two objects took 1 and 2)
+    alice.sync(y=[u_c("itm2", 2), u_c("itm1", 3, OTHER_UPDATE)])
+    alice.sync([alice.op("items", "delete", ["itm2"], "tx-del")])
+    head = stored_head(app, alice.db_id)
+
+    everything = parts(export(app, alice.db_id, "?since=0"))
+    assert [(h.get("key"), h.get("rev"), u) for h, u in everything[:-1]] == [
+        ("itm1", 3, UPDATE), ("itm1", 4, OTHER_UPDATE),  # itm2's went with itm2
+    ]
+    assert everything[-1] == ({"end": head, "size": 0}, b"")
+    later = parts(export(app, alice.db_id, "?since=3"))
+    assert later == [everything[1], ({"end": head, "size": 0}, b"")]
+    assert parts(export(app, alice.db_id, f"?since={head}")) == [({"end": head, "size": 0}, b"")]
+    refused = app.test_client().get(f"/{alice.db_id}/export/yjs?since=x",
+                                    headers=admin(app, alice.db_id))
+    assert refused.status_code == 400 and refused.get_json()["error"] == "bad_request"
+
+
+def stored_head(app, db_id: str) -> int:
+    from dxc.storage.objects import ObjectStore
+
+    services = app.extensions["dxc"]
+    with services.router.shard_for(db_id).transaction(read_only=True) as connection:
+        return ObjectStore(connection, db_id).current_revision()
+
+
 def record(header: dict, update: bytes) -> bytes:
     text = json.dumps(header).encode()
     return struct.pack(">I", len(text)) + text + update

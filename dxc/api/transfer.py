@@ -108,9 +108,14 @@ def export_legacy(db_id: str) -> Response:
 @bp.get("/<db_id>/export/yjs")
 def export_yjs(db_id: str) -> Response:
     """The ``yjs.dcyj``: the Y.js documents of every live object, or of one realm's or
-    one table's (``realmId``, ``table``: the filters of ``data.ndjson``)."""
+    one table's (``realmId``, ``table``: the filters of ``data.ndjson``); with
+    ``since=<revision>`` the updates stored after it (replicas)."""
     realm_id, table = _reader(db_id)
-    parts = y_archive.export_documents(services(), db_id, realm_id, table)
+    since = request.args.get("since")
+    if since is not None:
+        parts = y_archive.export_updates_since(services(), db_id, _revision(since))
+    else:
+        parts = y_archive.export_documents(services(), db_id, realm_id, table)
     response = Response(parts, mimetype="application/octet-stream")
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -87,11 +87,14 @@ class BlobService:
             created=utcnow(),
         )
 
-    def store(self, db_id: str, info: BlobInfo, source: IO[bytes]) -> bool:
+    def store(
+        self, db_id: str, info: BlobInfo, source: IO[bytes], replica: bool = False
+    ) -> bool:
         """Keep a new blob and its bytes; False (and nothing changed) if its id is taken.
 
         ``source`` must be seekable: an attempt that meets a database being moved
-        is run again on its new shard, from the same position."""
+        is run again on its new shard, from the same position. ``replica``: the
+        replication's copy, written while the database is frozen for it."""
         if self.external is None:
             start = source.tell()
 
@@ -102,19 +105,21 @@ class BlobService:
                 index.write_chunks(info.blob_id, source)
                 return True
 
-            return self.fenced_write(db_id, add_with_bytes)
+            return self.fenced_write(db_id, add_with_bytes, replica)
         # The record claims the id first, so that a second upload of the same id
         # never overwrites the store's object; it goes again if the bytes fail.
-        if not self.fenced_write(db_id, lambda index: index.add(info)):
+        if not self.fenced_write(db_id, lambda index: index.add(info), replica):
             return False
         try:
             self.external.put(db_id, info.blob_id, source, info.content_type)
         except BaseException:
-            self.fenced_write(db_id, lambda index: index.remove(info.blob_id))
+            self.fenced_write(db_id, lambda index: index.remove(info.blob_id), replica)
             raise
         return True
 
-    def fenced_write(self, db_id: str, work: Callable[[BlobIndex], T]) -> T:
+    def fenced_write(
+        self, db_id: str, work: Callable[[BlobIndex], T], replica: bool = False
+    ) -> T:
         """``work`` in one transaction on ``db_id``'s shard, behind the fence that every
         write of a database being moved passes (docs/shards.md): held while the move
         copies its last changes, refused by a shard the database left, and then run
@@ -123,7 +128,7 @@ class BlobService:
 
         def attempt(shard: Shard) -> T:
             with shard.transaction() as connection:
-                ObjectStore(connection, db_id).fence_unrevisioned_write()
+                ObjectStore(connection, db_id).fence_unrevisioned_write(replica)
                 return work(BlobIndex(connection, db_id))
 
         return self.router.retrying(db_id, attempt, self.settings.move_hold_seconds + 1)

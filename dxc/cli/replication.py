@@ -98,8 +98,9 @@ def _json(report: progress.Report) -> dict[str, Any]:
         "db": report.db_id, "source": report.source_url, "state": report.state,
         "inSync": report.in_sync, "copied": report.copied, "checkpoint": report.checkpoint,
         "sourceRevision": report.source_head, "lagRevisions": report.lag_revisions,
-        "lagSeconds": report.lag_seconds, "counts": report.counts, "error": report.error,
-        "polled": report.polled,
+        "lagSeconds": report.lag_seconds, "counts": report.counts,
+        "blobs": report.blobs, "yDocuments": report.y_documents,
+        "yCheckpoint": report.y_checkpoint, "error": report.error, "polled": report.polled,
     }
 
 
@@ -111,10 +112,19 @@ def _print(report: progress.Report) -> None:
         f"  revision here {report.checkpoint}, at the source {report.source_head}: "
         f"{report.lag_revisions} behind, {report.lag_seconds:.1f} s"
     )
+    click.echo(
+        f"  blobs at the source {_known(report.blobs[0])}, here {report.blobs[1]}; "
+        f"Y.js documents at the source {_known(report.y_documents[0])}, "
+        f"here {report.y_documents[1]} (updates copied up to revision {report.y_checkpoint})"
+    )
     if report.error:
         click.echo(f"  last error: {report.error}")
     rows = [{"table": t, "source": s, "here": h} for t, (s, h) in sorted(report.counts.items())]
     print_rows(rows, False, "  no objects yet")
+
+
+def _known(count: int | None) -> str:
+    return "?" if count is None else str(count)
 
 
 @click.command("redirect")

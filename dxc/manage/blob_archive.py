@@ -86,8 +86,11 @@ def _selected(
         after = page[-1].blob_id
 
 
-def import_blobs(services: Services, db_id: str, body: Iterable[bytes]) -> BlobImportSummary:
-    """Store the blobs of a ``blobs.dcbl`` body (an empty body holds none)."""
+def import_blobs(
+    services: Services, db_id: str, body: Iterable[bytes], replica: bool = False
+) -> BlobImportSummary:
+    """Store the blobs of a ``blobs.dcbl`` body (an empty body holds none); ``replica``:
+    the replication's copy, stored while the database is frozen for it."""
     services.router.shard_for(db_id)  # an unknown database fails first
     reader = PartReader(body, "blobs.dcbl", "blob")
     summary = BlobImportSummary()
@@ -106,7 +109,7 @@ def import_blobs(services: Services, db_id: str, body: Iterable[bytes]) -> BlobI
         with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY) as spool:
             reader.copy(spool, info.size)
             spool.seek(0)
-            if services.blobs.store(db_id, info, spool):
+            if services.blobs.store(db_id, info, spool, replica):
                 summary.imported += 1
             else:
                 summary.skipped += 1

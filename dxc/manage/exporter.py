@@ -31,8 +31,10 @@ from dxc.protocol.revisions import encode_revision
 from dxc.services import Services
 from dxc.storage import tables as table_store
 from dxc.storage import users
+from dxc.storage.blobs import BlobIndex
 from dxc.storage.clock import utcnow
 from dxc.storage.objects import BATCH, ObjectStore, StoredObject
+from dxc.storage.ydocs import YDocStore
 
 #: NDJSON format version written in the header line.
 FORMAT_VERSION = 2
@@ -76,8 +78,10 @@ def export_changes(services: Services, db_id: str, since: int) -> Iterator[str]:
 
     Unlike :func:`export_ndjson` it carries each row's revision, deletions
     (``"data": null``) and departures (an object left a realm), and its header
-    names the revision it reaches and the live objects per table: a reader that
-    applies the lines in order holds exactly this database as of that revision.
+    names the revision it reaches, the live objects per table, the blobs and
+    the Y.js documents: a reader that applies the lines in order holds exactly
+    this database's objects as of that revision (blobs and Y.js updates come from
+    ``export/blobs`` and ``export/yjs?since=``).
     """
     meta = _metadata(services, db_id)
     shard = services.router.shard_for(db_id)
@@ -89,6 +93,8 @@ def export_changes(services: Services, db_id: str, since: int) -> Iterator[str]:
             "type": "header", "version": FORMAT_VERSION, "dbId": db_id,
             "exportedAt": utcnow().isoformat().replace("+00:00", "Z"),
             "since": since, "revision": revision, "counts": store.live_counts(),
+            "blobs": BlobIndex(connection, db_id).count(),
+            "yDocuments": YDocStore(connection, db_id).document_count(),
             "frozen": frozen,  # no write will follow head: a replica may take over
         })
         yield _line({"type": "schema", "tables": meta.schema, "sealed": False})

@@ -22,6 +22,13 @@ be run again (once compaction merged the imported updates, a second import
 stores them again; Yjs ignores what it has, and compaction merges them anew).
 The whole part is one transaction and one new revision, so devices receive
 the documents with their next sync.
+
+With ``since=<revision>`` (our extension, read by a replica as
+``export/stream?since=`` is) the export holds every stored update with a
+revision after ``since``, by revision, each header with its ``"rev"``, and
+ends with ``{"end": <revision>, "size": 0}``: the revision it reaches (every
+update up to it is in the answer or in an earlier one), and the proof that
+the answer was not cut.
 """
 
 from __future__ import annotations
@@ -38,10 +45,12 @@ from dxc.errors import Invalid
 from dxc.manage.part_reader import PartReader
 from dxc.protocol.identifiers import KEY_BYTES, TABLE_BYTES, identifier_problem
 from dxc.services import Services
+from dxc.storage.objects import ObjectStore
 from dxc.storage.ydocs import YDocStore
 
 MAGIC = b"DXCYJS01"
-_LENGTH = struct.Struct(">I")
+#: The length of each record's header.
+LENGTH = struct.Struct(">I")
 #: A header is a table, a property, a key (at most KEY_BYTES) and a size.
 MAX_HEADER = 4096
 
@@ -71,15 +80,45 @@ def export_documents(
             yield MAGIC
             updates = YDocStore(connection, db_id).of_live_objects(realm_id, table)
             for count, update in enumerate(updates, start=1):
-                header = json.dumps({
+                yield _record({
                     "table": update.tbl, "prop": update.prop, "key": update.doc_key,
                     "size": len(update.data),
-                }).encode()
-                yield _LENGTH.pack(len(header)) + header + update.data
+                }, update.data)
                 if count % 200 == 0:
                     take_turns()
 
     return stream()
+
+
+def export_updates_since(services: Services, db_id: str, since: int) -> Iterator[bytes]:
+    """The updates of ``db_id`` after revision ``since`` (a replica's copy, see above).
+
+    The head is read in a transaction of its own first: a revision is visible only
+    once the write that took it committed, and every earlier write committed
+    before it, so every update up to the head is there for the second read."""
+    shard = services.router.shard_for(db_id)
+    with shard.transaction(read_only=True) as connection:
+        head = ObjectStore(connection, db_id).current_revision()
+
+    def stream() -> Iterator[bytes]:
+        yield MAGIC
+        with shard.transaction(read_only=True) as connection:
+            updates = YDocStore(connection, db_id).after_revision(since, head)
+            for count, update in enumerate(updates, start=1):
+                yield _record({
+                    "table": update.tbl, "prop": update.prop, "key": update.doc_key,
+                    "rev": update.rev, "size": len(update.data),
+                }, update.data)
+                if count % 200 == 0:
+                    take_turns()
+        yield _record({"end": head, "size": 0}, b"")
+
+    return stream()
+
+
+def _record(header: dict[str, Any], data: bytes) -> bytes:
+    encoded = json.dumps(header).encode()
+    return LENGTH.pack(len(encoded)) + encoded + data
 
 
 def import_documents(services: Services, db_id: str, body: Iterable[bytes]) -> YImportSummary:
@@ -96,11 +135,11 @@ def import_documents(services: Services, db_id: str, body: Iterable[bytes]) -> Y
     with committing(shard, db_id, services.bus) as write:
         documents = YDocStore(write.store.connection, db_id)
         parents: dict[tuple[str, str], str | None] = {}  # (table, key) -> realm of a live one
-        while length := reader.read(_LENGTH.size, at_end_ok=True):
-            (size,) = _LENGTH.unpack(length)
+        while length := reader.read(LENGTH.size, at_end_ok=True):
+            (size,) = LENGTH.unpack(length)
             if size > MAX_HEADER:
                 raise Invalid(f"yjs.dcyj: an update header of {size} bytes (at most {MAX_HEADER})")
-            table, prop, key, update_size = _header(reader.read(size))
+            table, prop, key, update_size = update_place(decoded_header(reader.read(size)))
             if update_size > max_update:
                 raise Invalid(f"yjs.dcyj: an update of {update_size} bytes (at most {max_update})")
             update = reader.read(update_size)
@@ -124,13 +163,18 @@ def import_documents(services: Services, db_id: str, body: Iterable[bytes]) -> Y
     return summary
 
 
-def _header(data: bytes) -> tuple[str, str, str, int]:
+def decoded_header(data: bytes) -> dict[str, Any]:
     try:
         header = json.loads(data)
     except ValueError:
         raise Invalid("yjs.dcyj: an update header is not JSON") from None
     if not isinstance(header, dict):
         raise Invalid("yjs.dcyj: an update header is not an object")
+    return header
+
+
+def update_place(header: dict[str, Any]) -> tuple[str, str, str, int]:
+    """The checked (table, prop, key, size) of an update header."""
     table, prop, key, size = (header.get(name) for name in ("table", "prop", "key", "size"))
     if not (
         isinstance(table, str) and isinstance(prop, str) and isinstance(key, str)

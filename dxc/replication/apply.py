@@ -71,6 +71,9 @@ class Round:
     shard: int = 0
     head: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    #: Blobs and Y.js documents at the source (None: a source that does not say).
+    blobs: int | None = None
+    y_documents: int | None = None
     complete: bool = False
     #: The source takes no more writes (``flask dxc redirect``): ``head`` is its last.
     frozen: bool = False
@@ -166,6 +169,8 @@ def _other_line(
                 " something else now; start the replication again"
             )
         found.counts = {str(k): int(v) for k, v in (line.get("counts") or {}).items()}
+        found.blobs = _count(line.get("blobs"))
+        found.y_documents = _count(line.get("yDocuments"))
         found.frozen = line.get("frozen") is True
     elif kind == "schema":
         _register_tables(services, db_id, line.get("tables") or {})
@@ -178,6 +183,10 @@ def _other_line(
     else:
         return _entry(line)
     return None
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _revision(token: object) -> tuple[int, int]:

@@ -4,10 +4,14 @@
 thread of the web process without). It takes the lease of the database's
 replication row, then loops: ask the source for the changes after the
 checkpoint, apply them (:mod:`dxc.replication.apply`), store the new
-checkpoint, and once caught up wait ``DXC_REPLICATION_POLL_MS``. It ends
-when the replication is stopped or its lease is lost; a job that died
-leaves its lease to run out, and :mod:`dxc.replication.supervisor` starts
-a new one, which continues from the stored checkpoint.
+checkpoint, then copy the blobs the new rows refer to
+(:mod:`dxc.replication.blob_copy`) and the Y.js updates after the Y
+checkpoint (:mod:`dxc.replication.y_copy`), and once caught up wait
+``DXC_REPLICATION_POLL_MS``. The copy takes over only after all three
+reached the source's last revision. It ends when the replication is
+stopped or its lease is lost; a job that died leaves its lease to run out,
+and :mod:`dxc.replication.supervisor` starts a new one, which continues
+from the stored checkpoints.
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Callable, Iterable
 
 from cryptography.fernet import Fernet
 
 from dxc.replication.apply import Round, apply_stream
+from dxc.replication.blob_copy import copy_missing_blobs
 from dxc.replication.logins import import_logins
 from dxc.replication.relocations import SEALING_PURPOSE
 from dxc.replication.source import ClientKey, Source
+from dxc.replication.y_copy import apply_y_updates
 from dxc.secret_keys import fernet
 from dxc.services import Services
 from dxc.storage import replications
@@ -71,8 +78,9 @@ def run_replication(db_id: str) -> None:
     secret = secret_box(services).decrypt(replication.sealed_secret.encode()).decode()
     source.use_key(ClientKey(replication.client_id, secret))
     try:
-        while _one_round(services, db_id, owner, source):
-            pass
+        first = True  # a job that starts looks for blobs a job before it left uncopied
+        while _one_round(services, db_id, owner, source, first):
+            first = False
     except Exception as error:
         with services.control.begin() as connection:
             replications.record_error(connection, db_id, str(error))
@@ -82,7 +90,9 @@ def run_replication(db_id: str) -> None:
             replications.release(connection, db_id, owner)
 
 
-def _one_round(services: Services, db_id: str, owner: str, source: Source) -> bool:
+def _one_round(
+    services: Services, db_id: str, owner: str, source: Source, first: bool
+) -> bool:
     """Copy what the source has after the checkpoint; False once the job should end."""
     with services.control.begin() as connection:
         if not replications.claim(connection, db_id, owner, LEASE_SECONDS):
@@ -95,7 +105,8 @@ def _one_round(services: Services, db_id: str, owner: str, source: Source) -> bo
         with services.control.begin() as connection:
             kept = replications.record_round(
                 connection, db_id, owner, checkpoint=checkpoint, source_shard=found.shard,
-                source_head=found.head, source_counts=found.counts, copied=rows,
+                source_head=found.head, source_counts=found.counts,
+                source_blobs=found.blobs, source_ydocs=found.y_documents, copied=rows,
                 lease_seconds=LEASE_SECONDS,
             )
         if not kept:
@@ -105,6 +116,10 @@ def _one_round(services: Services, db_id: str, owner: str, source: Source) -> bo
         found = apply_stream(
             services, db_id, source.changes(since), progress, replication.source_shard
         )
+        if first or found.frozen or found.head != since:
+            copy_missing_blobs(services, db_id, _renewing(services, db_id, owner, source.blobs))
+        if replication.y_checkpoint < found.head:
+            _copy_y_updates(services, db_id, owner, source, replication.y_checkpoint)
     except LeaseLost:
         return False
     if found.frozen:  # the source stopped writing and everything up to its last write is here
@@ -113,6 +128,32 @@ def _one_round(services: Services, db_id: str, owner: str, source: Source) -> bo
     if found.head == since:
         time.sleep(services.settings.replication_poll_ms / 1000)
     return True
+
+
+def _renewing(
+    services: Services, db_id: str, owner: str, fetch: Callable[[list[str]], Iterable[bytes]]
+) -> Callable[[list[str]], Iterable[bytes]]:
+    """``fetch``, extending the lease before each request (blobs may take long)."""
+
+    def fetching(blob_ids: list[str]) -> Iterable[bytes]:
+        with services.control.begin() as connection:
+            if not replications.claim(connection, db_id, owner, LEASE_SECONDS):
+                raise LeaseLost(db_id)
+        return fetch(blob_ids)
+
+    return fetching
+
+
+def _copy_y_updates(
+    services: Services, db_id: str, owner: str, source: Source, since: int
+) -> None:
+    def checkpoint(rev: int) -> None:
+        with services.control.begin() as connection:
+            if not replications.record_y_checkpoint(connection, db_id, owner, rev,
+                                                    LEASE_SECONDS):
+                raise LeaseLost(db_id)
+
+    apply_y_updates(services, db_id, since, source.y_updates(since), checkpoint)
 
 
 def take_over(services: Services, db_id: str, owner: str, source: Source) -> None:

@@ -7,8 +7,10 @@ from datetime import datetime
 
 from dxc.services import Services
 from dxc.storage import replications
+from dxc.storage.blobs import BlobIndex
 from dxc.storage.clock import utcnow
 from dxc.storage.objects import ObjectStore
+from dxc.storage.ydocs import YDocStore
 
 #: A replica whose source answered longer ago than this is not "in sync", whatever it holds.
 STALE_SECONDS = 30
@@ -27,6 +29,11 @@ class Report:
     lag_seconds: float
     #: table -> (live objects at the source as of its last answer, live objects here)
     counts: dict[str, tuple[int, int]]
+    #: (at the source as of its last answer (None: unknown), here)
+    blobs: tuple[int | None, int]
+    y_documents: tuple[int | None, int]
+    #: Y.js updates up to this source revision are here.
+    y_checkpoint: int
     error: str | None
     polled: str | None
 
@@ -40,6 +47,8 @@ def reports(services: Services, db_id: str | None = None) -> list[Report]:
 def _report(services: Services, replication: replications.Replication) -> Report:
     with services.router.shard_for(replication.db_id).transaction(read_only=True) as connection:
         here = ObjectStore(connection, replication.db_id).live_counts()
+        blobs_here = BlobIndex(connection, replication.db_id).count()
+        documents_here = YDocStore(connection, replication.db_id).document_count()
     there = replication.source_counts
     now = utcnow()
     behind = replication.lag or 0
@@ -48,6 +57,8 @@ def _report(services: Services, replication: replications.Replication) -> Report
     in_sync = (
         replication.state == replications.TAILING and behind == 0 and fresh
         and replication.error is None
+        # The Y copy runs after the round's blobs: both are done up to the checkpoint.
+        and replication.y_checkpoint >= replication.checkpoint
     )
     return Report(
         db_id=replication.db_id,
@@ -60,6 +71,9 @@ def _report(services: Services, replication: replications.Replication) -> Report
         lag_revisions=replication.lag,
         lag_seconds=0.0 if in_sync else _seconds(now, caught_up_at),
         counts={t: (there.get(t, 0), here.get(t, 0)) for t in sorted({*there, *here})},
+        blobs=(replication.source_blobs, blobs_here),
+        y_documents=(replication.source_ydocs, documents_here),
+        y_checkpoint=replication.y_checkpoint,
         error=replication.error,
         polled=replication.polled.isoformat() if replication.polled else None,
     )

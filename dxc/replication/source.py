@@ -4,7 +4,9 @@ Logging in is the CLI's ``connect``: an e-mail one-time password for a
 ``CONNECT_CLIENT`` token, then ``/clients/connect`` for an API client of the
 e-mail's owner, whose ``client_credentials`` tokens read everything
 (``GLOBAL_READ``). The data comes from ``/export/stream``; with ``since`` a
-dxc-server source streams the changes after a revision as well.
+dxc-server source streams the changes after a revision as well. Blobs come
+from ``/export/blobs?blobIds=…``, Y.js updates from ``/export/yjs?since=…``
+(the ``since`` there is a dxc-server extension too).
 """
 
 from __future__ import annotations
@@ -91,6 +93,19 @@ class Source:
             for raw in response.iter_lines(chunk_size=256 * 1024):
                 if raw:
                     yield raw
+
+    def blobs(self, blob_ids: list[str]) -> Iterator[bytes]:
+        """The ``blobs.dcbl`` of ``blob_ids`` (those the source has), as it arrives."""
+        yield from self._binary("/export/blobs", {"blobIds": ",".join(blob_ids)})
+
+    def y_updates(self, since: int) -> Iterator[bytes]:
+        """The ``yjs.dcyj`` of the Y.js updates after revision ``since``, as it arrives."""
+        yield from self._binary("/export/yjs", {"since": str(since)})
+
+    def _binary(self, path: str, params: dict[str, str]) -> Iterator[bytes]:
+        response = self._get(path, params, stream=True)
+        with response:
+            yield from response.iter_content(chunk_size=256 * 1024)
 
     def logins(self) -> dict[str, Any]:
         """Users, sessions and token key of the database, once it moved

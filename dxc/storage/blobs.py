@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
-from sqlalchemy import Connection, and_, delete, select
+from sqlalchemy import Connection, and_, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dxc.protocol.blob_refs import blob_ids_in_text
@@ -117,6 +117,25 @@ class BlobIndex:
         for row in self.connection.execute(statement):
             if blob_id in blob_ids_in_text(row.value):
                 yield Referrer(row.tbl, row.key, row.realm_id)
+
+    def count(self) -> int:
+        return self.connection.scalar(
+            select(func.count()).select_from(blobs).where(blobs.c.db_id == self.db_id)
+        ) or 0
+
+    def missing_referenced(self, after: str, limit: int) -> list[str]:
+        """Up to ``limit`` ids after ``after`` that objects were written with but that
+        have no record here (a replica's blobs still to copy), by id."""
+        statement = (
+            select(refs.c.blob_id).distinct()
+            .select_from(refs.outerjoin(blobs, and_(
+                blobs.c.db_id == refs.c.db_id, blobs.c.blob_id == refs.c.blob_id,
+            )))
+            .where(refs.c.db_id == self.db_id, refs.c.blob_id > after,
+                   blobs.c.blob_id.is_(None))
+            .order_by(refs.c.blob_id).limit(limit)
+        )
+        return list(self.connection.scalars(statement))
 
     def remove(self, blob_id: str) -> None:
         """Forget ``blob_id``: its record, its references and any bytes kept here."""

@@ -159,7 +159,7 @@ class ObjectStore:
             raise NotOnShard(self.db_id)
         return rev
 
-    def fence_unrevisioned_write(self) -> None:
+    def fence_unrevisioned_write(self, replica: bool = False) -> None:
         """Let a write that takes no revision (a blob) pass the fence that
         :meth:`next_revision` is for, in its own transaction, before it writes.
 
@@ -169,7 +169,9 @@ class ObjectStore:
         the counter neither waits nor makes wait. SQLite runs one writing
         transaction at a time (``BEGIN IMMEDIATE``), so there the read suffices.
         :class:`NotOnShard` when the database moved away, :class:`Moving` when it
-        is frozen (moving to another installation), as for any write."""
+        is frozen (moving to another installation), as for any write, unless
+        ``replica``: the replication writing a copy that waits to take over is
+        why a copy is frozen."""
         counter = self.connection.execute(
             select(schema.revisions.c.frozen)
             .where(schema.revisions.c.db_id == self.db_id)
@@ -177,7 +179,7 @@ class ObjectStore:
         ).first()
         if counter is None:
             raise NotOnShard(self.db_id)
-        if counter.frozen:
+        if counter.frozen and not replica:
             raise Moving(f"{self.db_id} takes no writes here: it is moving between installations")
 
     def next_revision(self) -> int:

@@ -49,6 +49,9 @@ class Replication:
     token_issuer: str | None
     token_audience: str | None
     sealed_token_key: str | None
+    y_checkpoint: int
+    source_blobs: int | None
+    source_ydocs: int | None
 
     @property
     def lag(self) -> int | None:
@@ -133,6 +136,8 @@ def record_round(
     source_shard: int,
     source_head: int,
     source_counts: dict[str, int],
+    source_blobs: int | None,
+    source_ydocs: int | None,
     copied: int,
     lease_seconds: float,
 ) -> bool:
@@ -142,6 +147,7 @@ def record_round(
     values: dict[str, object] = {
         "checkpoint": checkpoint, "source_shard": source_shard, "source_head": source_head,
         "source_counts": json.dumps(source_counts, sort_keys=True),
+        "source_blobs": source_blobs, "source_ydocs": source_ydocs,
         "copied": table.c.copied + copied, "polled": now, "error": None,
         "lease_until": now + timedelta(seconds=lease_seconds),
     }
@@ -153,6 +159,21 @@ def record_round(
             table.c.db_id == db_id, table.c.lease_owner == owner, table.c.state.in_(RUNNING)
         )
         .values(**values)
+    )
+    return result.rowcount == 1
+
+
+def record_y_checkpoint(
+    connection: Connection, db_id: str, owner: str, checkpoint: int, lease_seconds: float
+) -> bool:
+    """Y.js updates up to source revision ``checkpoint`` are here (and the lease holder
+    ``owner`` lives on); False if it lost the lease."""
+    result = connection.execute(
+        update(table)
+        .where(
+            table.c.db_id == db_id, table.c.lease_owner == owner, table.c.state.in_(RUNNING)
+        )
+        .values(y_checkpoint=checkpoint, lease_until=utcnow() + timedelta(seconds=lease_seconds))
     )
     return result.rowcount == 1
 

@@ -282,6 +282,11 @@ replications = Table(
     Column("token_issuer", Text, nullable=True),
     Column("token_audience", String(64), nullable=True),
     Column("sealed_token_key", Text, nullable=True),
+    # Y.js updates up to this source revision are copied (they come apart from the rows).
+    Column("y_checkpoint", BigInteger, nullable=False, server_default="0"),
+    # Blobs and Y.js documents at the source, as of its last answer.
+    Column("source_blobs", BigInteger, nullable=True),
+    Column("source_ydocs", BigInteger, nullable=True),
 )
 
 # Databases that moved to another installation: this one forwards their clients there.

@@ -139,6 +139,27 @@ class YDocStore:
         order = (y_updates.c.tbl, y_updates.c.prop, y_updates.c.doc_key, y_updates.c.id)
         return self._pages(where, order)
 
+    def after_revision(self, since: int, upto: int) -> Iterator[YUpdate]:
+        """Every update with a revision in (``since``, ``upto``], by revision (a replica's
+        copy; documents of deleted parents are gone already)."""
+        where = [y_updates.c.db_id == self.db_id, y_updates.c.rev > since,
+                 y_updates.c.rev <= upto]
+        return self._pages(where, (y_updates.c.rev, y_updates.c.id), join=False)
+
+    def remove_after(self, rev: int) -> None:
+        """Delete the updates with a revision after ``rev`` (a replica copying them again)."""
+        self.connection.execute(
+            delete(y_updates).where(y_updates.c.db_id == self.db_id, y_updates.c.rev > rev)
+        )
+
+    def document_count(self) -> int:
+        """How many documents (table, prop, key) hold updates."""
+        documents = (
+            select(y_updates.c.tbl, y_updates.c.prop, y_updates.c.doc_key).distinct()
+            .where(y_updates.c.db_id == self.db_id).subquery()
+        )
+        return self.connection.scalar(select(func.count()).select_from(documents)) or 0
+
     def has(self, tbl: str, prop: str, doc_key: str, data: bytes) -> bool:
         """Whether the document holds this very update (an import run again)."""
         statement = select(y_updates.c.id).where(
