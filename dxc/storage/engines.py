@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -59,6 +61,28 @@ def make_engine(url: URL | str, *, pool_size: int = 5) -> Engine:
         _ping_idle_connections(engine)
     event.listen(engine, "handle_error", _unstorable_values)
     return engine
+
+
+@contextmanager
+def single_statements(engine: Engine) -> Iterator[Connection]:
+    """A connection for a lookup that needs no transaction around it.
+
+    On PostgreSQL each statement commits itself: one round trip instead of three
+    (``BEGIN``, the statement, ``ROLLBACK``). psycopg2's ``autocommit`` is switched
+    on the client (SQLAlchemy's ``AUTOCOMMIT`` isolation level would send a ``SET``
+    each way). SQLite reads in a deferred transaction, which costs no round trip."""
+    with engine.connect() as connection:
+        if connection.dialect.name != "postgresql":
+            connection.execution_options(read_only=True)
+            yield connection
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        dbapi_connection.autocommit = True  # type: ignore[union-attr]
+        try:
+            yield connection
+        finally:
+            if not dbapi_connection.closed:  # type: ignore[union-attr]
+                dbapi_connection.autocommit = False  # type: ignore[union-attr]
 
 
 def _unstorable_values(context: ExceptionContext) -> Exception | None:
