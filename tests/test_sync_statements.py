@@ -20,10 +20,11 @@ from dxc.manage import databases
 from dxc.manage.importer import import_document
 from tests.protocol_client import ALICE, Device, item
 
-#: The user's deactivation check; UPDATE revisions, INSERT applied txids, SAVEPOINT,
-#: SELECT the object, INSERT it, RELEASE, the bus's NOTIFY; the answer's realm set
-#: (member rows and owned realms in one statement), departures and changes.
-ONE_OBJECT_STATEMENTS = 11
+#: The user's deactivation check; UPDATE revisions, INSERT applied txids, SELECT the
+#: object, INSERT it (a lone client transaction needs no savepoint: a refusal rolls
+#: the shard transaction back), the bus's NOTIFY; the answer's realm set (member rows
+#: and owned realms in one statement), departures and changes.
+ONE_OBJECT_STATEMENTS = 9
 #: The write (the NOTIFY goes out with its commit) and the answer's read. The user
 #: check runs alone, in autocommit: no BEGIN, no ROLLBACK.
 ONE_OBJECT_TRANSACTIONS = 2
