@@ -13,7 +13,6 @@ then the rows up to it misses nothing.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -168,13 +167,8 @@ _CLAIM = {
     .returning(_applied.c.txid)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-
-
-@functools.lru_cache(maxsize=64)
-def _limited(statement):  # type: ignore[no-untyped-def]
-    """``statement`` limited to one more row than a batch (built once per statement
-    for the statements built once)."""
-    return statement.limit(BATCH + 1)
+#: The first round trip of the streamed statements built once (:meth:`ObjectStore._stream`).
+_FIRST_BATCH = {_CHANGED: _CHANGED.limit(BATCH + 1)}
 
 
 class ObjectStore:
@@ -434,7 +428,10 @@ class ObjectStore:
         """The rows of ``statement``: up to ``BATCH`` of them in one round trip,
         more from a server-side cursor, ``BATCH`` at a time (which costs four
         round trips or more: declare, fetch, fetch, close)."""
-        few = self.connection.execute(_limited(statement), parameters).all()
+        first = _FIRST_BATCH.get(statement)
+        if first is None:
+            first = statement.limit(BATCH + 1)
+        few = self.connection.execute(first, parameters).all()
         rows = few if len(few) <= BATCH else self.connection.execute(
             statement.execution_options(yield_per=BATCH), parameters
         )
