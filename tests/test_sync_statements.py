@@ -25,9 +25,9 @@ from tests.protocol_client import ALICE, Device, item
 #: the shard transaction back), the bus's NOTIFY; the answer's realm set (member rows
 #: and owned realms in one statement), departures and changes.
 ONE_OBJECT_STATEMENTS = 9
-#: The write (the NOTIFY goes out with its commit) and the answer's read. The user
-#: check runs alone, in autocommit: no BEGIN, no ROLLBACK.
-ONE_OBJECT_TRANSACTIONS = 2
+#: The write (the NOTIFY goes out with its commit). The user check and the answer's
+#: reads run in autocommit (no BEGIN, no COMMIT or ROLLBACK round trips).
+ONE_OBJECT_TRANSACTIONS = 1
 
 
 @dataclass

@@ -65,12 +65,15 @@ def make_engine(url: URL | str, *, pool_size: int = 5) -> Engine:
 
 @contextmanager
 def single_statements(engine: Engine) -> Iterator[Connection]:
-    """A connection for a lookup that needs no transaction around it.
+    """A connection for reads that need no transaction around them.
 
-    On PostgreSQL each statement commits itself: one round trip instead of three
-    (``BEGIN``, the statement, ``ROLLBACK``). psycopg2's ``autocommit`` is switched
-    on the client (SQLAlchemy's ``AUTOCOMMIT`` isolation level would send a ``SET``
-    each way). SQLite reads in a deferred transaction, which costs no round trip."""
+    On PostgreSQL each statement commits itself: a lookup costs one round trip
+    instead of three (``BEGIN``, the statement, ``ROLLBACK``). Under READ COMMITTED
+    (the engines' level) each statement of a transaction sees its own snapshot anyway,
+    so reads that follow each other see nothing less. psycopg2's ``autocommit`` is
+    switched on the client (SQLAlchemy's ``AUTOCOMMIT`` isolation level would send a
+    ``SET`` each way); :func:`in_transaction` switches it back for a server-side
+    cursor. SQLite reads in a deferred transaction, which costs no round trip."""
     with engine.connect() as connection:
         if connection.dialect.name != "postgresql":
             connection.execution_options(read_only=True)
@@ -82,7 +85,15 @@ def single_statements(engine: Engine) -> Iterator[Connection]:
             yield connection
         finally:
             if not dbapi_connection.closed:  # type: ignore[union-attr]
-                dbapi_connection.autocommit = False  # type: ignore[union-attr]
+                in_transaction(connection)
+
+
+def in_transaction(connection: Connection) -> None:
+    """Let the statements that follow on ``connection`` run in one transaction (a
+    server-side cursor needs one) if :func:`single_statements` made it autocommit."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if getattr(dbapi_connection, "autocommit", False) is True:
+        dbapi_connection.autocommit = False  # type: ignore[union-attr]
 
 
 def _unstorable_values(context: ExceptionContext) -> Exception | None:

@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from dxc.errors import Moving
 from dxc.storage import schema, ydocs
 from dxc.storage.clock import utcnow
+from dxc.storage.engines import in_transaction
 from dxc.storage.router import NotOnShard
 
 objects = schema.objects
@@ -432,6 +433,8 @@ class ObjectStore:
         if first is None:
             first = statement.limit(BATCH + 1)
         few = self.connection.execute(first, parameters).all()
+        if len(few) > BATCH:
+            in_transaction(self.connection)
         rows = few if len(few) <= BATCH else self.connection.execute(
             statement.execution_options(yield_per=BATCH), parameters
         )
