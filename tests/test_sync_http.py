@@ -122,6 +122,19 @@ def test_a_lone_refused_transaction_leaves_nothing_behind(device):
     assert answer["rejections"] == [] and "itm4" in alice.state["items"]
 
 
+def test_a_pull_of_more_than_a_batch_streams_every_row(app, db_url, device):
+    """More than ``BATCH`` rows come from a server-side cursor, which needs a
+    transaction: the answer's autocommit connection takes one for it."""
+    db_id = db_url.rsplit("/", 1)[1]
+    objects = {f"itm{n:05d}": {"n": n} for n in range(1200)}
+    import_document(app.extensions["dxc"], db_id, {"data": {ALICE: {"items": objects}}})
+    alice = device()
+    alice.sync()
+    assert set(alice.state["items"]) == set(objects)
+    alice.sync([alice.op("items", "insert", ["itm1"], "tx1", values=[item("itm1")])])
+    assert len(alice.state["items"]) == 1201
+
+
 def test_other_users_do_not_see_private_data(device):
     alice, bob = device(), device(BOB, identity="bob-1")
     alice.sync([alice.op("items", "insert", ["itm1"], "tx1", values=[item("itm1")])])
