@@ -1,7 +1,8 @@
 """Applying the client transactions of one sync request to the store.
 
-Each client transaction (one ``txid``) runs in a savepoint: it is applied
-whole or not at all. Its operations run in order against the savepoint, the
+Each client transaction (one ``txid``) runs in a savepoint (a lone one in the
+shard transaction itself, rolled back whole if refused): it is applied whole or
+not at all. Its operations run in order against the savepoint, the
 working copy: a realm created by one operation grants rights to the next.
 A refused transaction is reported in ``rejections`` and its keys are sent
 back with the server's state, which is how the client rolls its local
