@@ -83,8 +83,8 @@ def single_statements(engine: Engine) -> Iterator[Connection]:
         dbapi_connection.autocommit = True  # type: ignore[union-attr]
         try:
             yield connection
-        finally:
-            if not dbapi_connection.closed:  # type: ignore[union-attr]
+        finally:  # an invalidated connection is thrown away: leave it be
+            if not connection.invalidated:
                 in_transaction(connection)
 
 
@@ -92,7 +92,7 @@ def in_transaction(connection: Connection) -> None:
     """Let the statements that follow on ``connection`` run in one transaction (a
     server-side cursor needs one) if :func:`single_statements` made it autocommit."""
     dbapi_connection = connection.connection.dbapi_connection
-    if getattr(dbapi_connection, "autocommit", False) is True:
+    if getattr(dbapi_connection, "autocommit", False) is True and not dbapi_connection.closed:
         dbapi_connection.autocommit = False  # type: ignore[union-attr]
 
 
