@@ -21,7 +21,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine, select
 
 from dxc.storage import schema
-from dxc.storage.engines import make_engine
+from dxc.storage.engines import make_engine, single_statements
 
 #: Seconds a process trusts a cached placement before asking the control database again.
 PLACEMENT_TTL = 5.0
@@ -54,6 +54,14 @@ class Shard:
             connection.execution_options(read_only=read_only)
             with connection.begin():
                 yield connection
+
+
+    @contextmanager
+    def reads(self) -> Iterator[Connection]:
+        """A connection for reads that need no transaction of their own
+        (:func:`~dxc.storage.engines.single_statements`)."""
+        with single_statements(self.engine) as connection:
+            yield connection
 
 
 class UnknownDatabase(LookupError):

@@ -34,7 +34,6 @@ from dxc.protocol.revisions import decode_revision, encode_revision
 from dxc.protocol.schema import echo_schema, is_synced, synced_tables, y_tables
 from dxc.protocol.ymessages import YMessage, to_tson
 from dxc.storage import tables as table_store
-from dxc.storage.engines import single_statements
 from dxc.storage.objects import ObjectStore
 from dxc.storage.router import PLACEMENT_TTL, Shard, ShardRouter
 from dxc.storage.waits import holding_lock
@@ -282,7 +281,7 @@ class SyncService:
         prefixes: dict[str, str | None],
         y_answers: list[YMessage],
     ) -> Iterator[str]:
-        with single_statements(shard.engine) as connection:
+        with shard.reads() as connection:
             store = ObjectStore(connection, db_id)
             if upto is None:
                 upto = store.current_revision()
