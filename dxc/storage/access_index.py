@@ -134,33 +134,9 @@ class AccessIndex:
         ).first()
         return None if row is None else RealmEntry(*row)
 
-    def owned_by(self, user_id: str) -> list[str]:
-        return list(
-            self.connection.scalars(
-                select(realms.c.realm_id).where(
-                    realms.c.db_id == self.db_id, realms.c.owner == user_id
-                )
-            )
-        )
-
-    def members_for(self, user_id: str, email: str | None) -> list[MemberEntry]:
-        """Rows of existing realms that stand for the user: by user id, or by
-        e-mail while the row has no user id."""
-        match = members.c.user_id == user_id
-        if email is not None:
-            match = or_(match, and_(members.c.user_id.is_(None), members.c.email == email))
-        rows = self.connection.execute(
-            select(*_MEMBER_COLUMNS)
-            .join(
-                realms,
-                and_(realms.c.db_id == members.c.db_id, realms.c.realm_id == members.c.realm_id),
-            )
-            .where(members.c.db_id == self.db_id, match)
-        )
-        return [MemberEntry(*row) for row in rows]
-
     def standing(self, user_id: str, email: str | None) -> tuple[list[MemberEntry], list[str]]:
-        """:meth:`members_for` and :meth:`owned_by` in one statement."""
+        """The member rows of existing realms that stand for ``user_id`` (by user id,
+        or by ``email`` while the row has no user id), and the realms it owns."""
         rows = self.connection.execute(
             _STANDING, {"db_id": self.db_id, "user_id": user_id, "email": email}
         )
