@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 __all__ = [
     "UNDEFINED",
     "Binary",
@@ -219,8 +221,28 @@ def _reject_constant(name: str) -> None:
     raise TSONError(f"{name} is not JSON")
 
 
+#: A run of digits that may be an integer beyond 64 bits: orjson reads it as a float.
+_LONG_NUMBER = re.compile("[0-9]{20}")
+_LONG_NUMBER_BYTES = re.compile(rb"[0-9]{20}")
+
+
 def loads(text: str | bytes, *, max_depth: int = 100) -> Any:
-    """Parse a TSON document (UTF-8 bytes or str)."""
+    """Parse a TSON document (UTF-8 bytes or str).
+
+    orjson parses it when it can; what orjson refuses or reads differently
+    (lone surrogates in escapes, integers beyond 64 bits, ``1e400``, a BOM,
+    invalid UTF-8, bad JSON) takes the standard library's path, which keeps
+    the values and error messages the server always had."""
+    long_number = _LONG_NUMBER if isinstance(text, str) else _LONG_NUMBER_BYTES
+    if long_number.search(text) is None:
+        try:
+            return _decode(orjson.loads(text), max_depth)
+        except orjson.JSONDecodeError:
+            pass
+    return _loads_slowly(text, max_depth)
+
+
+def _loads_slowly(text: str | bytes, max_depth: int) -> Any:
     if not isinstance(text, str):
         try:
             text = str(text, "utf-8")
@@ -412,8 +434,15 @@ def _scalar_problem(value: Any) -> str | None:
 
 
 def dumps(value: Any) -> str:
-    """Serialise to compact TSON text, as the client's ``TSON.stringify`` would."""
+    """Serialise to compact TSON text, as the client's ``TSON.stringify`` would.
+
+    orjson writes numbers as JavaScript does (``1e-7``, ``0.00001``); what it
+    refuses (lone surrogates, integers beyond 64 bits) the standard library writes."""
     data = encode(value)
+    try:
+        return orjson.dumps(data).decode("utf-8")
+    except orjson.JSONEncodeError:
+        pass
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     if not text.isascii():
         try:

@@ -340,14 +340,10 @@ def test_a_pool_time_out_before_a_rest_listing_is_503_not_a_cut_stream(db, monke
 
 
 def test_a_pool_time_out_before_a_sync_answer_is_503_not_a_cut_stream(db, monkeypatch):
-    opened = Shard.transaction
+    def exhausted_for_reads(self):
+        raise PoolTimeout("QueuePool limit of size 5 overflow 5 reached")
 
-    def exhausted_for_reads(self, read_only: bool = False):
-        if read_only:
-            raise PoolTimeout("QueuePool limit of size 5 overflow 5 reached")
-        return opened(self, read_only)
-
-    monkeypatch.setattr(Shard, "transaction", exhausted_for_reads)
+    monkeypatch.setattr(Shard, "reads", exhausted_for_reads)  # the answer's reads
     refused(post_sync(db, sync_body([])), 503)
 
 

@@ -105,6 +105,36 @@ def test_whole_transaction_is_refused_when_one_operation_is(device):
     assert "itm4" not in alice.state.get("items", {})
 
 
+def test_a_lone_refused_transaction_leaves_nothing_behind(device):
+    """It runs without a savepoint: its refusal rolls back the shard transaction,
+    its first write and its applied txid included."""
+    alice, phone = device(), device(identity="alice-phone")
+    alice.sync()
+    changes = [
+        alice.op("items", "insert", ["itm4"], "tx", values=[item("itm4")]),
+        alice.op("items", "insert", ["itm5"], "tx", values=[item("itm5", realm=BOB)]),
+    ]
+    assert [r["txid"] for r in alice.sync(changes)["rejections"]] == ["tx"]
+    phone.sync()
+    assert "itm4" not in phone.state.get("items", {})
+    # Not recorded as applied: the same transaction, mended, is applied.
+    answer = alice.sync([alice.op("items", "insert", ["itm4"], "tx", values=[item("itm4")])])
+    assert answer["rejections"] == [] and "itm4" in alice.state["items"]
+
+
+def test_a_pull_of_more_than_a_batch_streams_every_row(app, db_url, device):
+    """More than ``BATCH`` rows come from a server-side cursor, which needs a
+    transaction: the answer's autocommit connection takes one for it."""
+    db_id = db_url.rsplit("/", 1)[1]
+    objects = {f"itm{n:05d}": {"n": n} for n in range(1200)}
+    import_document(app.extensions["dxc"], db_id, {"data": {ALICE: {"items": objects}}})
+    alice = device()
+    alice.sync()
+    assert set(alice.state["items"]) == set(objects)
+    alice.sync([alice.op("items", "insert", ["itm1"], "tx1", values=[item("itm1")])])
+    assert len(alice.state["items"]) == 1201
+
+
 def test_other_users_do_not_see_private_data(device):
     alice, bob = device(), device(BOB, identity="bob-1")
     alice.sync([alice.op("items", "insert", ["itm1"], "tx1", values=[item("itm1")])])

@@ -45,6 +45,7 @@ class RealmAccess:
         self.principal = principal
         self.index = AccessIndex(store.connection, store.db_id)
         self._memberships: list[MemberEntry] | None = None
+        self._owned: list[str] = []
         self._permissions: dict[str, Permissions] = {}
         self._realms: dict[str, RealmEntry | None] = {}
 
@@ -61,7 +62,7 @@ class RealmAccess:
             return RealmSet((PUBLIC_REALM,))
         rows = self.memberships()
         active = {m.realm_id for m in rows if m.state == members.ACTIVE}
-        realms = {PUBLIC_REALM, user_id, *self.index.owned_by(user_id), *active}
+        realms = {PUBLIC_REALM, user_id, *self._owned, *active}
         invites = {m.realm_id for m in rows if m.state != members.ACTIVE} - realms
         return RealmSet(tuple(sorted(realms)), tuple(sorted(invites)))
 
@@ -98,11 +99,13 @@ class RealmAccess:
         return any(row.rev > rev for row in rows)
 
     def memberships(self) -> list[MemberEntry]:
-        """The principal's member rows in existing realms, whatever their state."""
+        """The principal's member rows in existing realms, whatever their state
+        (read with the realms it owns, in the same statement)."""
         if self._memberships is None:
             user_id = self.principal.user_id
-            self._memberships = (
-                [] if user_id is None else self.index.members_for(user_id, self.principal.email_key)
+            self._memberships, self._owned = (
+                ([], []) if user_id is None
+                else self.index.standing(user_id, self.principal.email_key)
             )
         return self._memberships
 

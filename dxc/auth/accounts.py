@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from dxc.auth.tokens import AccessClaims, InvalidToken
 from dxc.storage import users
+from dxc.storage.engines import single_statements
 
 
 class AccountDeactivated(InvalidToken):
@@ -20,8 +21,7 @@ class AccountDeactivated(InvalidToken):
 
 
 def is_deactivated(control: Engine, db_id: str, user_id: str) -> bool:
-    with control.connect() as connection:
-        connection.execution_options(read_only=True)
+    with single_statements(control) as connection:
         return users.is_deactivated(connection, db_id, user_id)
 
 

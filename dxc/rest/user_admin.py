@@ -343,7 +343,8 @@ class _Erasure:
 
     def rows(self) -> list[StoredObject]:
         rows = self._realm_contents(self.user_id)
-        for realm_id in sorted(self.index.owned_by(self.user_id)):
+        memberships, owned = self.index.standing(self.user_id, None)
+        for realm_id in sorted(owned):
             others = [m for m in self.index.members_of([realm_id]) if m.user_id != self.user_id]
             if others:
                 rows.extend(self._release(realm_id, others))
@@ -351,7 +352,7 @@ class _Erasure:
             else:
                 rows.extend(self._realm_contents(realm_id))
                 self.deleted_realms.append(realm_id)
-        own = [m.member_id for m in self.index.members_for(self.user_id, None)]
+        own = [m.member_id for m in memberships]
         rows.extend(row.tombstone(self.rev) for row in self._live(member_rules.MEMBERS_TABLE, own))
         return list({(row.tbl, row.key): row for row in rows}.values())  # the last write wins
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, delete, or_, select
+from sqlalchemy import Connection, and_, bindparam, delete, literal, null, or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dxc.storage import schema
@@ -44,6 +44,34 @@ _MEMBER_COLUMNS = (
     members.c.state,
     members.c.permissions,
     members.c.roles,
+)
+
+
+#: Who the user stands for in a database, in one round trip: the member rows of
+#: existing realms that stand for them (by user id, or by e-mail while the row has
+#: no user id), then the realms they own (``member_id`` NULL).
+_STANDING = union_all(
+    select(*_MEMBER_COLUMNS)
+    .join(
+        realms,
+        and_(realms.c.db_id == members.c.db_id, realms.c.realm_id == members.c.realm_id),
+    )
+    .where(
+        members.c.db_id == bindparam("db_id"),
+        or_(
+            members.c.user_id == bindparam("user_id"),
+            and_(members.c.user_id.is_(None), members.c.email == bindparam("email")),
+        ),
+    ),
+    select(
+        null().label("member_id"),
+        realms.c.realm_id,
+        null(),
+        null(),
+        literal("owner"),
+        null(),
+        null(),
+    ).where(realms.c.db_id == bindparam("db_id"), realms.c.owner == bindparam("user_id")),
 )
 
 
@@ -106,30 +134,20 @@ class AccessIndex:
         ).first()
         return None if row is None else RealmEntry(*row)
 
-    def owned_by(self, user_id: str) -> list[str]:
-        return list(
-            self.connection.scalars(
-                select(realms.c.realm_id).where(
-                    realms.c.db_id == self.db_id, realms.c.owner == user_id
-                )
-            )
-        )
-
-    def members_for(self, user_id: str, email: str | None) -> list[MemberEntry]:
-        """Rows of existing realms that stand for the user: by user id, or by
-        e-mail while the row has no user id."""
-        match = members.c.user_id == user_id
-        if email is not None:
-            match = or_(match, and_(members.c.user_id.is_(None), members.c.email == email))
+    def standing(self, user_id: str, email: str | None) -> tuple[list[MemberEntry], list[str]]:
+        """The member rows of existing realms that stand for ``user_id`` (by user id,
+        or by ``email`` while the row has no user id), and the realms it owns."""
         rows = self.connection.execute(
-            select(*_MEMBER_COLUMNS)
-            .join(
-                realms,
-                and_(realms.c.db_id == members.c.db_id, realms.c.realm_id == members.c.realm_id),
-            )
-            .where(members.c.db_id == self.db_id, match)
+            _STANDING, {"db_id": self.db_id, "user_id": user_id, "email": email}
         )
-        return [MemberEntry(*row) for row in rows]
+        entries: list[MemberEntry] = []
+        owned: list[str] = []
+        for row in rows:
+            if row.member_id is None:
+                owned.append(row.realm_id)
+            else:
+                entries.append(MemberEntry(*row))
+        return entries, owned
 
     def members_of(self, realm_ids: Iterable[str]) -> list[MemberEntry]:
         realm_ids = list(realm_ids)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -59,6 +61,39 @@ def make_engine(url: URL | str, *, pool_size: int = 5) -> Engine:
         _ping_idle_connections(engine)
     event.listen(engine, "handle_error", _unstorable_values)
     return engine
+
+
+@contextmanager
+def single_statements(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads that need no transaction around them.
+
+    On PostgreSQL each statement commits itself: a lookup costs one round trip
+    instead of three (``BEGIN``, the statement, ``ROLLBACK``). Under READ COMMITTED
+    (the engines' level) each statement of a transaction sees its own snapshot anyway,
+    so reads that follow each other see nothing less. psycopg2's ``autocommit`` is
+    switched on the client (SQLAlchemy's ``AUTOCOMMIT`` isolation level would send a
+    ``SET`` each way); :func:`in_transaction` switches it back for a server-side
+    cursor. SQLite reads in a deferred transaction, which costs no round trip."""
+    with engine.connect() as connection:
+        if connection.dialect.name != "postgresql":
+            connection.execution_options(read_only=True)
+            yield connection
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        dbapi_connection.autocommit = True  # type: ignore[union-attr]
+        try:
+            yield connection
+        finally:  # an invalidated connection is thrown away: leave it be
+            if not connection.invalidated:
+                in_transaction(connection)
+
+
+def in_transaction(connection: Connection) -> None:
+    """Let the statements that follow on ``connection`` run in one transaction (a
+    server-side cursor needs one) if :func:`single_statements` made it autocommit."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if getattr(dbapi_connection, "autocommit", False) is True and not dbapi_connection.closed:
+        dbapi_connection.autocommit = False  # type: ignore[union-attr]
 
 
 def _unstorable_values(context: ExceptionContext) -> Exception | None:

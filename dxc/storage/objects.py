@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from dxc.errors import Moving
 from dxc.storage import schema, ydocs
 from dxc.storage.clock import utcnow
+from dxc.storage.engines import in_transaction
 from dxc.storage.router import NotOnShard
 
 objects = schema.objects
@@ -131,6 +132,46 @@ _ARRAYS = {name: _text_array for name in _PUT_COLUMNS} | {
 #: ``VALUES`` batches ("insertmanyvalues") instead of one statement per row.
 _PUT_ROWS = _replacing(sqlite.insert(objects)).returning(objects.c.key)
 
+# Statements of every sync, built once: SQLAlchemy then only looks up their
+# compiled form (building a statement per call cost more than running it).
+_revisions = schema.revisions
+_applied = schema.applied_transactions
+#: The next revision, taking the counter's row lock (:meth:`ObjectStore.next_revision`).
+_TAKE_REVISION = (
+    update(_revisions)
+    .where(_revisions.c.db_id == bindparam("counter"))
+    .values(rev=_revisions.c.rev + 1)
+    .returning(_revisions.c.rev, _revisions.c.frozen)
+)
+_CURRENT_REVISION = select(_revisions.c.rev).where(_revisions.c.db_id == bindparam("db_id"))
+_BY_KEYS = select(*_COLUMNS).where(
+    objects.c.db_id == bindparam("db_id"),
+    objects.c.tbl == bindparam("tbl"),
+    objects.c.key.in_(bindparam("keys", expanding=True)),
+)
+_CHANGED = select(*_COLUMNS).where(
+    objects.c.db_id == bindparam("db_id"),
+    objects.c.realm_id.in_(bindparam("realms", expanding=True)),
+    objects.c.rev > bindparam("after"),
+    objects.c.rev <= bindparam("upto"),
+)
+_DEPARTURES = select(schema.departures.c.tbl, schema.departures.c.key).where(
+    schema.departures.c.db_id == bindparam("db_id"),
+    schema.departures.c.realm_id.in_(bindparam("realms", expanding=True)),
+    schema.departures.c.rev > bindparam("after"),
+    schema.departures.c.rev <= bindparam("upto"),
+)
+#: Per dialect: record txids as applied, returning those not recorded before.
+_CLAIM = {
+    name: dialect.insert(_applied)
+    .on_conflict_do_nothing(index_elements=list(_applied.primary_key.columns))
+    .returning(_applied.c.txid)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+#: The first round trip of the streamed statements built once (:meth:`ObjectStore._stream`).
+_FIRST_BATCH = {_CHANGED: _CHANGED.limit(BATCH + 1)}
+
+
 class ObjectStore:
     """Reads and writes the objects of database ``db_id`` over one connection."""
 
@@ -152,9 +193,7 @@ class ObjectStore:
     def current_revision(self) -> int:
         """The database's head revision; :class:`NotOnShard` if this shard has no
         counter of it (the database moved away)."""
-        rev = self.connection.scalar(
-            select(schema.revisions.c.rev).where(schema.revisions.c.db_id == self.db_id)
-        )
+        rev = self.connection.scalar(_CURRENT_REVISION, {"db_id": self.db_id})
         if rev is None:
             raise NotOnShard(self.db_id)
         return rev
@@ -191,14 +230,7 @@ class ObjectStore:
         here writes nothing (:class:`NotOnShard`) instead of writing where
         nobody reads. A frozen database (:meth:`freeze`) refuses too: the
         transaction must roll back."""
-        counter = schema.revisions
-        statement = (
-            update(counter)
-            .where(counter.c.db_id == self.db_id)
-            .values(rev=counter.c.rev + 1)
-            .returning(counter.c.rev, counter.c.frozen)
-        )
-        row = self.connection.execute(statement).first()
+        row = self.connection.execute(_TAKE_REVISION, {"counter": self.db_id}).first()
         if row is None:
             raise NotOnShard(self.db_id)
         if row.frozen:
@@ -251,11 +283,7 @@ class ObjectStore:
         found: dict[str, StoredObject] = {}
         for start in range(0, len(keys), BATCH):
             rows = self.connection.execute(
-                select(*_COLUMNS).where(
-                    objects.c.db_id == self.db_id,
-                    objects.c.tbl == tbl,
-                    objects.c.key.in_(keys[start : start + BATCH]),
-                )
+                _BY_KEYS, {"db_id": self.db_id, "tbl": tbl, "keys": keys[start : start + BATCH]}
             )
             found.update((row.key, StoredObject(*row)) for row in rows)
         return found
@@ -372,12 +400,8 @@ class ObjectStore:
     ) -> Iterator[StoredObject]:
         """Rows of ``realms`` touched in revisions (after, upto], tombstones included."""
         yield from self._stream(
-            select(*_COLUMNS).where(
-                objects.c.db_id == self.db_id,
-                objects.c.realm_id.in_(realms),
-                objects.c.rev > after,
-                objects.c.rev <= upto,
-            )
+            _CHANGED,
+            {"db_id": self.db_id, "realms": list(realms), "after": after, "upto": upto},
         )
 
     def snapshot(self, realms: Sequence[str], upto: int) -> Iterator[StoredObject]:
@@ -395,24 +419,26 @@ class ObjectStore:
         self, realms: Sequence[str], after: int, upto: int
     ) -> list[tuple[str, str]]:
         """(table, key) of objects that left ``realms`` in revisions (after, upto]."""
-        table = schema.departures
         rows = self.connection.execute(
-            select(table.c.tbl, table.c.key).where(
-                table.c.db_id == self.db_id,
-                table.c.realm_id.in_(realms),
-                table.c.rev > after,
-                table.c.rev <= upto,
-            )
+            _DEPARTURES,
+            {"db_id": self.db_id, "realms": list(realms), "after": after, "upto": upto},
         )
         return [(row.tbl, row.key) for row in rows]
 
-    def _stream(self, statement) -> Iterator[StoredObject]:  # type: ignore[no-untyped-def]
+    def _stream(  # type: ignore[no-untyped-def]
+        self, statement, parameters: dict | None = None
+    ) -> Iterator[StoredObject]:
         """The rows of ``statement``: up to ``BATCH`` of them in one round trip,
         more from a server-side cursor, ``BATCH`` at a time (which costs four
         round trips or more: declare, fetch, fetch, close)."""
-        few = self.connection.execute(statement.limit(BATCH + 1)).all()
+        first = _FIRST_BATCH.get(statement)
+        if first is None:
+            first = statement.limit(BATCH + 1)
+        few = self.connection.execute(first, parameters).all()
+        if len(few) > BATCH:
+            in_transaction(self.connection)
         rows = few if len(few) <= BATCH else self.connection.execute(
-            statement.execution_options(yield_per=BATCH)
+            statement.execution_options(yield_per=BATCH), parameters
         )
         for row in rows:
             yield StoredObject(*row)
@@ -501,13 +527,7 @@ class ObjectStore:
         recorded now (the others were applied by an earlier request: a resend)."""
         if not txids:
             return set()
-        table = schema.applied_transactions
         created = utcnow()
-        statement = (
-            self._insert(table)
-            .on_conflict_do_nothing(index_elements=list(table.primary_key.columns))
-            .returning(table.c.txid)
-        )
         rows = [
             {
                 "db_id": self.db_id,
@@ -519,7 +539,7 @@ class ObjectStore:
             }
             for txid in txids
         ]
-        return set(self.connection.scalars(statement, rows))
+        return set(self.connection.scalars(_CLAIM[self.connection.dialect.name], rows))
 
     def unclaim_applied(self, user_id: str, client_identity: str, txids: Collection[str]) -> None:
         """Drop the records of ``txids`` claimed in this transaction but refused."""

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, select
 
 from dxc.storage import schema
 from dxc.storage import shards as shard_store
-from dxc.storage.engines import make_engine
+from dxc.storage.engines import make_engine, single_statements
 from dxc.storage.shard_urls import UrlSeal
 
 #: Seconds a process trusts a cached placement before asking the control database again.
@@ -66,6 +66,14 @@ class Shard:
             connection.execution_options(read_only=read_only)
             with connection.begin():
                 yield connection
+
+
+    @contextmanager
+    def reads(self) -> Iterator[Connection]:
+        """A connection for reads that need no transaction of their own
+        (:func:`~dxc.storage.engines.single_statements`)."""
+        with single_statements(self.engine) as connection:
+            yield connection
 
 
 class UnknownDatabase(LookupError):

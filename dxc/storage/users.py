@@ -11,6 +11,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -52,13 +53,15 @@ def get_user(connection: Connection, db_id: str, user_id: str) -> User | None:
     return User(**row._mapping) if row else None
 
 
+#: Built once: it runs on every request with a token.
+_DEACTIVATED = select(schema.users.c.deactivated).where(
+    schema.users.c.db_id == bindparam("db_id"), schema.users.c.user_id == bindparam("user_id")
+)
+
+
 def is_deactivated(connection: Connection, db_id: str, user_id: str) -> bool:
     """Whether ``user_id`` exists and is deactivated (a primary-key lookup)."""
-    deactivated = connection.scalar(
-        select(schema.users.c.deactivated).where(
-            schema.users.c.db_id == db_id, schema.users.c.user_id == user_id
-        )
-    )
+    deactivated = connection.scalar(_DEACTIVATED, {"db_id": db_id, "user_id": user_id})
     return deactivated is not None
 
 

@@ -103,22 +103,9 @@ class SyncService:
         result, upto = ApplyResult(), None
         transactions = _refuse_unknown_tables(request.transactions, tables, self.max_tables)
         for chunk in _chunks(transactions):
-            with (
-                ExitStack() as lock_held,
-                committing(shard, db_id, self.bus, request.client_identity) as write,
-            ):
-                upto = write.rev
-                if _small(chunk):
-                    lock_held.enter_context(holding_lock())  # until the commit
-                applier = TransactionApplier(
-                    write.store,
-                    RealmAccess(write.store, principal),
-                    tables,
-                    request.client_identity,
-                    upto,
-                    lambda op: self._base_revision(request, shard, op, since),
-                )
-                result.merge(applier.apply_all(chunk))
+            chunk_result, rev = self._apply(shard, db_id, principal, request, tables, since, chunk)
+            result.merge(chunk_result)
+            upto = rev or upto
         if result.invitations and self.send_invites is not None:
             self.send_invites(db_id, result.invitations)
         y_answers, y_rev = self._store_y_updates(db_id, shard, principal, request)
@@ -129,6 +116,40 @@ class SyncService:
             db_id, shard, principal, request, since, upto, result, prefixes, y_answers
         )
         return outcome, answer
+
+    def _apply(
+        self,
+        shard: Shard,
+        db_id: str,
+        principal: Principal,
+        request: SyncRequest,
+        tables: dict[str, table_store.TableInfo],
+        since: int | None,
+        chunk: list[ClientTransaction],
+    ) -> tuple[ApplyResult, int | None]:
+        """Apply ``chunk`` in one shard transaction: what it did, and the revision it
+        committed (None when a refusal rolled it back whole: ``ApplyResult.undo``)."""
+        try:
+            with (
+                ExitStack() as lock_held,
+                committing(shard, db_id, self.bus, request.client_identity) as write,
+            ):
+                if _small(chunk):
+                    lock_held.enter_context(holding_lock())  # until the commit
+                applier = TransactionApplier(
+                    write.store,
+                    RealmAccess(write.store, principal),
+                    tables,
+                    request.client_identity,
+                    write.rev,
+                    lambda op: self._base_revision(request, shard, op, since),
+                )
+                result = applier.apply_all(chunk)
+                if result.undo:
+                    raise _Undone(result)
+        except _Undone as undone:
+            return undone.result, None
+        return result, write.rev
 
     def _store_y_updates(
         self, db_id: str, shard: Shard, principal: Principal, request: SyncRequest
@@ -260,7 +281,7 @@ class SyncService:
         prefixes: dict[str, str | None],
         y_answers: list[YMessage],
     ) -> Iterator[str]:
-        with shard.transaction(read_only=True) as connection:
+        with shard.reads() as connection:
             store = ObjectStore(connection, db_id)
             if upto is None:
                 upto = store.current_revision()
@@ -301,6 +322,14 @@ class SyncService:
             for index, message in enumerate(itertools.chain(y_answers, news)):
                 yield to_tson(message) if index == 0 else "," + to_tson(message)
             yield "]}"
+
+
+class _Undone(Exception):
+    """Rolls back a shard transaction whose lone client transaction was refused."""
+
+    def __init__(self, result: ApplyResult) -> None:
+        super().__init__()
+        self.result = result
 
 
 def _y_revision(request: SyncRequest, shard: Shard, since: int | None) -> int | None:

@@ -449,3 +449,25 @@ def test_very_deep_text_is_a_tson_error_not_recursion_error():
         loads("[" * 200_000 + "]" * 200_000)
     with pytest.raises(TSONError):
         loads('{"a":' * 200_000 + "1" + "}" * 200_000, max_depth=10**6)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a":"\\ud800"}',  # a lone surrogate: orjson refuses it
+        "[123456789012345678901234567890]",  # beyond 64 bits: orjson reads a float
+        "[18446744073709551616,-9223372036854775809]",
+        '{"n":[0.1,1.5e-7,0.00001,1e+21,-0]}',
+    ],
+)
+def test_the_fast_codec_keeps_what_the_standard_library_reads(text):
+    value = loads(text)
+    assert value == json.loads(text)
+    assert type(value) is type(json.loads(text))
+    assert loads(dumps(value)) == value
+
+
+def test_numbers_are_written_as_javascript_writes_them():
+    assert dumps([1.5e-7, 0.00001, 1e21, 0.1, 2.0**60]) == (
+        "[1.5e-7,0.00001,1e+21,0.1,1152921504606847000]"
+    )
