@@ -684,6 +684,11 @@ def services(settings):
     ("add_item", 0, "itm3", USERS[0], None),
     ("add_item", 2, "itm3", USERS[2], None),
 ])
+@example([  # an insert a replayed where-delete drops is still refused where it may not go
+    ("create_realm", 0, "rlmOne"),
+    ("where_title", 0, "t0", None),
+    ("add_item", 0, "itm1", "rlmTwo", None),
+])
 @example([  # '*' does not cover owner and realmId; moving needs add in the destination
     ("invite", None, "rlmOne", 1, "editor"),
     ("answer_own", 1, "rlmOne", True),

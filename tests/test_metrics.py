@@ -74,7 +74,7 @@ def test_requests_are_counted_by_endpoint_and_status(app):
 
 def test_unknown_paths_and_methods_add_no_new_series(app):
     client = app.test_client()
-    client.get("/warm-up-unmatched")
+    client.get("/warm-up-unmatched/x/y")  # the shape of the paths below: no route
     client.open("/warm-up-unmatched", method="BREW")
     before = scrape(client)
     marker = uuid.uuid4().hex

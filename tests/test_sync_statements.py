@@ -18,6 +18,8 @@ from sqlalchemy import Engine, event
 
 from dxc.manage import databases
 from dxc.manage.importer import import_document
+from dxc.storage import router
+from dxc.sync import service as sync_service
 from tests.protocol_client import ALICE, Device, item
 
 #: The user's deactivation check; UPDATE revisions, INSERT applied txids, SELECT the
@@ -57,6 +59,15 @@ def counting(engines: set[Engine]) -> Iterator[Tally]:
         for engine in engines:
             event.remove(engine, "before_cursor_execute", on_execute)
             event.remove(engine, "begin", on_begin)
+
+
+@pytest.fixture(autouse=True)
+def no_periodic_rereads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The placement, table registry and shard versions are read again every few
+    seconds: on a slow machine that read could fall into the counted sync."""
+    monkeypatch.setattr(router, "PLACEMENT_TTL", 3600.0)
+    monkeypatch.setattr(router, "SHARD_CHECK_SECONDS", 3600.0)
+    monkeypatch.setattr(sync_service, "PLACEMENT_TTL", 3600.0)
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])

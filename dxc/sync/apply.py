@@ -239,9 +239,13 @@ class TransactionApplier:
             elif old is not None and op.type == "insert":
                 raise InvalidOperation(f"{op.table}: an object with key {key!r} already exists")
             else:
-                value = self._rebased(op, key, dict(op.values[index]))
+                written = op.values[index]
+                value = self._rebased(op, key, dict(written))
                 if value is None:
-                    continue  # deleted by a later consistent operation of another client
+                    # Deleted by a later where-clause of another client: nothing to store,
+                    # but refused all the same where the principal may not write it.
+                    self._checked(op.table, key, old, dict(written))
+                    continue
                 yield self._row(op.table, key, old, value)
 
     def _update(self, op: Operation) -> Iterator[StoredObject]:
@@ -411,6 +415,27 @@ class TransactionApplier:
         old_value: dict[str, Any] | None = None,
     ) -> StoredObject:
         """The row to store for ``value``, after checking the principal may write it."""
+        member = self._checked(table, key, old, value, old_value)
+        realm_id, owner = value["realmId"], value.get("owner") or None
+        if member.send_invite:
+            self._invitations.append(self._invitation(key, value))
+        if old is not None and old.realm_id != realm_id:
+            self.store.record_departure(table, key, old.realm_id, self.rev)
+        row = StoredObject(table, key, realm_id, owner, self.rev, False, tson.dumps(value))
+        self.lifecycle.note(old, row)
+        return row
+
+    def _checked(
+        self,
+        table: str,
+        key: str,
+        old: StoredObject | None,
+        value: Any,
+        old_value: dict[str, Any] | None = None,
+    ) -> member_rules.MemberWrite:
+        """Check that the principal may write ``value`` (its defaults filled in); what
+        the member rules add to it. :class:`PermissionDenied` or
+        :class:`InvalidOperation` if not."""
         if not isinstance(value, dict):
             raise InvalidOperation(f"{table}: {key!r} must be an object")
         @functools.cache
@@ -432,13 +457,7 @@ class TransactionApplier:
             self.rules.check_create(table, key, value)
         else:
             self.rules.check_change(table, old, decoded, value, member.server_set)
-        if member.send_invite:
-            self._invitations.append(self._invitation(key, value))
-        if old is not None and old.realm_id != realm_id:
-            self.store.record_departure(table, key, old.realm_id, self.rev)
-        row = StoredObject(table, key, realm_id, owner, self.rev, False, tson.dumps(value))
-        self.lifecycle.note(old, row)
-        return row
+        return member
 
     def _tombstone(self, table: str, old: StoredObject, value: dict[str, Any]) -> StoredObject:
         self.rules.check_delete(table, old, value)
