@@ -67,7 +67,6 @@ class Shard:
             with connection.begin():
                 yield connection
 
-
     @contextmanager
     def reads(self) -> Iterator[Connection]:
         """A connection for reads that need no transaction of their own
