@@ -246,8 +246,11 @@ class FakeSocket:
             raise SocketClosed
         self.sent.put(json.loads(text))
 
-    def receive(self) -> str | bytes | None:
-        return self.incoming.get()
+    def receive(self, timeout: float | None = None) -> str | bytes | None:
+        try:
+            return self.incoming.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError from None
 
     def close(self) -> None:
         self.closed = True
