@@ -9,10 +9,12 @@ the open socket.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Blueprint, Response, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import Forbidden
 
 from dxc.api import services
@@ -20,12 +22,18 @@ from dxc.api.cors import origin_allowed
 from dxc.api.forward import relay_socket
 from dxc.api.websocket import WebSocket
 from dxc.protocol.live import SocketQuery
+from dxc.realtime.service import LiveService
 
 #: Seconds between WebSocket protocol pings, which find clients that vanished
 #: without closing (the browser answers them; the addon never sees them).
 PROTOCOL_PING_SECONDS = 30
 
 bp = Blueprint("changes", __name__)
+
+
+@bp.record_once
+def serve_sockets(state: BlueprintSetupState) -> None:
+    state.app.wsgi_app = ServeSockets(state.app.wsgi_app)  # type: ignore[method-assign]
 
 
 @bp.before_request
@@ -47,24 +55,55 @@ def changes(db_id: str) -> Response:
     socket = WebSocket.accept(
         request.environ, PROTOCOL_PING_SECONDS, services().settings.max_body_bytes
     )
-    try:
-        target = services().relocations.target_of(db_id)
-        if target is not None:  # the database moved: its new installation serves the socket
+    target = services().relocations.target_of(db_id)
+    if target is not None:  # the database moved: its new installation serves the socket
+        try:
             with services().activity.relaying(db_id):
                 relay_socket(socket, target)
-        else:
-            services().live.serve(socket, db_id, query)
+        finally:
+            socket.close()
+    else:
+        request.environ[SESSION] = functools.partial(
+            _serve, services().live, socket, db_id, query
+        )
+    return Response(status=101)
+
+
+def _serve(live: LiveService, socket: WebSocket, db_id: str, query: SocketQuery) -> None:
+    try:
+        live.serve(socket, db_id, query)
     finally:
         socket.close()
-    return _Upgraded()
 
 
-class _Upgraded(Response):
-    """The connection was the socket's: no HTTP answer may follow it."""
+#: Where :func:`changes` leaves the session of the socket it accepted.
+SESSION = "dxc.socket_session"
+
+
+class ServeSockets:
+    """Runs the session of an accepted socket once its request ended.
+
+    A socket lives for hours, mostly idle; served inside the view, it would keep
+    Flask's request and application contexts, the parsed request and their frames
+    for as long, as it would the WSGI environ: ~5 KiB of the ~30 a socket may cost.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        if "gunicorn.socket" in environ:
+        answer = self.app(environ, start_response)
+        session = environ.pop(SESSION, None)
+        if session is None:
+            return answer
+        if hasattr(answer, "close"):
+            answer.close()
+        del answer
+        gunicorn = "gunicorn.socket" in environ
+        environ.clear()  # the request's headers and variables are of no further use
+        session()
+        if gunicorn:
             raise StopIteration  # gunicorn closes the connection without writing anything
-        return super().__call__(environ, start_response)  # werkzeug's server closes it
+        return []  # werkzeug's server closes it
