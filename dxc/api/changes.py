@@ -10,6 +10,7 @@ the open socket.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -23,6 +24,8 @@ from dxc.api.forward import relay_socket
 from dxc.api.websocket import WebSocket
 from dxc.protocol.live import SocketQuery
 from dxc.realtime.service import LiveService
+
+log = logging.getLogger(__name__)
 
 #: Seconds between WebSocket protocol pings, which find clients that vanished
 #: without closing (the browser answers them; the addon never sees them).
@@ -103,7 +106,10 @@ class ServeSockets:
         del answer
         gunicorn = "gunicorn.socket" in environ
         environ.clear()  # the request's headers and variables are of no further use
-        session()
+        try:
+            session()
+        except Exception:  # after the 101, no HTTP answer may follow: log it, close
+            log.exception("a /changes socket failed")
         if gunicorn:
             raise StopIteration  # gunicorn closes the connection without writing anything
         return []  # werkzeug's server closes it

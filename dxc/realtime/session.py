@@ -121,6 +121,7 @@ class LiveSession:
         self._changes_lock = threading.Lock()
         self._handling_changes = False  # a thread is handling self._changes
         self._turn = threading.Lock()  # held by whoever acts on the socket
+        self._ended = False  # run() returned: changes are no longer handled
         self._last_sent = time.monotonic()
         self.documents = (
             None
@@ -149,6 +150,8 @@ class LiveSession:
                     self._handling_changes = False
                     return
             with self._turn:
+                if self._ended:
+                    return
                 self._acting(self._on_changes, changes)
 
     # --- the socket's greenlet ------------------------------------------------------------
@@ -174,7 +177,9 @@ class LiveSession:
         except Exception:
             self._failed()
         finally:
-            self.hub.unsubscribe(self)
+            with self._turn:  # after a change being handled, which may subscribe again
+                self._ended = True
+                self.hub.unsubscribe(self)
             if self.documents is not None:
                 self.documents.close()
             metrics.LIVE_SOCKETS.dec()
