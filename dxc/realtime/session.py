@@ -201,6 +201,10 @@ class LiveSession:
             else:
                 if frame is None:
                     return  # closed
+                # The greenlets already waiting go first: when a change wakes thousands of
+                # sockets, their messages are not held behind the answers of the first clients
+                # (each ``ready`` costs a database read).
+                cooperative.take_turns()
             with self._turn:
                 if frame is not None:
                     self._on_frame(frame)
