@@ -193,10 +193,12 @@ class WebSocket:
             self._gone = True
 
     def _on_message(self, event: Message) -> None:
+        if self._close_deadline is not None:
+            return  # closing: what the client still sends (a refused message's rest) is dropped
         self._size += len(event.data)
         if self.max_message_size is not None and self._size > self.max_message_size:
-            self.close(CloseReason.MESSAGE_TOO_BIG, "Message is too big")
             self._parts, self._size = [], 0
+            self.close(CloseReason.MESSAGE_TOO_BIG, "Message is too big")
             return
         self._parts.append(event.data)
         if not event.message_finished:
