@@ -9,6 +9,8 @@ run now and then.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import sys
 import threading
 import time
@@ -38,10 +40,11 @@ def start(job: Callable[[], object]) -> None:
     """Run ``job`` beside the caller: in a bare greenlet under gevent (a patched
     ``threading.Thread`` costs five times as much to start, which counts when one
     change wakes thousands of sockets), else in a daemon thread."""
+    in_context = functools.partial(contextvars.copy_context().run, job)  # the log's request id
     gevent_monkey = sys.modules.get("gevent.monkey")
     if gevent_monkey is not None and gevent_monkey.is_module_patched("threading"):
         import gevent
 
-        gevent.spawn(job)
+        gevent.spawn(in_context)
     else:
-        threading.Thread(target=job, daemon=True).start()
+        threading.Thread(target=in_context, daemon=True).start()

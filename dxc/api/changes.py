@@ -14,10 +14,11 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import Forbidden
 
+from dxc import logs
 from dxc.api import services
 from dxc.api.cors import origin_allowed
 from dxc.api.forward import relay_socket
@@ -67,16 +68,21 @@ def changes(db_id: str) -> Response:
             socket.close()
     else:
         request.environ[SESSION] = functools.partial(
-            _serve, services().live, socket, db_id, query
+            _serve, services().live, socket, db_id, query, g.request_id
         )
     return Response(status=101)
 
 
-def _serve(live: LiveService, socket: WebSocket, db_id: str, query: SocketQuery) -> None:
+def _serve(
+    live: LiveService, socket: WebSocket, db_id: str, query: SocketQuery, request_id: str
+) -> None:
+    """The socket's session; its log lines carry the id of the request that opened it."""
+    logged_as = logs.REQUEST_ID.set(request_id)
     try:
         live.serve(socket, db_id, query)
     finally:
         socket.close()
+        logs.REQUEST_ID.reset(logged_as)
 
 
 #: Where :func:`changes` leaves the session of the socket it accepted.
