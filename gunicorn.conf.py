@@ -19,7 +19,7 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '3000')}"
 worker_class = "gevent"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Mostly idle /changes sockets (about 64 KiB each): a worker holds 10 000 in some 700 MiB.
+# Mostly idle /changes sockets (about 28 KiB each): a worker holds 10 000 in some 400 MiB.
 # Each is an open file: on_starting raises the soft limit (ulimit -n) to match if it may.
 worker_connections = int(os.environ.get("DXC_WORKER_CONNECTIONS", "10000"))
 # gevent workers notify the arbiter from their own loop, so a long request

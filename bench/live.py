@@ -1,7 +1,7 @@
 """Live changes: latency, fan-out and the cost of idle ``/changes`` sockets.
 
     .venv/bin/python bench/live.py [--db sqlite|postgres] [--redis URL] [--writes 200]
-                                   [--max-sockets 4000]
+                                   [--max-sockets 4000] [--deflate]
 
 1. Latency (two workers). A writer pushes one insert per ``/sync`` over a
    kept-alive connection (so one worker serves all its requests). Two readers
@@ -17,6 +17,10 @@
 3. Memory and capacity (one worker): RSS before and after opening idle
    sockets, and how many one worker holds (up to ``--max-sockets``, each
    answering a ping).
+
+``--deflate``: the bench's sockets offer permessage-deflate, as browsers and
+Node's ``ws`` do (without it they do not), and the memory is measured after
+each socket sent a ``ping`` and received its ``pong``, compressed.
 
 Loopback only; every loop is bounded; nothing here asserts a timing.
 """
@@ -44,6 +48,8 @@ from pathlib import Path
 import gevent
 from gevent.event import Event
 from simple_websocket import Client, ConnectionClosed
+from wsproto.events import RejectConnection, Request
+from wsproto.extensions import PerMessageDeflate
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -68,6 +74,8 @@ def main() -> None:
     parser.add_argument("--redis", help="a Redis URL: use the Redis bus")
     parser.add_argument("--writes", type=int, default=200)
     parser.add_argument("--max-sockets", type=int, default=4000)
+    parser.add_argument("--deflate", action="store_true",
+                        help="the sockets offer permessage-deflate, as browsers do")
     parser.add_argument(
         "--postgres",
         default=os.environ.get(
@@ -75,10 +83,12 @@ def main() -> None:
         ),
     )
     args = parser.parse_args()
+    Reader.deflate = args.deflate
     bus = "Redis pub/sub" if args.redis else (
         "LISTEN/NOTIFY" if args.db == "postgres" else "datagrams between the workers")
     pause = 0.0
-    print(f"database: {args.db}, bus: {bus}, writes per measurement: {args.writes}"
+    print(f"database: {args.db}, bus: {bus}, writes per measurement: {args.writes}, "
+          f"permessage-deflate: {'offered' if args.deflate else 'not offered'}"
           + (f", each after a random pause of up to {pause:.1f} s" if pause else ""))
     with database(args) as url, Server(url, args.redis, workers=2) as server:
         bench_latency(server, args.writes, pause)
@@ -217,8 +227,27 @@ class Device:
         return f"ws://127.0.0.1:{self.server.port}{self.path}/changes?{query}"
 
 
+class DeflateClient(Client):
+    """simple-websocket's client, offering permessage-deflate as browsers do."""
+
+    def handshake(self) -> None:
+        self.sock.send(self.ws.send(Request(
+            host=self.host, target=self.path, subprotocols=self.subprotocols,
+            extra_headers=self.extra_headeers, extensions=[PerMessageDeflate()])))
+        while True:
+            self.ws.receive_data(self.sock.recv(self.receive_bytes))
+            event = next(self.ws.events(), None)
+            if event is not None:
+                break
+        if isinstance(event, RejectConnection):
+            raise ConnectionError(event.status_code)
+        self.connected = True
+
+
 class Reader:
     """A socket that applies ``changes`` the way the addon does and notes when each arrived."""
+
+    deflate = False
 
     def __init__(self, device: Device, realms_hash: str) -> None:
         self.device = device
@@ -226,7 +255,7 @@ class Reader:
         self.arrived: dict[str, float] = {}
         self.event = Event()
         self.pongs = 0
-        self.ws = Client.connect(device.socket_url())
+        self.ws = (DeflateClient if self.deflate else Client).connect(device.socket_url())
         self._ready()
         self.greenlet = gevent.spawn(self._run)
 
@@ -356,6 +385,8 @@ def bench_memory(server: Server, max_sockets: int) -> None:
     time.sleep(0.5)
     before = server.rss_kb(pid)
     idle = open_idle(server, 1000, "mem")
+    for reader in idle:
+        reader.ping()  # with --deflate, each socket has compressed and decompressed a message
     time.sleep(0.5)
     after = server.rss_kb(pid)
     print(f"\nmemory: worker RSS {before / 1024:.1f} MiB -> {after / 1024:.1f} MiB with 1000 idle"

@@ -441,8 +441,9 @@ class ClosingSocket:
     def send(self, text: str) -> None:
         self.sent.append(json.loads(text))
 
-    def receive(self) -> None:
-        self.closed.wait(timeout=5)
+    def receive(self, timeout: float | None = None) -> None:
+        if not self.closed.wait(timeout=5 if timeout is None else min(timeout, 5)):
+            raise TimeoutError
 
     def close(self) -> None:
         self.closed.set()

@@ -52,6 +52,7 @@ class Socket:
         self.messages: deque[dict[str, Any]] = deque()
         self.frames: deque[bytes] = deque()  # binary frames (Y.js messages)
         self.closed = False
+        self.close_code: int | None = None
         while self.status is None:
             self._pump()
 
@@ -70,6 +71,7 @@ class Socket:
                 self.frames.append(bytes(event.data))
             elif isinstance(event, CloseConnection):
                 self.closed = True
+                self.close_code = event.code
             elif not isinstance(event, RejectData):
                 raise AssertionError(f"unexpected {event!r}")
         if not data:
@@ -77,6 +79,13 @@ class Socket:
 
     def send(self, message: dict[str, Any]) -> None:
         self.sock.sendall(self.ws.send(TextMessage(json.dumps(message))))
+
+    def send_in_parts(self, message: dict[str, Any], size: int) -> None:
+        """``message`` as a fragmented message of ``size`` characters a frame."""
+        text = json.dumps(message)
+        for start in range(0, len(text), size):
+            last = start + size >= len(text)
+            self.sock.sendall(self.ws.send(TextMessage(text[start:start + size], True, last)))
 
     def send_bytes(self, frame: bytes) -> None:
         self.sock.sendall(self.ws.send(BytesMessage(frame)))
@@ -233,4 +242,25 @@ def test_a_logged_in_socket_sees_its_realms_and_not_other_users_changes(server, 
     assert (message["type"], message["baseRev"], message["newRev"]) == ("changes", "1:0", "1:2")
     keys = [key for entry in message["changes"] for mut in entry["muts"] for key in mut["keys"]]
     assert keys == ["itmA"]
+    client.close()
+
+
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
+def test_a_fragmented_message_is_read_whole(server, db_url, deflate):
+    client = Socket(socket_url(db_url), deflate=deflate)
+    client.send_in_parts({"type": "ready", "rev": "1:0", "realmSetHash": "stale"}, 7)
+    assert client.receive() == {"type": "realms-changed", "realmsHash": PUBLIC_HASH}
+    client.send_in_parts({"type": "ping"}, 3)
+    assert client.receive() == {"type": "pong"}
+    client.close()
+
+
+@pytest.mark.parametrize("server_env", [{"DXC_MAX_BODY_BYTES": "1000"}])
+def test_a_message_bigger_than_a_request_body_may_be_closes_the_socket(server, db_url):
+    client = Socket(socket_url(db_url))
+    client.round_trip()
+    client.send_in_parts({"type": "ping", "padding": "x" * 1200}, 400)
+    while (message := client.receive()) is not None:
+        assert message == {"type": "pong"}, "only a keepalive before the close"
+    assert client.close_code == 1009  # RFC 6455: message too big
     client.close()

@@ -9,50 +9,35 @@ the open socket.
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
 
-import simple_websocket.ws
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Response, g, request
 from flask.blueprints import BlueprintSetupState
-from flask_sock import Sock
-from simple_websocket import ConnectionClosed, Server
 from werkzeug.exceptions import Forbidden
-from wsproto.extensions import PerMessageDeflate
 
+from dxc import logs
 from dxc.api import services
 from dxc.api.cors import origin_allowed
 from dxc.api.forward import relay_socket
+from dxc.api.websocket import WebSocket
 from dxc.protocol.live import SocketQuery
-from dxc.realtime.session import SocketClosed
+from dxc.realtime.service import LiveService
+
+log = logging.getLogger(__name__)
 
 #: Seconds between WebSocket protocol pings, which find clients that vanished
 #: without closing (the browser answers them; the addon never sees them).
 PROTOCOL_PING_SECONDS = 30
 
-# Browsers and Node's ws offer permessage-deflate, and simple-websocket accepts it with
-# zlib contexts kept from one message to the next: about 100 KiB per socket from its first
-# message on (170 KiB instead of 65 with 500 sockets), for sockets that mostly wait. Each
-# message is compressed on its own instead, and the contexts freed after it (RFC 7692's
-# no_context_takeover, which a server may ask of both sides).
-simple_websocket.ws.PerMessageDeflate = functools.partial(
-    PerMessageDeflate, server_no_context_takeover=True, client_no_context_takeover=True
-)
-
 bp = Blueprint("changes", __name__)
-sock = Sock()
 
 
 @bp.record_once
-def configure(state: BlueprintSetupState) -> None:
-    app: Flask = state.app
-    app.config.setdefault(
-        "SOCK_SERVER_OPTIONS",
-        {
-            "ping_interval": PROTOCOL_PING_SECONDS,
-            "max_message_size": app.extensions["dxc"].settings.max_body_bytes,
-        },
-    )
+def serve_sockets(state: BlueprintSetupState) -> None:
+    state.app.wsgi_app = ServeSockets(state.app.wsgi_app)  # type: ignore[method-assign]
 
 
 @bp.before_request
@@ -67,35 +52,70 @@ def admit() -> None:
         services().router.shard_for(db_id)  # 404 for an unknown database
 
 
-@sock.route("/<db_id>/changes", bp=bp)
-def changes(ws: Server, db_id: str) -> None:
+@bp.route("/<db_id>/changes", websocket=True)
+def changes(db_id: str) -> Response:
     # Never log the query: it carries the access token.
+    query = SocketQuery.parse(request.args)
+    socket = WebSocket.accept(
+        request.environ, PROTOCOL_PING_SECONDS, services().settings.max_body_bytes
+    )
     target = services().relocations.target_of(db_id)
     if target is not None:  # the database moved: its new installation serves the socket
-        with services().activity.relaying(db_id):
-            relay_socket(ws, target)
-        return
-    services().live.serve(_Socket(ws), db_id, SocketQuery.parse(request.args))
-
-
-class _Socket:
-    """simple-websocket's connection as a :class:`dxc.realtime.session.Socket`."""
-
-    def __init__(self, ws: Server) -> None:
-        self.ws = ws
-
-    def send(self, data: str | bytes) -> None:
         try:
-            self.ws.send(data)
-        except (ConnectionClosed, OSError) as closed:
-            raise SocketClosed from closed
+            with services().activity.relaying(db_id):
+                relay_socket(socket, target)
+        finally:
+            socket.close()
+    else:
+        request.environ[SESSION] = functools.partial(
+            _serve, services().live, socket, db_id, query, g.request_id
+        )
+    return Response(status=101)
 
-    def receive(self) -> str | bytes | None:
+
+def _serve(
+    live: LiveService, socket: WebSocket, db_id: str, query: SocketQuery, request_id: str
+) -> None:
+    """The socket's session; its log lines carry the id of the request that opened it."""
+    logged_as = logs.REQUEST_ID.set(request_id)
+    try:
+        live.serve(socket, db_id, query)
+    finally:
+        socket.close()
+        logs.REQUEST_ID.reset(logged_as)
+
+
+#: Where :func:`changes` leaves the session of the socket it accepted.
+SESSION = "dxc.socket_session"
+
+
+class ServeSockets:
+    """Runs the session of an accepted socket once its request ended.
+
+    A socket lives for hours, mostly idle; served inside the view, it would keep
+    Flask's request and application contexts, the parsed request and their frames
+    for as long, as it would the WSGI environ: ~5 KiB of the ~30 a socket may cost.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        answer = self.app(environ, start_response)
+        session = environ.pop(SESSION, None)
+        if session is None:
+            return answer
+        if hasattr(answer, "close"):
+            answer.close()
+        del answer
+        gunicorn = "gunicorn.socket" in environ
+        environ.clear()  # the request's headers and variables are of no further use
         try:
-            return self.ws.receive()
-        except ConnectionClosed:
-            return None
-
-    def close(self) -> None:
-        with contextlib.suppress(ConnectionClosed, OSError):
-            self.ws.close()
+            session()
+        except Exception:  # after the 101, no HTTP answer may follow: log it, close
+            log.exception("a /changes socket failed")
+        if gunicorn:
+            raise StopIteration  # gunicorn closes the connection without writing anything
+        return []  # werkzeug's server closes it

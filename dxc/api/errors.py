@@ -162,7 +162,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RemoteProtocolError)
     def broken_upgrade(error: RemoteProtocolError) -> Response:
-        # simple-websocket's handshake (wsproto) found the upgrade request wanting.
+        # The WebSocket handshake (wsproto, dxc.api.websocket) found the upgrade request wanting.
         return error_response(400, "bad_request", f"not a WebSocket upgrade: {error}")
 
     @app.errorhandler(WebsocketMismatch)

@@ -25,11 +25,13 @@ from collections.abc import Iterator
 import requests
 from flask import Flask, Response, request
 from requests.adapters import HTTPAdapter
-from simple_websocket import Client, ConnectionClosed, Server
+from simple_websocket import Client, ConnectionClosed
 
 from dxc.api import services
 from dxc.api.cors import database_in_path
+from dxc.api.websocket import WebSocket
 from dxc.errors import Gone, Moving
+from dxc.realtime.session import SocketClosed
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +120,7 @@ def _streamed(upstream: requests.Response) -> Iterator[bytes]:
         upstream.close()
 
 
-def relay_socket(ws: Server, target: str) -> None:
+def relay_socket(ws: WebSocket, target: str) -> None:
     """Relay the ``/changes`` socket ``ws`` to ``target``'s, frames both ways, until
     either side closes. The query (with the access token) goes along; it is never logged."""
     url = "ws" + target.removeprefix("http") + "/changes"
@@ -135,12 +137,12 @@ def relay_socket(ws: Server, target: str) -> None:
     back.join(timeout=5)
 
 
-def _pump(source: Server | Client, sink: Server | Client) -> None:
+def _pump(source: WebSocket | Client, sink: WebSocket | Client) -> None:
     """Frames from ``source`` to ``sink`` until one closes; then closes both."""
     try:
         while (frame := source.receive()) is not None:
             sink.send(frame)
-    except (ConnectionClosed, OSError):
+    except (ConnectionClosed, SocketClosed, OSError):
         pass
     finally:
         for side in (source, sink):

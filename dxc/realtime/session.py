@@ -13,9 +13,12 @@ Binary frames are Y.js messages, served by :class:`SocketDocuments`
 (``dxc.realtime.ydocs``), whose updates and awareness go out at once, not
 waiting for a ``ready``.
 
-Everything runs in the socket's own greenlet; a second one only reads
-frames. The hub and the reader hand over work through a queue, so nothing
-else ever writes to the socket.
+One greenlet per socket, the request's: it reads frames, answers them and
+keeps the timers (keep-alive, token expiry, account checks). Changes from the
+hub are handled by a short-lived greenlet (a thread without gevent) started for
+the first waiting change and gone when none waits, so an idle socket holds no
+second one. One lock lets one of the two act at a time: they share what the
+client has, and both write to the socket.
 """
 
 from __future__ import annotations
@@ -24,13 +27,12 @@ import collections
 import contextlib
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
-from dxc import metrics
+from dxc import cooperative, metrics
 from dxc.access import Principal
 from dxc.bus.base import Bus, Change
 from dxc.protocol import live
@@ -61,14 +63,13 @@ class Socket(Protocol):
         """Send a text (str) or binary (bytes) frame; raise :class:`SocketClosed`
         if the socket is closed."""
 
-    def receive(self) -> str | bytes | None:
-        """The next frame; None once the socket is closed."""
+    def receive(self, timeout: float | None = None) -> str | bytes | None:
+        """The next frame; None once the socket is closed; ``TimeoutError`` if none
+        came within ``timeout`` seconds."""
 
-    def close(self) -> None: ...
-
-
-_WAKE = object()  # changes are waiting in LiveSession._changes
-_CLOSED = object()  # the reader saw the socket close
+    def close(self) -> None:
+        """Close the socket; ``receive`` then returns None (at once, or once the client
+        answered the close)."""
 
 
 class LiveSession:
@@ -116,9 +117,11 @@ class LiveSession:
         self.sent: collections.Counter[str] = collections.Counter()
         #: Messages sent because of a change another process committed.
         self.cross_process = 0
-        self._inbox: queue.Queue[object] = queue.Queue()
         self._changes: list[Change] = []
         self._changes_lock = threading.Lock()
+        self._handling_changes = False  # a thread is handling self._changes
+        self._turn = threading.Lock()  # held by whoever acts on the socket
+        self._ended = False  # run() returned: changes are no longer handled
         self._last_sent = time.monotonic()
         self.documents = (
             None
@@ -133,9 +136,23 @@ class LiveSession:
     def notify(self, change: Change) -> None:
         with self._changes_lock:
             self._changes.append(change)
-            first = len(self._changes) == 1
-        if first:
-            self._inbox.put(_WAKE)
+            if self._handling_changes:
+                return
+            self._handling_changes = True
+        cooperative.start(self._handle_changes)
+
+    def _handle_changes(self) -> None:
+        """Handle the waiting changes, and those that arrive meanwhile, then end."""
+        while True:
+            with self._changes_lock:
+                changes, self._changes = self._changes, []
+                if not changes:
+                    self._handling_changes = False
+                    return
+            with self._turn:
+                if self._ended:
+                    return
+                self._acting(self._on_changes, changes)
 
     # --- the socket's greenlet ------------------------------------------------------------
 
@@ -144,27 +161,25 @@ class LiveSession:
         started = time.monotonic()
         metrics.LIVE_SOCKETS.inc()
         try:
-            if self._refuse_deactivated():
-                return
-            if self._expired():
-                self._expire()
-            else:
-                self.view = self.feed.realm_view(self.db_id, self.principal)
-                self.hub.subscribe(self, self.db_id, self.view.all)
-                if self.documents is not None:
-                    self.documents.readable = frozenset(self.view.realms)
-            threading.Thread(target=self._read, name="dxc-live-reader", daemon=True).start()
+            with self._turn:
+                if self._refuse_deactivated():
+                    return
+                if self._expired():
+                    self._expire()
+                else:
+                    self.view = self.feed.realm_view(self.db_id, self.principal)
+                    self.hub.subscribe(self, self.db_id, self.view.all)
+                    if self.documents is not None:
+                        self.documents.readable = frozenset(self.view.realms)
             self._serve()
         except SocketClosed:
             pass
         except Exception:
-            # E.g. the database is unreachable: the client retries after 3 s, not at once.
-            log.exception("live session of db=%s failed", self.db_id)
-            with contextlib.suppress(SocketClosed):
-                self._send(live.error("Internal server error"))
-            self.socket.close()
+            self._failed()
         finally:
-            self.hub.unsubscribe(self)
+            with self._turn:  # after a change being handled, which may subscribe again
+                self._ended = True
+                self.hub.unsubscribe(self)
             if self.documents is not None:
                 self.documents.close()
             metrics.LIVE_SOCKETS.dec()
@@ -180,21 +195,48 @@ class LiveSession:
     def _serve(self) -> None:
         while True:
             try:
-                item = self._inbox.get(timeout=self._seconds_to_next_timer())
-            except queue.Empty:
-                item = None
-            if item is _CLOSED:
-                return
-            if item is _WAKE:
-                self._on_changes()
-            elif isinstance(item, str | bytes):
-                self._on_frame(item)
-            if self._expires is not None and not self.token_expired and self._expired():
-                self._expire()
-            if self._account_due() and self._refuse_deactivated():
-                return
-            if time.monotonic() - self._last_sent >= self.keepalive:
-                self._send(live.pong())
+                frame = self.socket.receive(self._seconds_to_next_timer())
+            except TimeoutError:
+                frame = None
+            else:
+                if frame is None:
+                    return  # closed
+                # The greenlets already waiting go first: when a change wakes thousands of
+                # sockets, their messages are not held behind the answers of the first clients
+                # (each ``ready`` costs a database read).
+                cooperative.take_turns()
+            with self._turn:
+                if frame is not None:
+                    self._on_frame(frame)
+                if not self._on_timers():
+                    return
+
+    def _on_timers(self) -> bool:
+        """Whatever is due: token expiry, the account check, a keep-alive; False if
+        the socket was closed."""
+        if self._expires is not None and not self.token_expired and self._expired():
+            self._expire()
+        if self._account_due() and self._refuse_deactivated():
+            return False
+        if time.monotonic() - self._last_sent >= self.keepalive:
+            self._send(live.pong())
+        return True
+
+    def _acting(self, action: Callable[..., object], *args: object) -> None:
+        """``action(*args)`` outside the socket's greenlet: a failure ends the socket."""
+        try:
+            action(*args)
+        except SocketClosed:
+            pass  # the socket's greenlet sees the close
+        except Exception:
+            self._failed()
+
+    def _failed(self) -> None:
+        # E.g. the database is unreachable: the client retries after 3 s, not at once.
+        log.exception("live session of db=%s failed", self.db_id)
+        with contextlib.suppress(SocketClosed):
+            self._send(live.error("Internal server error"))
+        self.socket.close()
 
     def _seconds_to_next_timer(self) -> float:
         deadline = self._last_sent + self.keepalive
@@ -203,11 +245,6 @@ class LiveSession:
         if self.deactivated is not None:
             deadline = min(deadline, self._account_checked + self.account_check)
         return max(0.0, deadline - time.monotonic())
-
-    def _read(self) -> None:
-        while (frame := self.socket.receive()) is not None:
-            self._inbox.put(frame)
-        self._inbox.put(_CLOSED)
 
     def _on_frame(self, frame: str | bytes) -> None:
         if isinstance(frame, bytes):
@@ -232,9 +269,7 @@ class LiveSession:
         else:
             metrics.LIVE_MESSAGES_RECEIVED.labels("other").inc()
 
-    def _on_changes(self) -> None:
-        with self._changes_lock:
-            changes, self._changes = self._changes, []
+    def _on_changes(self, changes: list[Change]) -> None:
         if self.documents is not None and not self.token_expired:
             for change in changes:
                 self.documents.on_change(change)

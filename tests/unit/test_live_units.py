@@ -246,8 +246,11 @@ class FakeSocket:
             raise SocketClosed
         self.sent.put(json.loads(text))
 
-    def receive(self) -> str | bytes | None:
-        return self.incoming.get()
+    def receive(self, timeout: float | None = None) -> str | bytes | None:
+        try:
+            return self.incoming.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError from None
 
     def close(self) -> None:
         self.closed = True
@@ -489,3 +492,39 @@ def test_an_open_socket_of_a_user_deactivated_later_closes_at_its_next_check(run
     assert message == {"type": "error", "error": "Account deactivated"}
     session.thread.join(timeout=5)
     assert session.socket.closed and len(session.hub) == 0
+
+
+def test_a_change_handled_while_the_socket_closes_leaves_nothing_in_the_hub(running):
+    class HeldFeed(FakeFeed):
+        """Holds one check until released (the database is slow)."""
+
+        def __init__(self, view: RealmView) -> None:
+            super().__init__(view)
+            self.holding = False
+            self.held = threading.Event()
+            self.release = threading.Event()
+
+        def catch_up(self, *args, **kwargs) -> CatchUp:
+            if self.holding:
+                self.holding = False
+                self.held.set()
+                self.release.wait(timeout=5)
+            return super().catch_up(*args, **kwargs)
+
+    feed = HeldFeed(ALICE)
+    session = running(feed, principal=Principal("alice"))
+    session.ready("1:1", ALICE.hash)
+    session.settle()
+    feed.view = RealmView(("alice", "rlm-public", "rlm~shared"))  # the check subscribes anew
+    feed.holding = True
+    session.session.notify(Change.committed("db1", 1, 2, {"rlm~shared"}, {"realms"}))
+    assert feed.held.wait(timeout=5)
+    session.socket.close()  # the client leaves while its change is being checked
+    session.thread.join(timeout=0.5)  # the session ends, or waits for the check
+    feed.release.set()
+    session.thread.join(timeout=5)
+    deadline = time.monotonic() + 5
+    while session.session._handling_changes and time.monotonic() < deadline:
+        time.sleep(0.01)  # the change's check finishes
+    assert not session.thread.is_alive() and not session.session._handling_changes
+    assert len(session.hub) == 0, "a closed session must leave the hub"
