@@ -11,8 +11,8 @@ import pytest
 from dxc.manage.databases import create_database
 from dxc.manage.exporter import _change_line
 from dxc.protocol import ProtocolError
-from dxc.replication.apply import _entry, _object_entry
-from dxc.storage.objects import ObjectStore, StoredObject
+from dxc.replication.apply import _entry, _object_entry, _other_line
+from dxc.storage.objects import AppliedTransaction, ObjectStore, StoredObject
 
 AWKWARD = ['plain', 'quote " and \\ backslash', '{braces},[commas]', 'NULL', '', ' spaced ',
            "it's", 'é ü \U0001f600', 'tab\tnew\nline', '\\"', 'x\\']
@@ -53,6 +53,24 @@ def test_a_line_of_another_shape_is_left_to_the_plain_path(line):
 def test_a_line_in_another_order_or_with_escapes_keeps_its_value_text():
     line = '{"rev":3,"id":"k\\u00e9","table":"t","realm":"r","owner":"o","data":{"a": "\\u00e9"}}'
     assert _object_entry(line) == StoredObject("t", "ké", "r", "o", 3, False, '{"a": "\\u00e9"}')
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_an_exported_applied_txid_line_reads_back_as_its_record(text):
+    applied = AppliedTransaction(text, f"client{text}", f',"data":{text}', 9)
+    line = _change_line(applied)
+    assert _object_entry(line) is None  # not taken for an object line
+    assert _other_line(None, "db", json.loads(line), None, None) == applied
+
+
+@pytest.mark.parametrize("line", [
+    {"type": "applied", "user": "u", "client": "c", "txid": "t"},
+    {"type": "applied", "user": None, "client": "c", "txid": "t", "rev": 1},
+    {"type": "applied", "user": "u", "client": "c", "txid": 5, "rev": 1},
+])
+def test_a_broken_applied_txid_line_is_refused(line):
+    with pytest.raises(ProtocolError, match="not an applied transaction line"):
+        _other_line(None, "db", line, None, None)
 
 
 @pytest.mark.parametrize("data", ["[1]", '"text"', "3"])

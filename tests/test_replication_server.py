@@ -29,6 +29,7 @@ from dxc.manage import databases
 from dxc.manage.importer import import_document
 from dxc.storage import credentials
 from dxc.storage.objects import ObjectStore
+from dxc.tson import PropModification
 from tests import yjs_node
 from tests.conftest import (
     ROOT,
@@ -219,6 +220,56 @@ def test_a_replica_copies_everything_with_its_revisions_and_follows_new_writes(
     ).stdout
     (shown,) = json.loads(out)
     assert shown["inSync"] is True and shown["counts"]["items"] == [2, 2]
+
+
+def redirect(source: RunningServer, source_url: str, target: RunningServer,
+             target_url: str) -> None:
+    """``flask dxc redirect`` at the source, then wait for the copy to take over."""
+    moved = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "dxc", "redirect", "--from", source_url,
+         "--to", target_url], cwd=ROOT, env=target_env(source), capture_output=True,
+        text=True, timeout=60,
+    )
+    assert moved.returncode == 0, moved.stderr
+    deadline = time.monotonic() + 60
+    while progress(target, target_url).state != "switched":
+        assert time.monotonic() < deadline, target.log()[-3000:]
+        time.sleep(0.2)
+
+
+def test_a_txid_applied_at_the_source_is_skipped_when_resent_to_the_copy(
+    server, target, mailbox, source_db
+):
+    alice = Device(HttpClient(server.url), source_db, "alice-device")
+    alice.login(ALICE)
+    alice.sync([alice.op("items", "insert", ["itm1"], "t1", values=[item("itm1", n=1)])])
+    # Applied at the source, but the answer is lost: the device will send it again.
+    lost = [
+        alice.op("items", "insert", ["itm2"], "tLost", values=[item("itm2", n=10)]),
+        alice.op("items", "update", ["itm1"], "tLost",
+                 changeSpecs=[{"n": PropModification("add", 1)}]),
+    ]
+    assert alice.post_sync(lost).status_code == 200
+    target_url = start_replication(target, mailbox, source_db)
+    wait_in_sync(target, target_url)
+    redirect(server, source_db, target, target_url)
+
+    again = Device(HttpClient(target.url), target_url, alice.identity)
+    again.login(ALICE)
+    again.last_pull = alice.last_pull
+    before = rows(target, target_url)
+    response = again.post_sync(lost)
+    assert response.status_code == 200, response.text
+    assert tson.loads(response.content)["rejections"] == []
+    # Nothing written: every row keeps its value and revision (the push takes a
+    # revision of its own, with no row in it, at the source as here).
+    assert rows(target, target_url) == before == rows(server, source_db)
+    assert before[("items", "itm1")][4]["n"] == 2 and before[("items", "itm2")][4]["n"] == 10
+
+    # A new txid is still applied.
+    again.sync([again.op("items", "update", ["itm1"], "tNew",
+                         changeSpecs=[{"n": PropModification("add", 1)}])])
+    assert rows(target, target_url)[("items", "itm1")][4]["n"] == 3
 
 
 def test_a_replication_job_killed_mid_copy_resumes_from_its_checkpoint(
@@ -488,16 +539,7 @@ def test_blobs_and_y_documents_are_copied_followed_and_guarded_as_at_the_source(
     )
 
     # The switch-over: the copy takes over only with every blob and update.
-    moved = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", "dxc", "redirect", "--from", source_db,
-         "--to", target_url], cwd=ROOT, env=target_env(server), capture_output=True,
-        text=True, timeout=60,
-    )
-    assert moved.returncode == 0, moved.stderr
-    deadline = time.monotonic() + 60
-    while progress(target, target_url).state != "switched":
-        assert time.monotonic() < deadline, target.log()[-3000:]
-        time.sleep(0.2)
+    redirect(server, source_db, target, target_url)
     at_source = blobs(server, source_db)
     at_source.pop("blobOrphan00000000000001")
     assert blobs(target, target_url) == at_source

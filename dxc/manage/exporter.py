@@ -33,7 +33,7 @@ from dxc.storage import tables as table_store
 from dxc.storage import users
 from dxc.storage.blobs import BlobIndex
 from dxc.storage.clock import utcnow
-from dxc.storage.objects import BATCH, ObjectStore, StoredObject
+from dxc.storage.objects import BATCH, AppliedTransaction, ObjectStore, StoredObject
 from dxc.storage.ydocs import YDocStore
 
 #: NDJSON format version written in the header line.
@@ -77,7 +77,9 @@ def export_changes(services: Services, db_id: str, since: int) -> Iterator[str]:
     """The NDJSON of everything written after revision ``since``, for replication.
 
     Unlike :func:`export_ndjson` it carries each row's revision, deletions
-    (``"data": null``) and departures (an object left a realm), and its header
+    (``"data": null``), departures (an object left a realm) and the client
+    transactions recorded as applied (so that a resent txid stays skipped
+    after a replica takes over), and its header
     names the revision it reaches, the live objects per table, the blobs and
     the Y.js documents: a reader that applies the lines in order holds exactly
     this database's objects as of that revision (blobs and Y.js updates come from
@@ -100,8 +102,10 @@ def export_changes(services: Services, db_id: str, since: int) -> Iterator[str]:
         yield _line({"type": "schema", "tables": meta.schema, "sealed": False})
         yield _line({"type": "demoUsers", "users": {e: {} for e in meta.demo_users}})
         try:
-            departures = store.departure_rows(since, head)
-            rows = heapq.merge(store.changed_rows(since, head), departures, key=_rev_of)
+            rows = heapq.merge(
+                store.changed_rows(since, head), store.departure_rows(since, head),
+                store.applied_rows(since, head), key=_rev_of,
+            )
             yield from _batched(_change_line(row) for row in rows)
         except Exception as error:  # the status is sent already: tell the reader in-band
             yield _line({"type": "error", "message": f"the export failed: {error}"})
@@ -122,13 +126,21 @@ def _batched(lines: Iterator[str]) -> Iterator[str]:
     yield "".join(batch)
 
 
-def _rev_of(row: StoredObject | tuple[str, str, str, int]) -> int:
-    return row.rev if isinstance(row, StoredObject) else row[3]
+Change = StoredObject | AppliedTransaction | tuple[str, str, str, int]
 
 
-def _change_line(row: StoredObject | tuple[str, str, str, int]) -> str:
+def _rev_of(row: Change) -> int:
+    return row[3] if isinstance(row, tuple) else row.rev
+
+
+def _change_line(row: Change) -> str:
     """A row as a replica reads it: with its revision, ``null`` data for a deletion."""
-    if not isinstance(row, StoredObject):
+    if isinstance(row, AppliedTransaction):
+        return _line({
+            "type": "applied", "user": row.user_id, "client": row.client_identity,
+            "txid": row.txid, "rev": row.rev,
+        })
+    if isinstance(row, tuple):
         table, key, realm_id, rev = row
         return _line(
             {"type": "departure", "realm": realm_id, "table": table, "id": key, "rev": rev}

@@ -44,7 +44,7 @@ from dxc.protocol.schema import primary_key_path, table_prefix
 from dxc.services import Services
 from dxc.storage import tables as table_store
 from dxc.storage import users
-from dxc.storage.objects import StoredObject
+from dxc.storage.objects import AppliedTransaction, StoredObject
 
 #: Rows per transaction (more when one revision holds more).
 BATCH_ROWS = 5000
@@ -79,6 +79,10 @@ class Round:
     frozen: bool = False
 
 
+#: What a stream's lines are applied as, in revision order.
+Entry = StoredObject | Departure | AppliedTransaction
+Entries = list[Entry]
+
 #: Called after each commit: (checkpoint, rows in that commit).
 Progress = Callable[[Round, int, int], None]
 
@@ -94,7 +98,7 @@ def apply_stream(
 
     ``shard``: the source shard of the revisions applied so far (None: none yet)."""
     found = Round()
-    pending: list[StoredObject | Departure] = []
+    pending: Entries = []
     with _committer(services, db_id, found, progress) as commit:
         for raw in taking_turns(lines):
             text = raw.decode()
@@ -116,7 +120,6 @@ def apply_stream(
     return found
 
 
-Entries = list["StoredObject | Departure"]
 Commit = Callable[[Entries, int], None]
 
 
@@ -134,7 +137,8 @@ def _committer(
     a stream holds each object once, and only deletions and departures touch
     other rows of an object (its Y documents), so a batch holding any of them
     starts once the previous one ended, as every batch does on SQLite (one
-    writer). Leaving the block waits for every batch; the first error is raised."""
+    writer). Applied txids may ride with live objects: each is in the stream
+    once too. Leaving the block waits for every batch; the first error is raised."""
     overlap = services.router.shard_for(db_id).engine.dialect.name == "postgresql"
     flight: deque[Future[None]] = deque()
 
@@ -145,7 +149,9 @@ def _committer(
     with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="dxc-replication") as pool:
         def commit(entries: Entries, upto: int) -> None:
             alone = not (overlap and all(
-                isinstance(entry, StoredObject) and not entry.deleted for entry in entries
+                isinstance(entry, AppliedTransaction)
+                or (isinstance(entry, StoredObject) and not entry.deleted)
+                for entry in entries
             ))
             while flight and (alone or len(flight) >= IN_FLIGHT):
                 flight.popleft().result()
@@ -158,7 +164,7 @@ def _committer(
 
 def _other_line(
     services: Services, db_id: str, line: dict[str, Any], found: Round, shard: int | None
-) -> StoredObject | Departure | None:
+) -> Entry | None:
     """Act on a line that is not an object line of the usual shape; its entry, if it has one."""
     kind = line.get("type")
     if kind == "header":
@@ -180,6 +186,8 @@ def _other_line(
         raise ProtocolError(f"the source's export failed: {line.get('message')}")
     elif kind == "end":
         found.complete = True
+    elif kind == "applied":
+        return _applied(line)
     else:
         return _entry(line)
     return None
@@ -247,6 +255,14 @@ def _entry(line: dict) -> StoredObject | Departure:
     return _stored(line, data, lambda: json.dumps(data, ensure_ascii=False, separators=(",", ":")))
 
 
+def _applied(line: dict) -> AppliedTransaction:
+    """A client transaction the source applied, as its line names it."""
+    fields = line.get("user"), line.get("client"), line.get("txid"), line.get("rev")
+    if not all(isinstance(value, str) for value in fields[:3]) or not isinstance(fields[3], int):
+        raise ProtocolError(f"not an applied transaction line: {str(line)[:200]}")
+    return AppliedTransaction(*fields)
+
+
 def _stored(line: dict, data: Any, text: Callable[[], str]) -> StoredObject:
     """The row of an object line whose ``data`` is ``data``, as JSON ``text()``."""
     table, key, realm_id, rev = _place(line)
@@ -287,7 +303,7 @@ def _storable(name: str, max_bytes: int) -> bool:
 def _commit(
     services: Services,
     db_id: str,
-    entries: list[StoredObject | Departure],
+    entries: Entries,
     upto: int,
     after: Future[None] | None,
 ) -> None:
@@ -302,6 +318,7 @@ def _commit(
                 write.store.record_departure(
                     departure.table, departure.key, departure.realm_id, departure.rev
                 )
+        write.store.record_applied([e for e in entries if isinstance(e, AppliedTransaction)])
         if after is not None:
             after.result()
         write.adopt(upto)

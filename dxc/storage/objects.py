@@ -59,6 +59,16 @@ class StoredObject:
         return StoredObject(self.tbl, self.key, self.realm_id, self.owner, rev, True, None)
 
 
+@dataclass(frozen=True)
+class AppliedTransaction:
+    """A client transaction recorded as applied: a resend of its txid is skipped."""
+
+    user_id: str
+    client_identity: str
+    txid: str
+    rev: int
+
+
 _COLUMNS = (
     objects.c.tbl,
     objects.c.key,
@@ -525,21 +535,39 @@ class ObjectStore:
     ) -> set[str]:
         """Record ``txids`` of this user's client as applied at ``rev``; the ones
         recorded now (the others were applied by an earlier request: a resend)."""
-        if not txids:
+        return self.record_applied(
+            [AppliedTransaction(user_id, client_identity, txid, rev) for txid in txids]
+        )
+
+    def record_applied(self, applied: Collection[AppliedTransaction]) -> set[str]:
+        """Record ``applied`` (a replica copies its source's); the txids recorded now."""
+        if not applied:
             return set()
         created = utcnow()
         rows = [
             {
                 "db_id": self.db_id,
-                "user_id": user_id,
-                "client_identity": client_identity,
-                "txid": txid,
-                "rev": rev,
+                "user_id": row.user_id,
+                "client_identity": row.client_identity,
+                "txid": row.txid,
+                "rev": row.rev,
                 "created": created,
             }
-            for txid in txids
+            for row in applied
         ]
         return set(self.connection.scalars(_CLAIM[self.connection.dialect.name], rows))
+
+    def applied_rows(self, after: int, upto: int) -> Iterator[AppliedTransaction]:
+        """The transactions recorded as applied in revisions (after, upto], by revision."""
+        in_transaction(self.connection)  # for the server-side cursor
+        rows = self.connection.execute(
+            select(_applied.c.user_id, _applied.c.client_identity, _applied.c.txid, _applied.c.rev)
+            .where(_applied.c.db_id == self.db_id, _applied.c.rev > after, _applied.c.rev <= upto)
+            .order_by(_applied.c.rev)
+            .execution_options(yield_per=BATCH)
+        )
+        for row in rows:
+            yield AppliedTransaction(*row)
 
     def unclaim_applied(self, user_id: str, client_identity: str, txids: Collection[str]) -> None:
         """Drop the records of ``txids`` claimed in this transaction but refused."""

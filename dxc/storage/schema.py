@@ -401,6 +401,8 @@ applied_transactions = Table(
     Column("txid", String(128), primary_key=True),
     Column("rev", BigInteger, nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
+    # A replica reads those recorded after its checkpoint (docs/migration.md).
+    Index(None, "db_id", "rev"),
 )
 
 # Criteria-based modify/delete operations, kept to rebase older offline writes.
