@@ -187,6 +187,7 @@ class Device:
         self.path = f"/{server.db_id}"
         self.token = None
         self.rev = None
+        self.realms: list[str] = []
         self.mutation = 0
         if user:
             answer = json.loads(self._post("/token", json.dumps(
@@ -211,13 +212,14 @@ class Device:
             changes = [{"table": "items", "muts": [{
                 "type": "insert", "keys": [v["id"] for v in values], "values": list(values),
                 "txid": f"{self.identity}-{self.mutation}", "rev": self.mutation}]}]
-        last_pull = {"serverRevision": self.rev, "realms": [], "inviteRealms": []}
+        last_pull = {"serverRevision": self.rev, "realms": self.realms, "inviteRealms": []}
         body = tson.dumps({"v": 3, "clientIdentity": self.identity, "schema": SCHEMA,
                            "changes": changes, "baseRevs": [], "y": [],
                            "dbID": self.server.db_id if self.rev else tson.UNDEFINED,
                            "lastPull": last_pull if self.rev else tson.UNDEFINED})
         answer = tson.loads(self._post("/sync", body.encode(), "application/tson"))
         self.rev = answer["serverRevision"]
+        self.realms = answer["realms"]  # as the addon does: only new realms come whole
         return answer
 
     def socket_url(self) -> str:
