@@ -12,7 +12,12 @@ from dxc.manage.databases import create_database
 from dxc.manage.exporter import _change_line
 from dxc.protocol import ProtocolError
 from dxc.replication.apply import _entry, _object_entry, _other_line
-from dxc.storage.objects import AppliedTransaction, ObjectStore, StoredObject
+from dxc.storage.objects import (
+    AppliedTransaction,
+    ConsistentOperation,
+    ObjectStore,
+    StoredObject,
+)
 
 AWKWARD = ['plain', 'quote " and \\ backslash', '{braces},[commas]', 'NULL', '', ' spaced ',
            "it's", 'é ü \U0001f600', 'tab\tnew\nline', '\\"', 'x\\']
@@ -70,6 +75,43 @@ def test_an_exported_applied_txid_line_reads_back_as_its_record(text):
 ])
 def test_a_broken_applied_txid_line_is_refused(line):
     with pytest.raises(ProtocolError, match="not an applied transaction line"):
+        _other_line(None, "db", line, None, None)
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+@pytest.mark.parametrize("user", ["alice@example.com", None])
+def test_an_exported_where_clause_operation_line_reads_back_as_its_record(text, user):
+    operation = ConsistentOperation(
+        "items", user, f"client{text}", 9, '{"type":"delete","criteria":{"x":%s}}' % json.dumps(
+            f',"data":{text}'
+        ),
+    )
+    line = _change_line(operation)
+    assert _object_entry(line) is None  # not taken for an object line
+    assert _other_line(None, "db", json.loads(line), None, None) == operation
+
+
+@pytest.mark.parametrize("line", [
+    {"type": "consistent", "table": "items", "user": "u", "client": "c", "rev": 1},
+    {"type": "consistent", "table": "items", "user": "u", "client": "c", "operation": "{}"},
+    {"type": "consistent", "table": "items", "user": 5, "client": "c", "rev": 1,
+     "operation": "{}"},
+    {"type": "consistent", "table": None, "user": "u", "client": "c", "rev": 1,
+     "operation": "{}"},
+    {"type": "consistent", "table": "items", "user": "u", "client": "c", "rev": True,
+     "operation": "{}"},
+    {"type": "consistent", "table": "items", "user": "u", "client": "c", "rev": 1,
+     "operation": {"type": "delete"}},
+])
+def test_a_broken_where_clause_operation_line_is_refused(line):
+    with pytest.raises(ProtocolError, match="not a where-clause operation line"):
+        _other_line(None, "db", line, None, None)
+
+
+def test_a_line_of_an_unknown_kind_is_refused_by_name():
+    """A newer source's lines are refused, never taken for an object or dropped."""
+    line = {"type": "someday", "table": "items", "id": "k", "realm": "r", "rev": 1}
+    with pytest.raises(ProtocolError, match=r"kind 'someday'.*upgrade"):
         _other_line(None, "db", line, None, None)
 
 

@@ -25,7 +25,7 @@ import requests
 
 from dxc import tson
 from dxc.auth.scopes import ADMIN_SCOPES
-from dxc.manage import databases
+from dxc.manage import databases, templates, whitelist
 from dxc.manage.importer import import_document
 from dxc.storage import credentials
 from dxc.storage.objects import ObjectStore
@@ -270,6 +270,52 @@ def test_a_txid_applied_at_the_source_is_skipped_when_resent_to_the_copy(
     again.sync([again.op("items", "update", ["itm1"], "tNew",
                          changeSpecs=[{"n": PropModification("add", 1)}])])
     assert rows(target, target_url)[("items", "itm1")][4]["n"] == 3
+
+
+OTP_SUBJECT = "email-templates/otp-subject.handlebars"
+INVITE_HTML = "email-templates/invite-body-html.handlebars"
+
+
+def settings(server: RunningServer, db_url: str) -> tuple[list[str], dict[str, str]]:
+    """The database's whitelist and its templates (customised or default)."""
+    db_id = db_url.rsplit("/", 1)[1]
+    return (whitelist.list_origins(server.services, db_id),
+            templates.current_templates(server.services, db_id))
+
+
+def test_the_whitelist_and_the_templates_are_copied_and_copied_again_at_the_take_over(
+    server, target, mailbox, source_db
+):
+    source_id = source_db.rsplit("/", 1)[1]
+    for origin in ("https://app.example.com", "http://localhost:5173"):
+        whitelist.add_origin(server.services, source_id, origin)
+    templates.push(server.services, source_id, [
+        {"path": OTP_SUBJECT, "content": "Log in to {{{originName}}} with {{{otp}}}"},
+        {"path": INVITE_HTML, "content": "<p>{{invitor.name}} invites you</p>"},
+    ])
+    into = databases.create_database(target.services)
+    whitelist.add_origin(target.services, into.db_id, "https://only-here.example.com")
+    target_url = start_replication(target, mailbox, source_db, into=into.url)
+
+    wait_in_sync(target, target_url)
+    copied = settings(target, target_url)
+    assert copied == settings(server, source_db)
+    assert copied[0] == ["http://localhost:5173", "https://app.example.com"]
+    assert copied[1][OTP_SUBJECT] == "Log in to {{{originName}}} with {{{otp}}}"
+
+    # Changed at the source before the switch-over: the take-over copies them again.
+    whitelist.delete_origin(server.services, source_id, "http://localhost:5173")
+    whitelist.add_origin(server.services, source_id, "https://new.example.com")
+    templates.reset(server.services, source_id)
+    templates.push(server.services, source_id, [
+        {"path": OTP_SUBJECT, "content": "Sign in to {{{originName}}}: {{{otp}}}"},
+    ])
+    redirect(server, source_db, target, target_url)
+    copied = settings(target, target_url)
+    assert copied == settings(server, source_db)
+    assert copied[0] == ["https://app.example.com", "https://new.example.com"]
+    assert copied[1][OTP_SUBJECT] == "Sign in to {{{originName}}}: {{{otp}}}"
+    assert copied[1][INVITE_HTML] != "<p>{{invitor.name}} invites you</p>"  # reset there
 
 
 def test_a_replication_job_killed_mid_copy_resumes_from_its_checkpoint(

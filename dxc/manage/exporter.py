@@ -33,7 +33,13 @@ from dxc.storage import tables as table_store
 from dxc.storage import users
 from dxc.storage.blobs import BlobIndex
 from dxc.storage.clock import utcnow
-from dxc.storage.objects import BATCH, AppliedTransaction, ObjectStore, StoredObject
+from dxc.storage.objects import (
+    BATCH,
+    AppliedTransaction,
+    ConsistentOperation,
+    ObjectStore,
+    StoredObject,
+)
 from dxc.storage.ydocs import YDocStore
 
 #: NDJSON format version written in the header line.
@@ -77,9 +83,11 @@ def export_changes(services: Services, db_id: str, since: int) -> Iterator[str]:
     """The NDJSON of everything written after revision ``since``, for replication.
 
     Unlike :func:`export_ndjson` it carries each row's revision, deletions
-    (``"data": null``), departures (an object left a realm) and the client
+    (``"data": null``), departures (an object left a realm), the client
     transactions recorded as applied (so that a resent txid stays skipped
-    after a replica takes over), and its header
+    after a replica takes over) and the where-clause operations (so that an
+    offline write based on an older revision is rebased over them there too),
+    and its header
     names the revision it reaches, the live objects per table, the blobs and
     the Y.js documents: a reader that applies the lines in order holds exactly
     this database's objects as of that revision (blobs and Y.js updates come from
@@ -104,7 +112,8 @@ def export_changes(services: Services, db_id: str, since: int) -> Iterator[str]:
         try:
             rows = heapq.merge(
                 store.changed_rows(since, head), store.departure_rows(since, head),
-                store.applied_rows(since, head), key=_rev_of,
+                store.applied_rows(since, head), store.consistent_rows(since, head),
+                key=_rev_of,
             )
             yield from _batched(_change_line(row) for row in rows)
         except Exception as error:  # the status is sent already: tell the reader in-band
@@ -126,7 +135,7 @@ def _batched(lines: Iterator[str]) -> Iterator[str]:
     yield "".join(batch)
 
 
-Change = StoredObject | AppliedTransaction | tuple[str, str, str, int]
+Change = StoredObject | AppliedTransaction | ConsistentOperation | tuple[str, str, str, int]
 
 
 def _rev_of(row: Change) -> int:
@@ -139,6 +148,11 @@ def _change_line(row: Change) -> str:
         return _line({
             "type": "applied", "user": row.user_id, "client": row.client_identity,
             "txid": row.txid, "rev": row.rev,
+        })
+    if isinstance(row, ConsistentOperation):
+        return _line({
+            "type": "consistent", "table": row.tbl, "user": row.user_id,
+            "client": row.client_identity, "rev": row.rev, "operation": row.operation,
         })
     if isinstance(row, tuple):
         table, key, realm_id, rev = row

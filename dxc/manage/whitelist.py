@@ -67,6 +67,20 @@ def delete_origin(services: Services, db_id: str, origin: str) -> int:
         return origin_store.delete_origin(connection, db_id, origin)
 
 
+def replace_origins(services: Services, db_id: str, wanted: Any) -> None:
+    """Make the whitelist exactly ``wanted`` (a list of origins): a replica copies its
+    source's, which checked their form when they were added."""
+    if not isinstance(wanted, list) or not all(isinstance(o, str) for o in wanted):
+        raise Invalid("the whitelist must be a list of origins")
+    origins = {_checked(origin) for origin in wanted}
+    with services.control.begin() as connection:
+        here = set(origin_store.list_origins(connection, db_id))
+        for origin in sorted(origins - here):
+            origin_store.add_origin(connection, db_id, origin)
+        for origin in sorted(here - origins):
+            origin_store.delete_origin(connection, db_id, origin)
+
+
 def _checked(origin: str) -> str:
     if not origin.strip():
         raise Invalid("origin must be a non-empty string")

@@ -44,7 +44,7 @@ from dxc.protocol.schema import primary_key_path, table_prefix
 from dxc.services import Services
 from dxc.storage import tables as table_store
 from dxc.storage import users
-from dxc.storage.objects import AppliedTransaction, StoredObject
+from dxc.storage.objects import AppliedTransaction, ConsistentOperation, StoredObject
 
 #: Rows per transaction (more when one revision holds more).
 BATCH_ROWS = 5000
@@ -80,7 +80,7 @@ class Round:
 
 
 #: What a stream's lines are applied as, in revision order.
-Entry = StoredObject | Departure | AppliedTransaction
+Entry = StoredObject | Departure | AppliedTransaction | ConsistentOperation
 Entries = list[Entry]
 
 #: Called after each commit: (checkpoint, rows in that commit).
@@ -137,8 +137,10 @@ def _committer(
     a stream holds each object once, and only deletions and departures touch
     other rows of an object (its Y documents), so a batch holding any of them
     starts once the previous one ended, as every batch does on SQLite (one
-    writer). Applied txids may ride with live objects: each is in the stream
-    once too. Leaving the block waits for every batch; the first error is raised."""
+    writer). Applied txids and where-clause operations may ride with live
+    objects: each is in the stream once too, and a batch replaces only the
+    operations of its own revisions. Leaving the block waits for every batch; the
+    first error is raised."""
     overlap = services.router.shard_for(db_id).engine.dialect.name == "postgresql"
     flight: deque[Future[None]] = deque()
 
@@ -149,7 +151,7 @@ def _committer(
     with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="dxc-replication") as pool:
         def commit(entries: Entries, upto: int) -> None:
             alone = not (overlap and all(
-                isinstance(entry, AppliedTransaction)
+                isinstance(entry, (AppliedTransaction, ConsistentOperation))
                 or (isinstance(entry, StoredObject) and not entry.deleted)
                 for entry in entries
             ))
@@ -188,8 +190,15 @@ def _other_line(
         found.complete = True
     elif kind == "applied":
         return _applied(line)
-    else:
+    elif kind == "consistent":
+        return _consistent(line)
+    elif kind in (None, "departure"):
         return _entry(line)
+    else:
+        raise ProtocolError(
+            f"the source sends lines of kind {str(kind)[:40]!r}, which this installation"
+            " does not know: upgrade it to the source's version first"
+        )
     return None
 
 
@@ -263,6 +272,21 @@ def _applied(line: dict) -> AppliedTransaction:
     return AppliedTransaction(*fields)
 
 
+def _consistent(line: dict) -> ConsistentOperation:
+    """A where-clause operation the source recorded, as its line names it."""
+    table, user, client = line.get("table"), line.get("user"), line.get("client")
+    rev, operation = line.get("rev"), line.get("operation")
+    if not (
+        isinstance(table, str) and (user is None or isinstance(user, str))
+        and isinstance(client, str) and isinstance(rev, int) and not isinstance(rev, bool)
+        and isinstance(operation, str)
+    ):
+        raise ProtocolError(f"not a where-clause operation line: {str(line)[:200]}")
+    if not _storable(table, TABLE_BYTES):
+        check_identifier(table, "a replicated where-clause operation's table", TABLE_BYTES)
+    return ConsistentOperation(table, user, client, rev, operation)
+
+
 def _stored(line: dict, data: Any, text: Callable[[], str]) -> StoredObject:
     """The row of an object line whose ``data`` is ``data``, as JSON ``text()``."""
     table, key, realm_id, rev = _place(line)
@@ -319,6 +343,9 @@ def _commit(
                     departure.table, departure.key, departure.realm_id, departure.rev
                 )
         write.store.record_applied([e for e in entries if isinstance(e, AppliedTransaction)])
+        write.store.replace_consistent_operations(
+            [e for e in entries if isinstance(e, ConsistentOperation)]
+        )
         if after is not None:
             after.result()
         write.adopt(upto)

@@ -7,7 +7,9 @@ checkpoint, apply them (:mod:`dxc.replication.apply`), store the new
 checkpoint, then copy the blobs the new rows refer to
 (:mod:`dxc.replication.blob_copy`) and the Y.js updates after the Y
 checkpoint (:mod:`dxc.replication.y_copy`), and once caught up wait
-``DXC_REPLICATION_POLL_MS``. The copy takes over only after all three
+``DXC_REPLICATION_POLL_MS``. The origin whitelist and the templates are
+copied when it starts, every minute and before the take-over
+(:mod:`dxc.replication.settings`). The copy takes over only after all three
 reached the source's last revision. It ends when the replication is
 stopped or its lease is lost; a job that died leaves its lease to run out,
 and :mod:`dxc.replication.supervisor` starts a new one, which continues
@@ -22,6 +24,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from cryptography.fernet import Fernet
 
@@ -29,6 +32,7 @@ from dxc.replication.apply import Round, apply_stream
 from dxc.replication.blob_copy import copy_missing_blobs
 from dxc.replication.logins import import_logins
 from dxc.replication.relocations import SEALING_PURPOSE
+from dxc.replication.settings import PERIOD_SECONDS, copy_settings
 from dxc.replication.source import ClientKey, Source
 from dxc.replication.y_copy import apply_y_updates
 from dxc.secret_keys import fernet
@@ -78,9 +82,9 @@ def run_replication(db_id: str) -> None:
     secret = secret_box(services).decrypt(replication.sealed_secret.encode()).decode()
     source.use_key(ClientKey(replication.client_id, secret))
     try:
-        first = True  # a job that starts looks for blobs a job before it left uncopied
-        while _one_round(services, db_id, owner, source, first):
-            first = False
+        job = _JobState()
+        while _one_round(services, db_id, owner, source, job):
+            job.first = False
     except Exception as error:
         with services.control.begin() as connection:
             replications.record_error(connection, db_id, str(error))
@@ -90,8 +94,16 @@ def run_replication(db_id: str) -> None:
             replications.release(connection, db_id, owner)
 
 
+@dataclass
+class _JobState:
+    #: A job that starts looks for blobs a job before it left uncopied.
+    first: bool = True
+    #: When (``time.monotonic()``) the whitelist and the templates are copied next.
+    settings_due: float = float("-inf")
+
+
 def _one_round(
-    services: Services, db_id: str, owner: str, source: Source, first: bool
+    services: Services, db_id: str, owner: str, source: Source, job: _JobState
 ) -> bool:
     """Copy what the source has after the checkpoint; False once the job should end."""
     with services.control.begin() as connection:
@@ -100,6 +112,9 @@ def _one_round(
         replication = replications.get(connection, db_id)
     assert replication is not None
     since = replication.checkpoint
+    if time.monotonic() >= job.settings_due:
+        copy_settings(services, db_id, source)
+        job.settings_due = time.monotonic() + PERIOD_SECONDS
 
     def progress(found: Round, checkpoint: int, rows: int) -> None:
         with services.control.begin() as connection:
@@ -116,7 +131,7 @@ def _one_round(
         found = apply_stream(
             services, db_id, source.changes(since), progress, replication.source_shard
         )
-        if first or found.frozen or found.head != since:
+        if job.first or found.frozen or found.head != since:
             copy_missing_blobs(services, db_id, _renewing(services, db_id, owner, source.blobs))
         if replication.y_checkpoint < found.head:
             _copy_y_updates(services, db_id, owner, source, replication.y_checkpoint)
@@ -158,9 +173,11 @@ def _copy_y_updates(
 
 def take_over(services: Services, db_id: str, owner: str, source: Source) -> None:
     """The copy becomes the database: the source's logins come over (their users,
-    sessions and token key), then local writes begin; until then this installation
-    held the clients the source forwards (:mod:`dxc.replication.relocations`)."""
+    sessions and token key) and its whitelist and templates once more, then local
+    writes begin; until then this installation held the clients the source forwards
+    (:mod:`dxc.replication.relocations`)."""
     document = source.logins()
+    copy_settings(services, db_id, source)
     with services.control.begin() as connection:
         issuer, audience, key = import_logins(connection, db_id, document)
         sealed = secret_box(services).encrypt(key).decode()

@@ -6,7 +6,9 @@ e-mail's owner, whose ``client_credentials`` tokens read everything
 (``GLOBAL_READ``). The data comes from ``/export/stream``; with ``since`` a
 dxc-server source streams the changes after a revision as well. Blobs come
 from ``/export/blobs?blobIds=…``, Y.js updates from ``/export/yjs?since=…``
-(the ``since`` there is a dxc-server extension too).
+(the ``since`` there is a dxc-server extension too). The origin whitelist and
+the templates come from the CLI's ``whitelist`` and ``templates pull``
+(``MANAGE_DB``, which the owner's API client holds).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from dxc.auth.scopes import ADMIN_SCOPES, CONNECT_CLIENT, GLOBAL_READ
+from dxc.auth.scopes import ADMIN_SCOPES, CONNECT_CLIENT, GLOBAL_READ, MANAGE_DB
 
 #: Seconds to wait for the source to answer (a stream may take longer in total).
 TIMEOUT = 60
@@ -54,8 +56,8 @@ class Source:
         # Served by the source itself even once it forwards its clients (dxc.api.forward).
         self.http.headers["X-Dxc-Replica"] = "1"
         self._key: ClientKey | None = None
-        self._token: str | None = None
-        self._token_expires = 0.0
+        #: Tokens of the API client by scopes, with their expiry (seconds since the epoch).
+        self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
 
     # --- the CLI's e-mail login ---------------------------------------------
 
@@ -84,7 +86,7 @@ class Source:
 
     def use_key(self, key: ClientKey) -> None:
         self._key = key
-        self._token = None
+        self._tokens.clear()
 
     def changes(self, since: int) -> Iterator[bytes]:
         """The lines of ``/export/stream?since=…`` (JSON, not decoded here), as they arrive."""
@@ -117,13 +119,24 @@ class Source:
         ))
         return response.json()
 
-    def access_token(self) -> str:
-        """A ``GLOBAL_READ`` token of the API client, renewed before it expires."""
-        if self._token is None or time.time() > self._token_expires - RENEW_BEFORE_SECONDS:
-            answer = self._client_token((GLOBAL_READ,))
-            self._token = answer["accessToken"]
-            self._token_expires = answer.get("accessTokenExpiration", 0) / 1000
-        return self._token
+    def whitelist(self) -> Any:
+        """The browser origins the database allows there (the CLI's ``whitelist``
+        without an origin: a list of strings)."""
+        return self._post("/whitelist", {}, token=self.access_token((MANAGE_DB,))).json()
+
+    def templates(self) -> Any:
+        """Every template path there with its content (the CLI's ``templates pull``:
+        a list of ``{path, content}``)."""
+        return self._get("/templates/pull", {}, scopes=(MANAGE_DB,)).json()
+
+    def access_token(self, scopes: tuple[str, ...] = (GLOBAL_READ,)) -> str:
+        """A token of the API client with ``scopes``, renewed before it expires."""
+        token, expires = self._tokens.get(scopes, (None, 0.0))
+        if token is None or time.time() > expires - RENEW_BEFORE_SECONDS:
+            answer = self._client_token(scopes)
+            token = answer["accessToken"]
+            self._tokens[scopes] = token, answer.get("accessTokenExpiration", 0) / 1000
+        return token
 
     def _client_token(self, scopes: tuple[str, ...]) -> dict[str, Any]:
         if self._key is None:
@@ -147,8 +160,11 @@ class Source:
             self.http.post(self.url + path, json=body, headers=headers, timeout=TIMEOUT)
         )
 
-    def _get(self, path: str, params: dict[str, str], stream: bool = False) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.access_token()}"}
+    def _get(
+        self, path: str, params: dict[str, str], stream: bool = False,
+        scopes: tuple[str, ...] = (GLOBAL_READ,),
+    ) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.access_token(scopes)}"}
         return self._checked(self.http.get(
             self.url + path, params=params, headers=headers, timeout=TIMEOUT, stream=stream
         ))

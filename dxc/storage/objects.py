@@ -83,6 +83,18 @@ class AppliedTransaction:
     rev: int
 
 
+@dataclass(frozen=True)
+class ConsistentOperation:
+    """A where-clause operation kept to rebase offline writes based on an older
+    revision over it (:meth:`ObjectStore.consistent_operations_after`)."""
+
+    tbl: str
+    user_id: str | None  # None (older rows): never replayed
+    client_identity: str
+    rev: int
+    operation: str  # TSON text: {"type", "criteria", "changeSpec"?}
+
+
 _COLUMNS = (
     objects.c.tbl,
     objects.c.key,
@@ -673,6 +685,43 @@ class ObjectStore:
                 operation=operation,
             )
         )
+
+    def consistent_rows(self, after: int, upto: int) -> Iterator[ConsistentOperation]:
+        """The where-clause operations recorded in revisions (after, upto], in the
+        order they were recorded (a replica copies them)."""
+        in_transaction(self.connection)  # for the server-side cursor
+        table = schema.consistent_operations
+        rows = self.connection.execute(
+            select(table.c.tbl, table.c.user_id, table.c.client_identity, table.c.rev,
+                   table.c.operation)
+            .where(table.c.db_id == self.db_id, table.c.rev > after, table.c.rev <= upto)
+            .order_by(table.c.rev, table.c.id)
+            .execution_options(yield_per=BATCH)
+        )
+        for row in rows:
+            yield ConsistentOperation(*row)
+
+    def replace_consistent_operations(self, operations: Sequence[ConsistentOperation]) -> None:
+        """Store a source's ``operations`` in their order, in place of those of the same
+        revisions here: a replica applying a batch again after a crash (its checkpoint
+        not stored) must not record an operation twice, as a replay of an ``add``
+        would then add twice."""
+        if not operations:
+            return
+        table = schema.consistent_operations
+        revisions = sorted({operation.rev for operation in operations})
+        for start in range(0, len(revisions), BATCH):
+            self.connection.execute(delete(table).where(
+                table.c.db_id == self.db_id, table.c.rev.in_(revisions[start : start + BATCH])
+            ))
+        self.connection.execute(insert(table), [
+            {
+                "db_id": self.db_id, "tbl": operation.tbl, "user_id": operation.user_id,
+                "client_identity": operation.client_identity, "rev": operation.rev,
+                "operation": operation.operation,
+            }
+            for operation in operations
+        ])
 
     def consistent_operations_after(
         self, tbl: str, rev: int, user_id: str, client_identity: str

@@ -419,6 +419,8 @@ consistent_operations = Table(
     # The operation as TSON text: {"type", "criteria", "changeSpec"?}.
     Column("operation", Text, nullable=False),
     Index(None, "db_id", "tbl", "rev"),
+    # A replica reads those recorded after its checkpoint (docs/migration.md).
+    Index(None, "db_id", "rev"),
 )
 
 # Y.js document updates (docs/yjs.md): a document is (table, prop, key of its
