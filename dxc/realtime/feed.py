@@ -84,17 +84,19 @@ class LiveFeed:
         principal: Principal,
         client_rev: str | None,
         client_hash: str | None,
-        woken_by: int | None = None,
+        heard: int | None = None,
     ) -> CatchUp:
         """Compare the client's revision and realm set with the database's head.
 
-        ``woken_by``: the revision of the change that woke the socket. Every
-        socket woken by it whose client is where this one is, as the same
-        principal, shares one answer (computed after that change committed).
+        ``heard``: how many changes the hub had delivered when the socket asked
+        (:attr:`Hub.deliveries`; None: compute alone). Every socket asking with
+        the same count whose client is where this one is, as the same principal,
+        shares one answer, computed after the last change any of them heard of:
+        the sockets one change woke, then the ``ready`` their clients send back.
         """
-        if woken_by is None:
+        if heard is None:
             return self._catch_up(db_id, principal, client_rev, client_hash)
-        key = (db_id, principal, client_rev, client_hash, woken_by)
+        key = (db_id, principal, client_rev, client_hash, heard)
         return self._shared.get(
             key, lambda: self._catch_up(db_id, principal, client_rev, client_hash)
         )
