@@ -43,8 +43,14 @@ from dxc.realtime.hub import Hub
 from dxc.realtime.session import LiveSession
 
 PUBLIC = RealmView(("rlm-public",))
-ENTRY = json.dumps({"table": "items", "muts": [
-    {"type": "insert", "keys": ["itm1"], "values": [{"id": "itm1", "title": "to everyone"}]}]})
+ENTRY = json.dumps(
+    {
+        "table": "items",
+        "muts": [
+            {"type": "insert", "keys": ["itm1"], "values": [{"id": "itm1", "title": "to everyone"}]}
+        ],
+    }
+)
 WAIT = 30  # seconds any single step may take before the bench gives up
 
 
@@ -111,8 +117,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sockets", type=int, default=500, help="one worker's share of 1000")
     parser.add_argument("--fanouts", type=int, default=3)
-    parser.add_argument("--deflate", action="store_true",
-                        help="the sockets negotiate permessage-deflate, as browsers do")
+    parser.add_argument(
+        "--deflate",
+        action="store_true",
+        help="the sockets negotiate permessage-deflate, as browsers do",
+    )
     args = parser.parse_args()
     feed, hub = InstantFeed(), Hub()
     clients = [Client(i, feed, hub, args.deflate) for i in range(args.sockets)]
@@ -133,9 +142,11 @@ def main() -> None:
             client.ready(f"1:{feed.head}")
         wait_until(lambda: all(not c.session.waiting for c in clients), "ready answered")
         answered = time.perf_counter()
-        print(f"woken {(woken - started) * 1000:5.1f}, every frame written "
-              f"{(written - started) * 1000:5.1f}, every ready answered "
-              f"{(answered - written) * 1000:5.1f}")
+        print(
+            f"woken {(woken - started) * 1000:5.1f}, every frame written "
+            f"{(written - started) * 1000:5.1f}, every ready answered "
+            f"{(answered - written) * 1000:5.1f}"
+        )
 
 
 if __name__ == "__main__":
