@@ -1,7 +1,8 @@
 """Live changes: latency, fan-out and the cost of idle ``/changes`` sockets.
 
     .venv/bin/python bench/live.py [--db sqlite|postgres] [--redis URL] [--writes 200]
-                                   [--max-sockets 4000] [--deflate]
+                                   [--max-sockets 4000] [--deflate] [--fanouts 1]
+                                   [--fanout-only]
 
 1. Latency (two workers). A writer pushes one insert per ``/sync`` over a
    kept-alive connection (so one worker serves all its requests). Two readers
@@ -12,8 +13,15 @@
    published before the answer is streamed), with 1, 100 and 1000 other idle
    sockets open (anonymous, on the public realm of the same database; the
    private writes must not wake them).
-2. Fan-out: one import into the public realm; time until each of the 1000
-   anonymous sockets has its ``changes`` message (last and median).
+2. Fan-out: one import into the public realm (``--fanouts``: one after the
+   other); time until each of the 1000 anonymous sockets has its ``changes``
+   message (median and last), measured twice: when the client read the bytes
+   off the socket, and when it had handled the message as the addon does
+   (parsed it, noted the revision, sent ``ready``). All 1000 sockets live in
+   this one process, on the server's CPUs: the later sockets' times include the
+   client's work on the earlier ones (~0.1 ms each), hence both figures and the
+   CPU time the workers and this process spent meanwhile.
+   ``--fanout-only``: just this, without the latency writes and part 3.
 3. Memory and capacity (one worker): RSS before and after opening idle
    sockets, and how many one worker holds (up to ``--max-sockets``, each
    answering a ping).
@@ -66,6 +74,7 @@ USER = "bench@demo.local"
 PUBLIC_HASH = realm_set_hash(["rlm-public"])
 USER_HASH = realm_set_hash(["rlm-public", USER])
 WAIT = 30  # seconds any single step may take before the bench gives up
+FANOUT_SOCKETS = 1000
 
 
 def main() -> None:
@@ -76,6 +85,9 @@ def main() -> None:
     parser.add_argument("--max-sockets", type=int, default=4000)
     parser.add_argument("--deflate", action="store_true",
                         help="the sockets offer permessage-deflate, as browsers do")
+    parser.add_argument("--fanouts", type=int, default=1, help="public imports, one at a time")
+    parser.add_argument("--fanout-only", action="store_true",
+                        help="only the fan-out: no latency writes, no memory and capacity")
     parser.add_argument(
         "--postgres",
         default=os.environ.get(
@@ -91,7 +103,11 @@ def main() -> None:
           f"permessage-deflate: {'offered' if args.deflate else 'not offered'}"
           + (f", each after a random pause of up to {pause:.1f} s" if pause else ""))
     with database(args) as url, Server(url, args.redis, workers=2) as server:
-        bench_latency(server, args.writes, pause)
+        idle = [] if args.fanout_only else bench_latency(server, args.writes, pause)
+        idle += open_idle(server, FANOUT_SOCKETS - len(idle), "fanout")
+        bench_fanout(server, idle, args.fanouts)
+    if args.fanout_only:
+        return
     connections = args.max_sockets + 200
     with database(args) as url, Server(url, args.redis, 1, connections) as server:
         bench_memory(server, args.max_sockets)
@@ -168,6 +184,11 @@ class Server:
 
     def last_sync_worker(self) -> int:
         return int(re.findall(r"\[(\d+)\] INFO dxc\.api\.database: sync db=", self.log())[-1])
+
+    def cpu_ms(self, pid: int) -> float:
+        """The CPU time ``pid`` has used so far (user and system)."""
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
     def rss_kb(self, pid: int) -> int:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -254,10 +275,19 @@ class Reader:
     def __init__(self, device: Device, realms_hash: str) -> None:
         self.device = device
         self.hash = realms_hash
-        self.arrived: dict[str, float] = {}
+        self.arrived: dict[str, float] = {}  # newRev -> when its message was handled
+        self.read: dict[str, float] = {}  # newRev -> when its message was read off the socket
         self.event = Event()
         self.pongs = 0
         self.ws = (DeflateClient if self.deflate else Client).connect(device.socket_url())
+        self.read_at = 0.0
+        received = self.ws.ws.receive_data  # simple-websocket's reader hands it each read
+
+        def stamped(data: bytes | None) -> None:
+            self.read_at = time.perf_counter()
+            received(data)
+
+        self.ws.ws.receive_data = stamped
         self._ready()
         self.greenlet = gevent.spawn(self._run)
 
@@ -273,6 +303,7 @@ class Reader:
                     if message["baseRev"] == self.device.rev:
                         self.device.rev = message["newRev"]
                         self.arrived[message["newRev"]] = time.perf_counter()
+                        self.read[message["newRev"]] = self.read_at
                         self.event.set()
                     self._ready()
                 elif message["type"] == "realms-changed":
@@ -292,6 +323,16 @@ class Reader:
             self.event.wait(0.5)
             self.event.clear()  # a set event would not yield to the other greenlets
         return self.arrived[rev] if rev else min(self.arrived.values())
+
+    def wait_for_next(self, known: int) -> tuple[float, float]:
+        """When the ``changes`` after the first ``known`` was read, and when handled."""
+        deadline = time.monotonic() + WAIT
+        while len(self.arrived) <= known:
+            assert time.monotonic() < deadline, f"{self.device.identity} got no changes"
+            self.event.wait(0.5)
+            self.event.clear()
+        rev = list(self.arrived)[known]
+        return self.read[rev], self.arrived[rev]
 
     def ping(self) -> None:
         seen = self.pongs
@@ -327,7 +368,8 @@ def open_idle(server: Server, count: int, prefix: str) -> list[Reader]:
 # --- the measurements ----------------------------------------------------------------------------
 
 
-def bench_latency(server: Server, writes: int, pause: float) -> None:
+def bench_latency(server: Server, writes: int, pause: float) -> list[Reader]:
+    """Prints the latencies; returns the idle sockets, still open."""
     readers = {"same worker": Device(server, "reader-same"),
                "other worker": Device(server, "reader-other")}
     for reader in readers.values():
@@ -355,14 +397,33 @@ def bench_latency(server: Server, writes: int, pause: float) -> None:
                   f"{percentile(values, 99):8.1f} {max(values):8.1f}")
         woken = sum(len(r.arrived) for r in idle)
         assert woken == 0, f"private writes woke {woken} public sockets"
+    for reader in sockets.values():
+        reader.close()
+    return idle
 
-    started = time.perf_counter()
-    import_document(server.services, server.db_id, {"data": {"rlm-public": {"items": {
-        "itmFanOut": {"title": "to everyone"}}}}})
-    arrivals = [(reader.wait_for() - started) * 1000 for reader in idle]
-    print(f"\nfan-out: one public import to {len(idle)} sockets: "
-          f"median {statistics.median(arrivals):.0f} ms, last {max(arrivals):.0f} ms")
-    for reader in [*idle, *sockets.values()]:
+
+def bench_fanout(server: Server, readers: list[Reader], imports: int) -> None:
+    pids = server.worker_pids()
+    print(f"\nfan-out: one public import to {len(readers)} sockets, ms until each had its"
+          " changes (median, last): read off the socket, handled; CPU ms meanwhile")
+    for index in range(imports):
+        known = [len(reader.arrived) for reader in readers]
+        workers_before, client_before = [server.cpu_ms(pid) for pid in pids], time.process_time()
+        started = time.perf_counter()
+        import_document(server.services, server.db_id, {"data": {"rlm-public": {"items": {
+            f"itmFanOut{index}": {"title": "to everyone"}}}}})
+        times = [reader.wait_for_next(count) for reader, count in zip(readers, known, strict=True)]
+        read = [(at - started) * 1000 for at, _ in times]
+        handled = [(at - started) * 1000 for _, at in times]
+        time.sleep(0.5)  # the workers answer the clients' ready
+        workers = [server.cpu_ms(pid) - before
+                   for pid, before in zip(pids, workers_before, strict=True)]
+        client = (time.process_time() - client_before) * 1000
+        print(f"read {statistics.median(read):4.0f} {max(read):4.0f}, handled "
+              f"{statistics.median(handled):4.0f} {max(handled):4.0f}; CPU: workers "
+              f"{' + '.join(f'{ms:.0f}' for ms in workers)}, this client {client:.0f}")
+        time.sleep(1)
+    for reader in readers:
         reader.close()
 
 

@@ -10,7 +10,9 @@ handshake, the framing, permessage-deflate and the close handshake.
 Compression: browsers and Node's ws offer permessage-deflate; a zlib context kept
 from one message to the next costs ~100 KiB per socket, for sockets that mostly
 wait. Each message is compressed on its own instead (RFC 7692's
-``no_context_takeover``, which a server may ask of both sides).
+``no_context_takeover``, which a server may ask of both sides). So a text's frame
+is the same on every socket that compresses alike, and is built once for all the
+sockets that send the same text (:mod:`dxc.api.frames`).
 """
 
 from __future__ import annotations
@@ -33,12 +35,12 @@ from wsproto.events import (
     Ping,
     Pong,
     Request,
-    TextMessage,
 )
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from dxc.api.frames import FRAMES
 from dxc.realtime.session import SocketClosed
 
 #: Bytes read from the connection at once.
@@ -52,10 +54,12 @@ class WebSocket:
 
     def __init__(
         self, sock: socket.socket, connection: Connection, ping_interval: float | None,
-        max_message_size: int | None,
+        max_message_size: int | None, deflate: PerMessageDeflate | None = None,
     ) -> None:
+        """``deflate``: the permessage-deflate the connection negotiated, if any."""
         self.sock = sock
         self.connection = connection
+        self.deflate = deflate
         self.ping_interval = ping_interval
         self.max_message_size = max_message_size
         self._send_lock = threading.Lock()
@@ -97,17 +101,25 @@ class WebSocket:
         sock.sendall(accepted)
         assert handshake.connection is not None
         # Only the open connection is kept: the handshake's HTTP state is of no further use.
-        return cls(sock, handshake.connection, ping_interval, max_message_size)
+        return cls(
+            sock, handshake.connection, ping_interval, max_message_size,
+            deflate if deflate.enabled() else None,
+        )
 
     # --- any greenlet ---------------------------------------------------------------------
 
     def send(self, data: str | bytes) -> None:
-        """Send a text (str) or binary (bytes) message; :class:`SocketClosed` if closed."""
-        event = Message(data=data) if isinstance(data, bytes) else TextMessage(data=data)
+        """Send a text (str) or binary (bytes) message; :class:`SocketClosed` if closed.
+
+        A text goes out as the frame :data:`FRAMES` keeps of it: wsproto keeps no state
+        across whole messages sent, so writing its frame directly leaves it as it was."""
         with self._send_lock:
             if self._gone or self.connection.state is not ConnectionState.OPEN:
                 raise SocketClosed
-            self._write(event)
+            if isinstance(data, bytes):
+                self._write(Message(data=data))
+            else:
+                self._write_bytes(FRAMES.frame(data, self.deflate))
 
     def close(self, code: int = CloseReason.NORMAL_CLOSURE, reason: str | None = None) -> None:
         """Start the close handshake (the reader sees the client's answer, or gives up
@@ -122,8 +134,17 @@ class WebSocket:
     def _write(self, event: Any) -> None:
         """Frame ``event`` and write it; the caller holds the send lock."""
         try:
-            self.sock.sendall(self.connection.send(event))
-        except (OSError, LocalProtocolError) as error:
+            data = self.connection.send(event)
+        except LocalProtocolError as error:
+            self._gone = True
+            raise SocketClosed from error
+        self._write_bytes(data)
+
+    def _write_bytes(self, data: bytes) -> None:
+        """Write framed ``data``; the caller holds the send lock."""
+        try:
+            self.sock.sendall(data)
+        except OSError as error:
             self._gone = True
             raise SocketClosed from error
 

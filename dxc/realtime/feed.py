@@ -30,6 +30,8 @@ from dxc.sync.pull import plan_pull, pull_changes
 MAX_MESSAGE_CHARS = 1_000_000
 #: Seconds a socket's read waits for a database that is being moved (its placement switches).
 MOVE_PATIENCE_SECONDS = 10.0
+#: Characters of ``changes`` messages kept for the sockets asking the same (the newest).
+MAX_SHARED_CHARS = 16 * MAX_MESSAGE_CHARS
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,9 @@ class LiveFeed:
         self.control = control
         self.router = router
         self.max_chars = max_chars
-        self._shared: SharedResults[CatchUp] = SharedResults()
+        self._shared: SharedResults[CatchUp] = SharedResults(
+            size=_message_chars, max_size=MAX_SHARED_CHARS
+        )
 
     def realm_view(self, db_id: str, principal: Principal) -> RealmView:
         with self.router.shard_for(db_id).transaction(read_only=True) as connection:
@@ -84,17 +88,19 @@ class LiveFeed:
         principal: Principal,
         client_rev: str | None,
         client_hash: str | None,
-        woken_by: int | None = None,
+        heard: int | None = None,
     ) -> CatchUp:
         """Compare the client's revision and realm set with the database's head.
 
-        ``woken_by``: the revision of the change that woke the socket. Every
-        socket woken by it whose client is where this one is, as the same
-        principal, shares one answer (computed after that change committed).
+        ``heard``: how many changes the hub had delivered when the socket asked
+        (:attr:`Hub.deliveries`; None: compute alone). Every socket asking with
+        the same count whose client is where this one is, as the same principal,
+        shares one answer, computed after the last change any of them heard of:
+        the sockets one change woke, then the ``ready`` their clients send back.
         """
-        if woken_by is None:
+        if heard is None:
             return self._catch_up(db_id, principal, client_rev, client_hash)
-        key = (db_id, principal, client_rev, client_hash, woken_by)
+        key = (db_id, principal, client_rev, client_hash, heard)
         return self._shared.get(
             key, lambda: self._catch_up(db_id, principal, client_rev, client_hash)
         )
@@ -145,3 +151,7 @@ class LiveFeed:
             return CatchUp(view)  # nothing the client can see changed
         new_rev = encode_revision({shard.id: upto})
         return CatchUp(view, live.changes(client_rev, new_rev, view.hash, entries))
+
+
+def _message_chars(outcome: CatchUp) -> int:
+    return 0 if outcome.message is None else len(outcome.message.text)

@@ -4,6 +4,10 @@ The bus hands every change to :meth:`Hub.deliver`, which wakes only the
 sockets subscribed to a realm the change touched, or every socket of the
 database when realm sets may have changed or the realms are unknown.
 Waking must not block: a subscriber queues the change for its own greenlet.
+
+:attr:`Hub.deliveries` counts the changes handed out: two sockets that ask
+the database the same question with no delivery in between may share one
+answer (``dxc.realtime.shared``), computed after the last delivery both heard.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ class Hub:
         self._members: dict[Subscriber, tuple[str, frozenset[str]]] = {}
         self._by_realm: dict[tuple[str, str], set[Subscriber]] = {}
         self._by_db: dict[str, set[Subscriber]] = {}
+        #: Changes delivered so far (only grows).
+        self.deliveries = 0
 
     def __len__(self) -> int:
         return len(self._members)
@@ -52,6 +58,7 @@ class Hub:
     def deliver(self, change: Change) -> int:
         """Wake the subscribers that can see ``change``; returns how many."""
         with self._lock:
+            self.deliveries += 1
             if change.realms is None or change.realm_sets:
                 targets = set(self._by_db.get(change.db_id, ()))
             else:

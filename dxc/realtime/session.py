@@ -284,9 +284,7 @@ class LiveSession:
                 others.append(change)
         if not others:
             return
-        revisions = [change.rev for change in others]
-        woken_by = None if None in revisions else max(revisions)
-        if self._check(woken_by):
+        if self._check():
             self.cross_process += any(c.origin != os.getpid() for c in others)
 
     def _advance(self, change: Change) -> None:
@@ -302,15 +300,19 @@ class LiveSession:
         if current is not None and change.rev > current:
             self.client_rev = encode_revision({change.shard_id: change.rev})
 
-    def _check(self, woken_by: int | None = None) -> bool:
+    def _check(self) -> bool:
         """Send what the client is missing, if anything; True if something was sent.
 
-        ``woken_by``: the revision of the change that woke this socket, if known
-        (sockets woken by it share their answers)."""
+        Sockets asking the same between the same two deliveries of the hub share
+        one answer: when a change wakes a thousand sockets, one read answers them,
+        and one more answers the ``ready`` each of their clients sends back. Safe,
+        as a change that arrives while the client is busy is not looked at (the
+        next ``ready`` is): that ``ready`` comes after the change's delivery, so
+        the answer it gets was computed after it too."""
         if self.token_expired:
             return False
         outcome = self.feed.catch_up(
-            self.db_id, self.principal, self.client_rev, self.client_hash, woken_by
+            self.db_id, self.principal, self.client_rev, self.client_hash, self.hub.deliveries
         )
         if self.view is None or outcome.view.all != self.view.all:
             self.hub.subscribe(self, self.db_id, outcome.view.all)

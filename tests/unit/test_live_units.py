@@ -15,7 +15,7 @@ from dxc.access import ANONYMOUS, Principal
 from dxc.bus.base import Change
 from dxc.protocol import live
 from dxc.protocol.live import Ping, Ready, SocketQuery, parse_client_message, realm_set_hash
-from dxc.realtime.feed import CatchUp, RealmView
+from dxc.realtime.feed import CatchUp, LiveFeed, RealmView
 from dxc.realtime.hub import Hub
 from dxc.realtime.session import LiveSession, SocketClosed, realm_messages
 
@@ -275,7 +275,7 @@ class FakeFeed:
     def realm_view(self, db_id: str, principal: Principal) -> RealmView:
         return self.view
 
-    def catch_up(self, db_id, principal, client_rev, client_hash, woken_by=None) -> CatchUp:
+    def catch_up(self, db_id, principal, client_rev, client_hash, heard=None) -> CatchUp:
         self.calls.append((client_rev, client_hash))
         self.checked.set()
         if client_hash != self.view.hash:
@@ -290,10 +290,13 @@ class FakeFeed:
 class Running:
     """A session served in a thread, as a gevent worker serves it in a greenlet."""
 
-    def __init__(self, feed: FakeFeed, principal=ANONYMOUS, client_id="me", **options) -> None:
+    def __init__(
+        self, feed: FakeFeed, principal=ANONYMOUS, client_id="me", hub=None, **options
+    ) -> None:
+        """``hub``: the sessions of one process share theirs (default: a hub of its own)."""
         self.socket = FakeSocket()
         self.feed = feed
-        self.hub = Hub()
+        self.hub = Hub() if hub is None else hub
         self.session = LiveSession(
             self.socket,
             feed,
@@ -323,7 +326,6 @@ class Running:
         self.socket.close()
         self.thread.join(timeout=5)
         assert not self.thread.is_alive()
-        assert len(self.hub) == 0, "a closed session must leave the hub"
 
 
 @pytest.fixture
@@ -338,6 +340,8 @@ def running():
     yield start
     for session in sessions:
         session.close()
+    for session in sessions:  # once all closed: some share a hub
+        assert len(session.hub) == 0, "a closed session must leave the hub"
 
 
 def test_ping_is_answered_with_pong(running):
@@ -417,6 +421,57 @@ def test_the_clients_own_sync_advances_its_revision_instead_of_echoing_it(runnin
     session.session.notify(Change.committed("db1", 1, 3, {"rlm-public"}, {"items"}, "other"))
     message = session.socket.next()
     assert (message["baseRev"], message["newRev"]) == ("1:2", "1:3")
+
+
+class SharingFeed(LiveFeed):
+    """LiveFeed's sharing of answers, over FakeFeed's scripted database; counts the reads."""
+
+    def __init__(self, view: RealmView) -> None:
+        super().__init__(control=None, router=None)
+        self.database = FakeFeed(view)
+        self.reads = 0
+
+    def realm_view(self, db_id: str, principal: Principal) -> RealmView:
+        return self.database.view
+
+    def _catch_up(self, db_id, principal, client_rev, client_hash) -> CatchUp:
+        self.reads += 1
+        return self.database.catch_up(db_id, principal, client_rev, client_hash)
+
+
+def test_a_fan_out_costs_one_read_for_the_changes_and_one_for_the_readies_after(running):
+    feed = SharingFeed(PUBLIC)
+    feed.database.head = "1:2"
+    hub = Hub()
+    sessions = [running(feed, hub=hub, client_id=f"reader{i}") for i in range(3)]
+    for session in sessions:
+        session.ready("1:2", PUBLIC.hash)
+        session.settle()
+    assert feed.reads == 1, "up-to-date clients asking the same share one read"
+    feed.database.head = "1:3"
+    hub.deliver(Change.committed("db1", 1, 3, {"rlm-public"}, {"items"}))
+    for session in sessions:
+        assert session.socket.next()["newRev"] == "1:3"
+    assert feed.reads == 2
+    for session in sessions:
+        session.ready("1:3", PUBLIC.hash)  # each client applied the changes
+        session.settle()
+    assert feed.reads == 3, "their readies share one read too"
+    assert all(session.unexpected == [] for session in sessions)
+
+
+def test_a_change_delivered_between_two_readies_is_read_anew(running):
+    feed = SharingFeed(PUBLIC)
+    feed.database.head = "1:2"
+    hub = Hub()
+    first, second = (running(feed, hub=hub, client_id=f"reader{i}") for i in range(2))
+    first.ready("1:2", PUBLIC.hash)
+    first.settle()
+    feed.database.head = "1:3"  # a change the hub delivered (to the sockets of another realm)
+    hub.deliver(Change.committed("db1", 1, 3, {"rlm-other"}, {"items"}))
+    second.ready("1:2", PUBLIC.hash)
+    assert second.socket.next()["newRev"] == "1:3", "not the answer from before the change"
+    assert feed.reads == 2
 
 
 def test_binary_frames_and_unknown_messages_are_ignored(running):

@@ -63,3 +63,30 @@ def test_it_holds_at_most_max_entries():
         shared.get(n, lambda n=n: n)
     assert len(shared._entries) <= 3
     assert shared.get(9, lambda: -1) == 9  # the newest stayed
+
+
+def test_the_oldest_results_go_when_the_kept_ones_are_too_big():
+    shared: SharedResults[str] = SharedResults(ttl=60, size=len, max_size=10)
+    for key in "abc":
+        shared.get(key, lambda key=key: key * 4)  # 4 each: "a" goes when "c" comes
+    assert shared.get("c", lambda: "again") == "cccc"
+    assert shared.get("b", lambda: "again") == "bbbb"
+    assert shared.get("a", lambda: "again") == "again"
+
+
+def test_a_result_bigger_than_the_bound_reaches_its_waiters_and_is_not_kept():
+    shared: SharedResults[str] = SharedResults(ttl=60, size=len, max_size=3)
+    assert shared.get("k", lambda: "long") == "long"
+    assert shared.get("k", lambda: "next") == "next"
+    assert shared._total == 0
+
+
+def test_an_expired_result_no_longer_counts(monkeypatch):
+    shared: SharedResults[str] = SharedResults(ttl=1, size=len, max_size=10)
+    now = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    for _ in range(5):
+        now[0] += 2
+        shared.get("k", lambda: "12345678")
+    assert shared._total == 8
+    assert shared.get("k", lambda: "again") == "12345678", "still kept: it fits"
