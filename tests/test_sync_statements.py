@@ -22,13 +22,11 @@ from dxc.storage import router
 from dxc.sync import service as sync_service
 from tests.protocol_client import ALICE, Device, item
 
-#: The user's deactivation check; the head revision (the revision is taken last),
-#: INSERT applied txids, SELECT the object, INSERT it (a lone client transaction needs
-#: no savepoint: a refusal rolls the shard transaction back), UPDATE revisions, the
-#: stamp (the rows get the revision; what others committed meanwhile), the bus's
-#: NOTIFY; the answer's realm set (member rows and owned realms in one statement),
-#: departures and changes. Only the last two writes hold the revision lock.
-ONE_OBJECT_STATEMENTS = 11
+#: The user's deactivation check; UPDATE revisions, INSERT applied txids, SELECT the
+#: object, INSERT it (a lone client transaction needs no savepoint: a refusal rolls
+#: the shard transaction back), the bus's NOTIFY; the answer's realm set (member rows
+#: and owned realms in one statement), departures and changes.
+ONE_OBJECT_STATEMENTS = 9
 #: The write (the NOTIFY goes out with its commit). The user check and the answer's
 #: reads run in autocommit (no BEGIN, no COMMIT or ROLLBACK round trips).
 ONE_OBJECT_TRANSACTIONS = 1

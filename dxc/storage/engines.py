@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from psycopg2 import errorcodes
 from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 #: Seconds to wait for a PostgreSQL connection: a request fails (503) instead of hanging.
@@ -19,11 +18,6 @@ CONNECT_TIMEOUT_SECONDS = 5
 RECYCLE_SECONDS = 1800
 #: Seconds a pooled connection may sit unused before it is pinged at its next checkout.
 IDLE_PING_SECONDS = 30
-
-
-def is_deadlock(error: DBAPIError) -> bool:
-    """Whether PostgreSQL rolled ``error``'s transaction back to break a deadlock."""
-    return getattr(error.orig, "pgcode", None) == errorcodes.DEADLOCK_DETECTED
 
 
 class UnstorableValue(ValueError):

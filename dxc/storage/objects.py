@@ -8,10 +8,7 @@ key that the client needs.
 The revision counter is taken with ``UPDATE … RETURNING`` inside the writing
 transaction, so its row lock orders commits: a revision is never visible
 before every smaller one is committed, and a pull that reads the counter and
-then the rows up to it misses nothing. A write may take it last (PostgreSQL,
-``dxc.bus.commits``): it stores its rows at :data:`PROVISIONAL_REV`, which no
-committed row has, and :meth:`ObjectStore.stamp` gives them the real one
-just before the commit.
+then the rows up to it misses nothing.
 """
 
 from __future__ import annotations
@@ -29,9 +26,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -46,15 +41,6 @@ objects = schema.objects
 
 #: Rows fetched per round trip when streaming a pull.
 BATCH = 500
-#: The revision of what a write stores before it takes its own (:meth:`ObjectStore.stamp`):
-#: above every real one, so that a comparison with a client's base revision finds
-#: it newer, as it will be. Only uncommitted rows have it.
-PROVISIONAL_REV = 2**62
-
-
-class Overtaken(Exception):
-    """Another writer committed an object this write read, after this write began
-    (taking its revision last): roll back and start again."""
 
 
 @dataclass
@@ -110,19 +96,17 @@ _COLUMNS = (
 _PUT_COLUMNS = ("tbl", "key", "realm_id", "owner", "rev", "deleted", "value")
 
 
-def _replacing(statement: postgresql.Insert | sqlite.Insert, where=None):  # type: ignore[no-untyped-def]
-    """``statement``, replacing the row of a key already present (if ``where``)."""
+def _replacing(statement: postgresql.Insert | sqlite.Insert):  # type: ignore[no-untyped-def]
+    """``statement``, replacing the row of a key already present."""
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[objects.c.db_id, objects.c.tbl, objects.c.key],
         set_={name: excluded[name] for name in _PUT_COLUMNS if name not in ("tbl", "key")},
-        where=where,
     )
 
 
 #: PostgreSQL: ``INSERT … SELECT :db_id, unnest(:tbl::text[]), unnest(:key::text[]), …``,
-#: one array literal per column (see :func:`_text_array`), side by side as rows. A row
-#: committed after ``unchanged_since`` is left as it is (``ObjectStore.unchanged_since``).
+#: one array literal per column (see :func:`_text_array`), side by side as rows.
 _PUT_UNNESTED = _replacing(postgresql.insert(objects).from_select(
     ["db_id", *_PUT_COLUMNS],
     select(
@@ -132,7 +116,7 @@ _PUT_UNNESTED = _replacing(postgresql.insert(objects).from_select(
             for name in _PUT_COLUMNS
         ),
     ),
-), where=or_(objects.c.rev <= bindparam("unchanged_since"), objects.c.rev == PROVISIONAL_REV))
+))
 
 
 def _text_array(values: list[str | None]) -> str:
@@ -181,29 +165,6 @@ _TAKE_REVISION = (
     .values(rev=_revisions.c.rev + 1)
     .returning(_revisions.c.rev, _revisions.c.frozen)
 )
-# Each UPDATE finds only this transaction's rows (no committed row is provisional); the
-# SELECTs see every commit before this statement (the caller holds the revision lock).
-_STAMP = text(
-    """
-    WITH objects_stamped AS (
-        UPDATE objects SET rev = :rev WHERE db_id = :db_id AND rev = :provisional
-    ), applied_stamped AS (
-        UPDATE applied_transactions SET rev = :rev WHERE db_id = :db_id AND rev = :provisional
-    ), documents_stamped AS (
-        UPDATE y_updates SET rev = :rev WHERE db_id = :db_id AND rev = :provisional
-    ), departures_stamped AS (
-        UPDATE departures SET rev = :rev
-        WHERE db_id = :db_id AND realm_id = ANY(:departed) AND rev = :provisional
-    ), operations_stamped AS (
-        UPDATE consistent_operations SET rev = :rev
-        WHERE db_id = :db_id AND tbl = ANY(:operated) AND rev = :provisional
-    )
-    SELECT tbl, key FROM objects WHERE db_id = :db_id AND rev > :head AND rev < :rev
-    UNION ALL
-    SELECT tbl, NULL FROM consistent_operations
-    WHERE db_id = :db_id AND tbl = ANY(:tables) AND rev > :head AND rev < :rev
-    """
-)
 _CURRENT_REVISION = select(_revisions.c.rev).where(_revisions.c.db_id == bindparam("db_id"))
 _BY_KEYS = select(*_COLUMNS).where(
     objects.c.db_id == bindparam("db_id"),
@@ -242,13 +203,6 @@ class ObjectStore:
         #: Realms and tables this store wrote to (or that objects left), for notifications.
         self.written_realms: set[str] = set()
         self.written_tables: set[str] = set()
-        #: Taking the revision last (``dxc.bus.commits``): a row to replace that was
-        #: committed after this revision was not the one read; :meth:`put_many` raises
-        #: :class:`Overtaken` (PostgreSQL; SQLite has one writer at a time).
-        self.unchanged_since = PROVISIONAL_REV
-        #: Realms objects left, and tables of where-clause operations, recorded here.
-        self._departed: set[str] = set()
-        self._operated: set[str] = set()
         dialect = connection.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
@@ -306,28 +260,6 @@ class ObjectStore:
                 f"{self.db_id} takes no writes here: it is moving between installations"
             )
         return row.rev
-
-    def stamp(self, provisional: int, rev: int, head: int) -> list[tuple[str, str | None]]:
-        """PostgreSQL: give ``rev`` to every row this transaction stored at
-        ``provisional``; and say what other writers committed after ``head`` and
-        before ``rev``: (table, key) of each object, and (table, None) of each
-        where-clause operation on a table written here. Called holding the
-        revision lock (:meth:`next_revision`), so the answer is complete."""
-        return [
-            (row.tbl, row.key)
-            for row in self.connection.execute(
-                _STAMP,
-                {
-                    "db_id": self.db_id,
-                    "provisional": provisional,
-                    "rev": rev,
-                    "head": head,
-                    "departed": sorted(self._departed),
-                    "operated": sorted(self._operated),
-                    "tables": sorted(self.written_tables),
-                },
-            )
-        ]
 
     def freeze(self, frozen: bool = True) -> int:
         """Stop (or resume) local writes; the last revision written. Waits for the
@@ -538,12 +470,9 @@ class ObjectStore:
     def put_many(self, rows: Sequence[StoredObject]) -> None:
         """Insert or replace ``rows`` (live objects and tombstones alike).
 
-        The last row for a key wins, as one statement may not touch a row twice. Rows
-        are written in key order, as every writer does, so that two writers of the same
-        keys lock them in the same order (no deadlock between them).
+        The last row for a key wins, as one statement may not touch a row twice.
         """
-        last = {(row.tbl, row.key): row for row in rows}
-        unique = [last[pair] for pair in sorted(last)]
+        unique = list({(row.tbl, row.key): row for row in rows}.values())
         if not unique:
             return
         self.written_realms.update(row.realm_id for row in unique)
@@ -560,9 +489,7 @@ class ObjectStore:
         columns = {
             name: _ARRAYS[name]([getattr(row, name) for row in rows]) for name in _PUT_COLUMNS
         }
-        parameters = {"db_id": self.db_id, "unchanged_since": self.unchanged_since, **columns}
-        if self.connection.execute(_PUT_UNNESTED, parameters).rowcount < len(rows):
-            raise Overtaken(self.db_id)
+        self.connection.execute(_PUT_UNNESTED, {"db_id": self.db_id, **columns})
 
     def _upsert_rows(self, rows: list[StoredObject]) -> None:
         self.connection.execute(
@@ -585,7 +512,6 @@ class ObjectStore:
         """Object ``key`` left ``realm_id`` at ``rev``; its Y documents follow it."""
         self.written_realms.add(realm_id)
         self.written_tables.add(tbl)
-        self._departed.add(realm_id)
         ydocs.follow_parent(self.connection, self.db_id, tbl, key, rev)
         statement = self._insert(schema.departures).values(
             db_id=self.db_id, tbl=tbl, key=key, realm_id=realm_id, rev=rev
@@ -674,7 +600,6 @@ class ObjectStore:
     def record_consistent_operation(
         self, tbl: str, user_id: str, client_identity: str, rev: int, operation: str
     ) -> None:
-        self._operated.add(tbl)
         self.connection.execute(
             insert(schema.consistent_operations).values(
                 db_id=self.db_id,

@@ -108,17 +108,13 @@ class TransactionApplier:
         client_identity: str,
         rev: int,
         base_revision: Callable[[Operation], int],
-        seen: int | None = None,
     ) -> None:
-        """``seen``: a revision up to which every write had committed when this one
-        began (the one before ``rev`` unless the revision is taken last)."""
         self.store = store
         self.access = access
         self.rules = WriteRules(access)
         self.tables = tables
         self.client_identity = client_identity
         self.rev = rev
-        self.seen = rev - 1 if seen is None else seen
         self.base_revision = base_revision
         self.principal = access.principal
         self.user_id = access.principal.user_id
@@ -341,7 +337,7 @@ class TransactionApplier:
         where-clause never reaches into data they have no rights to.
         """
         base = self.base_revision(op)
-        if base >= self.seen:
+        if base >= self.rev - 1:
             return value
         primary_key = decode_wire_key(key)
         for replay in self._replays_after(op.table, base):

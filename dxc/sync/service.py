@@ -24,11 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 
 from dxc import tson
 from dxc.access import Principal, RealmAccess
-from dxc.access.index import ACCESS_TABLES
 from dxc.bus.base import Bus
 from dxc.bus.commits import committing
 from dxc.protocol.request import ClientTransaction, Operation, SyncRequest, parse_sync_request
@@ -36,8 +34,7 @@ from dxc.protocol.revisions import decode_revision, encode_revision
 from dxc.protocol.schema import echo_schema, is_synced, synced_tables, y_tables
 from dxc.protocol.ymessages import YMessage, to_tson
 from dxc.storage import tables as table_store
-from dxc.storage.engines import is_deadlock
-from dxc.storage.objects import PROVISIONAL_REV, ObjectStore, Overtaken
+from dxc.storage.objects import ObjectStore
 from dxc.storage.router import PLACEMENT_TTL, Shard, ShardRouter
 from dxc.storage.waits import holding_lock
 from dxc.storage.ydocs import YDocStore
@@ -50,9 +47,6 @@ from dxc.sync.ydocs import UpdateAcceptor, missing_updates, refusal
 #: big request lets other writers of the database in (a commit every ~0.25 s).
 KEYS_PER_COMMIT = 2000
 TRANSACTIONS_PER_COMMIT = 100
-#: Times a chunk is applied again with its revision taken last when another writer
-#: overtook it (``SyncService._apply``), before it holds the revision lock throughout.
-OVERTAKEN_RETRIES = 3
 #: A chunk this small (what a device usually pushes) holds the revision lock without
 #: yielding to the worker's other requests (``dxc.storage.waits``): a few milliseconds. A
 #: bigger one yields at every statement, or it would stall the whole worker that long.
@@ -134,70 +128,28 @@ class SyncService:
         chunk: list[ClientTransaction],
     ) -> tuple[ApplyResult, int | None]:
         """Apply ``chunk`` in one shard transaction: what it did, and the revision it
-        committed (None when a refusal rolled it back whole: ``ApplyResult.undo``).
-
-        The revision is taken last (``dxc.bus.commits``), so that the writers of a
-        database overlap but for their commits. A chunk whose reads another writer's
-        commit changed meanwhile is rolled back and applied again; after
-        ``OVERTAKEN_RETRIES`` times it holds the revision lock from the start. One that
-        PostgreSQL chose to break a deadlock (two writers locking the same objects in
-        another order, or a writer holding the revision lock first) runs again too."""
-        attempt = 0
-        while True:
-            revision_last = attempt < OVERTAKEN_RETRIES
-            try:
-                return self._apply_once(
-                    shard, db_id, principal, request, tables, since, chunk, revision_last
-                )
-            except Overtaken:  # rolled back (never raised with the revision taken first)
-                attempt += 1
-            except OperationalError as error:
-                if not (revision_last and is_deadlock(error)):
-                    raise
-                attempt += 1  # rolled back by PostgreSQL
-
-    def _apply_once(
-        self,
-        shard: Shard,
-        db_id: str,
-        principal: Principal,
-        request: SyncRequest,
-        tables: dict[str, table_store.TableInfo],
-        since: int | None,
-        chunk: list[ClientTransaction],
-        revision_last: bool,
-    ) -> tuple[ApplyResult, int | None]:
+        committed (None when a refusal rolled it back whole: ``ApplyResult.undo``)."""
         try:
             with (
                 ExitStack() as lock_held,
-                committing(
-                    shard, db_id, self.bus, request.client_identity, revision_last=revision_last
-                ) as write,
+                committing(shard, db_id, self.bus, request.client_identity) as write,
             ):
-                rev = write.rev  # provisional, or taken now (waiting, yielding to others)
-                if write.head is None and _small(chunk):
+                if _small(chunk):
                     lock_held.enter_context(holding_lock())  # until the commit
                 applier = TransactionApplier(
                     write.store,
                     RealmAccess(write.store, principal),
                     tables,
                     request.client_identity,
-                    rev,
+                    write.rev,
                     lambda op: self._base_revision(request, shard, op, since),
-                    seen=write.seen,
                 )
                 result = applier.apply_all(chunk)
                 if result.undo:
                     raise _Undone(result)
-                if write.head is not None:
-                    write.take_revision()  # taken last, waiting (yielding) for its lock
-                    if _small(chunk):
-                        lock_held.enter_context(holding_lock())  # until the commit
-                    if _overtaken(write.stamp(), chunk, result.touched):
-                        raise Overtaken(db_id)
         except _Undone as undone:
             return undone.result, None
-        return _stamped(result, write.rev), write.rev
+        return result, write.rev
 
     def _store_y_updates(
         self, db_id: str, shard: Shard, principal: Principal, request: SyncRequest
@@ -378,38 +330,6 @@ class _Undone(Exception):
     def __init__(self, result: ApplyResult) -> None:
         super().__init__()
         self.result = result
-
-
-def _overtaken(
-    committed: list[tuple[str, str | None]],
-    chunk: list[ClientTransaction],
-    touched: dict[str, set[str]],
-) -> bool:
-    """Whether what others committed while ``chunk`` was applied (``Write.stamp``) may
-    have changed what it read: an object it named or wrote, a realm, member or role
-    (rights), a where-clause operation on a table it wrote (rebasing); anything if it
-    ran a where-clause operation or changed rights (those read beyond their keys)."""
-    if not committed:
-        return False
-    if any(
-        op.criteria is not None or op.table in ACCESS_TABLES
-        for transaction in chunk
-        for op in transaction.operations
-    ):
-        return True
-    return any(
-        key is None or table in ACCESS_TABLES or key in touched.get(table, ())
-        for table, key in committed
-    )
-
-
-def _stamped(result: ApplyResult, rev: int) -> ApplyResult:
-    """``result`` with the rows it wrote at ``rev``, the revision taken last."""
-    result.written = {
-        pair: dataclasses.replace(row, rev=rev) if row.rev == PROVISIONAL_REV else row
-        for pair, row in result.written.items()
-    }
-    return result
 
 
 def _y_revision(request: SyncRequest, shard: Shard, since: int | None) -> int | None:
