@@ -571,15 +571,22 @@ class ObjectStore:
 
     def applied_rows(self, after: int, upto: int) -> Iterator[AppliedTransaction]:
         """The transactions recorded as applied in revisions (after, upto], by revision."""
-        in_transaction(self.connection)  # for the server-side cursor
-        rows = self.connection.execute(
-            select(_applied.c.user_id, _applied.c.client_identity, _applied.c.txid, _applied.c.rev)
-            .where(_applied.c.db_id == self.db_id, _applied.c.rev > after, _applied.c.rev <= upto)
-            .order_by(_applied.c.rev)
-            .execution_options(yield_per=BATCH)
-        )
-        for row in rows:
+        columns = (_applied.c.user_id, _applied.c.client_identity, _applied.c.txid, _applied.c.rev)
+        for row in self._recorded_between(_applied, columns, after, upto, _applied.c.rev):
             yield AppliedTransaction(*row)
+
+    def _recorded_between(  # type: ignore[no-untyped-def]
+        self, table, columns, after: int, upto: int, *order
+    ) -> Iterator:
+        """``columns`` of ``table``'s rows of this database in revisions (after, upto],
+        in ``order``, from a server-side cursor (what a replica copies)."""
+        in_transaction(self.connection)
+        return iter(self.connection.execute(
+            select(*columns)
+            .where(table.c.db_id == self.db_id, table.c.rev > after, table.c.rev <= upto)
+            .order_by(*order)
+            .execution_options(yield_per=BATCH)
+        ))
 
     def unclaim_applied(self, user_id: str, client_identity: str, txids: Collection[str]) -> None:
         """Drop the records of ``txids`` claimed in this transaction but refused."""
@@ -614,16 +621,10 @@ class ObjectStore:
     def consistent_rows(self, after: int, upto: int) -> Iterator[ConsistentOperation]:
         """The where-clause operations recorded in revisions (after, upto], in the
         order they were recorded (a replica copies them)."""
-        in_transaction(self.connection)  # for the server-side cursor
         table = schema.consistent_operations
-        rows = self.connection.execute(
-            select(table.c.tbl, table.c.user_id, table.c.client_identity, table.c.rev,
+        columns = (table.c.tbl, table.c.user_id, table.c.client_identity, table.c.rev,
                    table.c.operation)
-            .where(table.c.db_id == self.db_id, table.c.rev > after, table.c.rev <= upto)
-            .order_by(table.c.rev, table.c.id)
-            .execution_options(yield_per=BATCH)
-        )
-        for row in rows:
+        for row in self._recorded_between(table, columns, after, upto, table.c.rev, table.c.id):
             yield ConsistentOperation(*row)
 
     def replace_consistent_operations(self, operations: Sequence[ConsistentOperation]) -> None:
