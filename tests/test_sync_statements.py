@@ -25,8 +25,13 @@ from tests.protocol_client import ALICE, Device, item
 #: The user's deactivation check; UPDATE revisions, INSERT applied txids, SELECT the
 #: object, INSERT it (a lone client transaction needs no savepoint: a refusal rolls
 #: the shard transaction back), the bus's NOTIFY; the answer's realm set (member rows
-#: and owned realms in one statement), departures and changes.
-ONE_OBJECT_STATEMENTS = 9
+#: and owned realms in one statement). A device that was up to date learns of no
+#: revision but its own: the echo of what it wrote is its answer, nothing is read back.
+ONE_OBJECT_STATEMENTS = 7
+#: Another device wrote since this one's last pull: its write is rebased on the
+#: where-clause operations since (one read), and the answer also reads the
+#: departures and the changes of its realms.
+BEHIND_STATEMENTS = ONE_OBJECT_STATEMENTS + 3
 #: The write (the NOTIFY goes out with its commit). The user check and the answer's
 #: reads run in autocommit (no BEGIN, no COMMIT or ROLLBACK round trips).
 ONE_OBJECT_TRANSACTIONS = 1
@@ -70,16 +75,26 @@ def no_periodic_rereads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sync_service, "PLACEMENT_TTL", 3600.0)
 
 
-@pytest.mark.parametrize("backend", ["postgresql"])
-def test_a_one_object_sync_costs_a_fixed_number_of_statements(app):
+def two_devices(app) -> tuple[set[Engine], Device, Device]:
+    """Two devices of one user, both up to date, and the engines a sync can use."""
     services = app.extensions["dxc"]
     created = databases.create_database(services)
     import_document(services, created.db_id, {"demoUsers": {ALICE: {}}})
-    device = Device(app.test_client(), created.url, "device-1")
-    device.login(ALICE)
-    device.sync()
-    device.sync([device.op("items", "insert", ["itm0"], "tx0", values=[item("itm0")])])
-    engines = {services.control, services.router.shard_for(created.db_id).engine}
+    devices = []
+    for name in ("device-1", "device-2"):
+        device = Device(app.test_client(), created.url, name)
+        device.login(ALICE)
+        device.sync()
+        devices.append(device)
+    first, second = devices
+    first.sync([first.op("items", "insert", ["itm0"], "tx0", values=[item("itm0")])])
+    second.sync()
+    return {services.control, services.router.shard_for(created.db_id).engine}, first, second
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_one_object_sync_costs_a_fixed_number_of_statements(app):
+    engines, device, _ = two_devices(app)
 
     with counting(engines) as tally:
         answer = device.sync(
@@ -90,3 +105,21 @@ def test_a_one_object_sync_costs_a_fixed_number_of_statements(app):
     listing = "\n".join(tally.statements)
     assert len(tally.statements) == ONE_OBJECT_STATEMENTS, listing
     assert tally.transactions == ONE_OBJECT_TRANSACTIONS, listing
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_device_behind_reads_what_the_others_wrote(app):
+    engines, first, second = two_devices(app)
+    first.sync([first.op("items", "upsert", ["itm0"], "tx1", values=[item("itm0", title="new")])])
+    first.sync([first.op("items", "insert", ["itm1"], "tx2", values=[item("itm1")])])
+
+    with counting(engines) as tally:
+        answer = second.sync(
+            [second.op("items", "insert", ["itm2"], "tx3", values=[item("itm2")])]
+        )
+
+    assert answer["rejections"] == []
+    assert sorted(second.state["items"]) == ["itm0", "itm1", "itm2"]
+    assert second.state["items"]["itm0"]["title"] == "new"
+    listing = "\n".join(tally.statements)
+    assert len(tally.statements) == BEHIND_STATEMENTS, listing

@@ -79,6 +79,8 @@ class ApplyResult:
     #: The last row each applied transaction stored per (table, key): the answer
     #: echoes those written at its revision without reading them back.
     written: dict[tuple[str, str], StoredObject] = field(default_factory=dict)
+    #: The revisions its writes were committed at (set by the caller, after the commit).
+    committed: set[int] = field(default_factory=set)
     #: A transaction applied without a savepoint was refused: the caller must roll
     #: the whole shard transaction back (see :meth:`TransactionApplier.apply_all`).
     undo: bool = False
@@ -95,6 +97,7 @@ class ApplyResult:
         self.applied.extend(other.applied)
         self.invitations.extend(other.invitations)
         self.written.update(other.written)
+        self.committed.update(other.committed)
 
 
 class TransactionApplier:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from dxc.access import ACCESS_TABLES, RealmAccess, RealmSet
@@ -48,6 +48,9 @@ class PullPlan:
     invited_known: frozenset[str] = frozenset()
     #: Of those, the ones it had as realms: it holds all their rows.
     demoted: tuple[str, ...] = ()
+    #: Every revision after ``since`` up to ``upto`` was committed by the request
+    #: being answered: what changed in them is what it touched, echoed from there.
+    own_range: bool = False
 
     def shows(self, row: StoredObject) -> bool:
         return row.realm_id in self.visible or (row.tbl, row.key) in self.invited
@@ -59,10 +62,16 @@ def plan_pull(
     last_pull: LastPull | None,
     since: int | None,
     upto: int,
+    committed: Collection[int] = (),
 ) -> tuple[RealmSet, PullPlan]:
     """The principal's realm sets now, and what the client is missing of them.
 
     ``since`` None (a first sync, or a revision that is not ours) sends everything.
+    ``committed``: the revisions the request being answered committed. When they
+    are all that came after ``since`` (a device that was up to date pushing alone,
+    the common case), the changes and departures of its realms are not read: each
+    revision is taken under the database's lock until its commit, so nobody else
+    wrote at those revisions, and the request echoes every key it wrote.
     """
     realm_set = access.realm_set()
     had_realms = set(last_pull.realms) if since is not None and last_pull else set()
@@ -78,8 +87,16 @@ def plan_pull(
         demoted=tuple(
             r for r in realm_set.invites if r in had_realms and access.left_after(r, since or 0)
         ),
+        own_range=since is not None and _all_committed(committed, since, upto),
     )
     return realm_set, plan
+
+
+def _all_committed(committed: Collection[int], since: int, upto: int) -> bool:
+    """Whether ``committed`` holds every revision after ``since`` up to ``upto``."""
+    return 0 < upto - since <= len(committed) and all(
+        rev in committed for rev in range(since + 1, upto + 1)
+    )
 
 
 def pull_changes(
@@ -98,7 +115,8 @@ def pull_changes(
     for table, keys in touched.items():
         if table in plan.tables:
             yield from _current_state(store, plan, table, keys, sent, fresh)
-    for table, keys in _group(store.departures(plan.known, plan.since, plan.upto)).items():
+    departures = () if plan.own_range else store.departures(plan.known, plan.since, plan.upto)
+    for table, keys in _group(departures).items():
         if table in plan.tables:
             keys = keys - _sent_keys(sent, table)
             yield from _current_state(store, plan, table, keys, sent, fresh)
@@ -110,7 +128,9 @@ def pull_changes(
             yield from _current_state(store, plan, table, keys, sent, fresh)
     new_realms = sorted(plan.visible.difference(plan.known))
     rows = itertools.chain(
-        store.changed(plan.known, plan.since, plan.upto) if plan.known else (),
+        store.changed(plan.known, plan.since, plan.upto)
+        if plan.known and not plan.own_range
+        else (),
         store.snapshot(new_realms, plan.upto) if new_realms else (),
     )
     batch: list[StoredObject] = []

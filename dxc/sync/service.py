@@ -149,6 +149,7 @@ class SyncService:
                     raise _Undone(result)
         except _Undone as undone:
             return undone.result, None
+        result.committed.add(write.rev)
         return result, write.rev
 
     def _store_y_updates(
@@ -291,6 +292,7 @@ class SyncService:
                 request.last_pull,
                 since,
                 upto,
+                result.committed,
             )
             yield (
                 '{"serverRevision":%s,"dbId":%s,"realms":%s,"inviteRealms":%s,'
