@@ -15,6 +15,12 @@ seen yet (its pull). Server and baseline alternate in ``--rounds`` rounds, so
 a busy moment hits both. Printed per round and in all: pushes/s, p50 and p99
 latency, and the ratios. The clients run on this machine too (one gevent
 process); nothing here asserts a timing.
+
+Also printed: the CPU time spent per push by the server's workers, by
+PostgreSQL (every backend, those that ended included) and by the clients,
+and the rate those would allow if they had the machine's CPUs to themselves.
+Every PostgreSQL process of the machine is counted: on a busy machine
+(another test suite on the same cluster) that figure is too high.
 """
 # ruff: noqa: E402  (gevent must patch the standard library before anything imports it)
 
@@ -32,6 +38,8 @@ import statistics
 import subprocess
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import psycopg2
@@ -76,8 +84,9 @@ def main() -> None:
         with Server(url, None, workers=args.workers, connections=args.clients + 50) as server:
             devices = make_devices(server, args.clients)
             for number in range(args.rounds):
-                ours.append(run_server(devices, args.seconds, number))
-                raw.append(raw_round(raw_url, args, number))
+                ours.append(measured(partial(run_server, devices, args.seconds, number),
+                                     server.worker_pids()))
+                raw.append(measured(partial(raw_round, raw_url, args, number), []))
                 print(f"round {number + 1}: {line('dxc-server', ours[-1])} | "
                       f"{line('raw PostgreSQL', raw[-1])}")
     total_ours, total_raw = combined(ours), combined(raw)
@@ -85,6 +94,8 @@ def main() -> None:
     print(f"ratio dxc-server/raw: pushes/s {total_ours['rate'] / total_raw['rate']:.2f}, "
           f"p50 {total_ours['p50'] / total_raw['p50']:.1f}x, "
           f"p99 {total_ours['p99'] / total_raw['p99']:.1f}x")
+    for name, total in (("dxc-server", total_ours), ("raw PostgreSQL", total_raw)):
+        print(f"CPU ms per push, {name}: {cpu_line(total)}")
 
 
 # --- the server ----------------------------------------------------------------------------------
@@ -192,13 +203,76 @@ def run_raw(url: str, clients: int, seconds: float, number: int) -> dict:
         with lock:
             latencies.extend(mine)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), client_cpu_ms()
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return summary(latencies, time.perf_counter() - started)
+    return {**summary(latencies, time.perf_counter() - started),
+            "clients_cpu": client_cpu_ms() - cpu}
+
+
+# --- CPU time ----------------------------------------------------------------------------------
+
+
+def measured(run: Callable[[], dict], server_pids: list[int]) -> dict:
+    """``run()``'s figures with the CPU time the server's workers, PostgreSQL and the
+    clients spent meanwhile (a baseline round reports its own clients' time)."""
+    workers, postgres, clients = sum(map(cpu_ms, server_pids)), postgres_cpu_ms(), client_cpu_ms()
+    figures = run()
+    figures["cpu"] = {
+        "server": sum(map(cpu_ms, server_pids)) - workers,
+        "postgres": postgres_cpu_ms() - postgres,
+        "clients": figures.pop("clients_cpu", client_cpu_ms() - clients),
+    }
+    return figures
+
+
+def cpu_ms(pid: int, children: bool = False) -> float:
+    """CPU time (user and system) of process ``pid``, or of the children it reaped."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    first = 13 if children else 11  # cutime, cstime / utime, stime
+    return (int(fields[first]) + int(fields[first + 1])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_ms() -> float:
+    """CPU time of every PostgreSQL process of this machine so far: the live ones, and
+    the backends that ended (the postmaster reaped them: its children's time)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+            name, fields = rest.rsplit(")", 1)
+            if name != "postgres":
+                continue
+            total += cpu_ms(int(pid))
+            if int(fields.split()[1]) == 1 or not _is_postgres(int(fields.split()[1])):
+                total += cpu_ms(int(pid), children=True)  # the postmaster
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue  # ended meanwhile
+    return total
+
+
+def _is_postgres(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+    except FileNotFoundError:
+        return False
+
+
+def client_cpu_ms() -> float:
+    return time.process_time() * 1000
+
+
+def cpu_line(figures: dict) -> str:
+    cpu, pushes = figures["cpu"], figures["pushes"]
+    per_push = {name: ms / pushes for name, ms in cpu.items()}
+    together = sum(per_push.values())
+    cores = os.cpu_count() or 1
+    return (", ".join(f"{name} {ms:.2f}" for name, ms in per_push.items())
+            + f"; in all {together:.2f}: {cores} CPUs allow at most "
+              f"{cores * 1000 / together:.0f} pushes/s")
 
 
 # --- figures -------------------------------------------------------------------------------------
@@ -218,7 +292,9 @@ def summary(latencies: list[float], seconds: float) -> dict:
 
 def combined(rounds: list[dict]) -> dict:
     latencies = [value for r in rounds for value in r["latencies"]]
-    return summary(latencies, sum(r["seconds"] for r in rounds))
+    total = summary(latencies, sum(r["seconds"] for r in rounds))
+    total["cpu"] = {name: sum(r["cpu"][name] for r in rounds) for name in rounds[0]["cpu"]}
+    return total
 
 
 def line(name: str, figures: dict) -> str:
