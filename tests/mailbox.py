@@ -42,7 +42,7 @@ class Mailbox:
         with self._lock:
             return [mail for mail in self.mails if mail["to"] == to]
 
-    def wait_for_mail(self, to: str, count: int = 1, timeout: float = 15) -> dict[str, Any]:
+    def wait_for_mail(self, to: str, count: int = 1, timeout: float = 60) -> dict[str, Any]:
         """The ``count``-th mail to ``to``, waiting for it to arrive."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
