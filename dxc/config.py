@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import URL, make_url
 
 from dxc.logs import LOG_FORMATS, default_log_format
+from dxc.secret_keys import Keyring
 
 #: Where Azure App Service puts a portal connection string named DEXIE_CLOUD.
 CONNECTION_STRING_NAMES = (
@@ -65,9 +66,11 @@ class AzureSettings:
 class Settings:
     """The server's whole configuration."""
 
-    secret: str
+    secret: str = field(repr=False)
     public_url: str
     database_url: URL
+    #: Previous values of ``DXC_SECRET`` that still open and verify (never in ``repr``).
+    old_secrets: tuple[str, ...] = field(default=(), repr=False)
     redis_url: str | None = None
     env: str = "development"
     instance_path: Path = Path("instance")
@@ -119,6 +122,11 @@ class Settings:
     stats_flush_seconds: int = 5
 
     @property
+    def keyring(self) -> Keyring:
+        """Derives every sealing and signing key (:mod:`dxc.secret_keys`)."""
+        return Keyring(self.secret, self.old_secrets)
+
+    @property
     def service_url(self) -> str:
         """The URL given to ``npx dexie-cloud create --service``."""
         return f"{self.public_url}/service"
@@ -148,6 +156,7 @@ def load_settings(
                           "blob bytes go to one store")
     return Settings(
         secret=_secret(environ, env, instance_path),
+        old_secrets=_old_secrets(environ),
         public_url=_public_url(environ.get("DXC_URL") or f"http://localhost:{port}"),
         database_url=_database_url(environ, instance_path),
         redis_url=environ.get("REDIS_URL") or None,
@@ -292,6 +301,21 @@ def _secret(environ: Mapping[str, str], env: str, instance_path: Path) -> str:
         with os.fdopen(fd, "w") as file:
             file.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def _old_secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """``DXC_OLD_SECRETS``: the secrets replaced by ``DXC_SECRET``, comma-separated.
+
+    Each was a ``DXC_SECRET``, so a short one is a mistake (the message says
+    which by position, never by value).
+    """
+    old = [s.strip() for s in environ.get("DXC_OLD_SECRETS", "").split(",")]
+    for position, secret in enumerate(old, 1):
+        if 0 < len(secret) < 16:
+            raise ConfigError(
+                f"DXC_OLD_SECRETS: secret {position} is shorter than 16 characters"
+            )
+    return tuple(secret for secret in old if secret)
 
 
 def _public_url(url: str) -> str:

@@ -1,12 +1,18 @@
-"""Keys derived from ``DXC_SECRET``: one secret to configure, one independent key per use."""
+"""Keys derived from ``DXC_SECRET``: one secret to configure, one independent key per use.
+
+While the secret is rotated, the previous ones (``DXC_OLD_SECRETS``) still
+open what they sealed and verify what they signed; only the current one
+seals and signs (docs/security.md, "Rotating DXC_SECRET").
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass, field
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, MultiFernet
 
 
 def derive_key(secret: str, purpose: str) -> bytes:
@@ -14,6 +20,30 @@ def derive_key(secret: str, purpose: str) -> bytes:
     return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
 
 
-def fernet(secret: str, purpose: str) -> Fernet:
-    """Seals what must be stored and read back (a foreign secret) with a derived key."""
-    return Fernet(base64.urlsafe_b64encode(derive_key(secret, purpose)))
+@dataclass(frozen=True)
+class Keyring:
+    """The current ``DXC_SECRET`` and the old ones still accepted (never in ``repr``)."""
+
+    current: str = field(repr=False)
+    old: tuple[str, ...] = field(default=(), repr=False)
+
+    def key(self, purpose: str) -> bytes:
+        """The key that signs for ``purpose`` (the current secret's)."""
+        return derive_key(self.current, purpose)
+
+    def keys(self, purpose: str) -> tuple[bytes, ...]:
+        """Every key whose signature for ``purpose`` is accepted, the current one first."""
+        return tuple(derive_key(secret, purpose) for secret in (self.current, *self.old))
+
+    def fernet(self, purpose: str) -> MultiFernet:
+        """Seals what must be stored and read back (a foreign secret) with the current
+        key; opens what any accepted key sealed; ``rotate`` reseals with the current key."""
+        return MultiFernet([_fernet(key) for key in self.keys(purpose)])
+
+    def current_fernet(self, purpose: str) -> Fernet:
+        """Opens only what the current key sealed: tells what ``rotate`` would change."""
+        return _fernet(self.key(purpose))
+
+
+def _fernet(key: bytes) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(key))

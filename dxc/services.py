@@ -50,14 +50,14 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     control = make_engine(settings.database_url)
-    router = ShardRouter(control, UrlSeal(settings.secret))
-    relocations = Relocations(control, settings.secret)
+    router = ShardRouter(control, UrlSeal(settings.keyring))
+    relocations = Relocations(control, settings.keyring)
     signer = TokenSigner(
-        settings.secret, settings.public_url, settings.access_token_ttl,
+        settings.keyring, settings.public_url, settings.access_token_ttl,
         relocations.foreign_issuer,
     )
     jobs = make_jobs(settings)
-    mailer = Mailer(control, settings.secret, jobs)
+    mailer = Mailer(control, settings.keyring, jobs)
     bus = make_bus(settings, control, router)
     ycompaction = YCompaction(settings, router, jobs)
     live = LiveService(

@@ -26,6 +26,7 @@ from dxc import tson
 from dxc.auth.tokens import AccessClaims, TokenSigner
 from dxc.manage import databases
 from dxc.manage.importer import import_document
+from dxc.secret_keys import Keyring
 from dxc.storage import credentials, schema, users
 from dxc.storage.clock import utcnow
 from tests.protocol_client import refresh_body
@@ -370,10 +371,10 @@ def test_forged_expired_and_foreign_tokens_are_refused(app, path, created):
     services = app.extensions["dxc"]
     claims = AccessClaims(ANN, frozenset({"ACCESS_DB"}), "prod", ANN)
     issuer = services.settings.public_url
-    forged = TokenSigner("another-secret-of-enough-length", issuer, 3600).issue(
+    forged = TokenSigner(Keyring("another-secret-of-enough-length"), issuer, 3600).issue(
         created.db_id, claims
     )
-    expired = TokenSigner(services.settings.secret, issuer, -3600).issue(created.db_id, claims)
+    expired = TokenSigner(services.settings.keyring, issuer, -3600).issue(created.db_id, claims)
     service_token = services.signer.issue("service", claims)
     good = services.signer.issue(created.db_id, claims)
     assert sync(client, path, good.token).status_code == 200
@@ -585,10 +586,10 @@ def test_parallel_wrong_guesses_compare_no_more_codes_than_the_attempts(
     login = app.extensions["dxc"].tokens.otp
     digest, compared, lock = login._digest, [], threading.Lock()
 
-    def counting_digest(otp_id: str, guess: str) -> str:
+    def counting_digest(key: bytes, otp_id: str, guess: str) -> str:
         with lock:
             compared.append(guess)
-        return digest(otp_id, guess)
+        return digest(key, otp_id, guess)
 
     monkeypatch.setattr(login, "_digest", counting_digest)
     body = {"grant_type": "otp", "email": ANN, "otp_id": otp_id, "scopes": ["ACCESS_DB"]}

@@ -23,6 +23,7 @@ from dxc.jobs import BackgroundJobs, RQJobs
 from dxc.mail import SIGNATURE_HEADER, Channel, Mailer, render, sign
 from dxc.mail.handlebars import EMAIL_PARTS, default_templates, email_path
 from dxc.mail.webhook import WebhookFailed, post_webhook
+from dxc.secret_keys import Keyring
 from tests.mailbox import Mailbox
 
 REDIS_URL = os.environ.get("DXC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -52,7 +53,7 @@ OTP_SOURCES = [default_templates()[email_path("otp", part)] for part in EMAIL_PA
 def delivery(mailbox: Mailbox) -> tuple[str, bytes, dict[str, str]]:
     """What the mailer queues for one message to ``mailbox``."""
     jobs = RecordingJobs()
-    mailer = Mailer(None, "a-secret-of-sufficient-length", jobs)  # type: ignore[arg-type]
+    mailer = Mailer(None, Keyring("a-secret-of-sufficient-length"), jobs)  # type: ignore[arg-type]
     message = render("otp", "ann@example.com", {
         "otp": "ABCD2345", "otpId": "x", "email": "ann@example.com", "originName": None,
         "databaseUrl": "http://localhost:3000/z1", "validMinutes": 10,

@@ -91,7 +91,7 @@ class OAuthBroker:
     def __init__(self, control: Engine, settings: Settings) -> None:
         self.control = control
         self.settings = settings
-        self.secrets = SecretBox(settings.secret)
+        self.secrets = SecretBox(settings.keyring)
         self._clients: dict[tuple[str, str], tuple[object, ProviderClient]] = {}
 
     # --- /auth-providers ---------------------------------------------------------

@@ -9,7 +9,6 @@ an e-mail address counts as verified.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,10 +17,10 @@ from typing import Any
 import requests
 from authlib.integrations.base_client import BaseApp, OAuth2Mixin, OAuthError, OpenIDMixin
 from authlib.integrations.requests_client import OAuth2Session
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
 from joserfc.errors import JoseError
 
-from dxc.secret_keys import derive_key
+from dxc.secret_keys import Keyring
 from dxc.storage.oauth import Provider
 
 CUSTOM = "custom-oauth2"
@@ -30,6 +29,8 @@ TIMEOUT = 10
 #: Microsoft's tenant of personal accounts, whose addresses Microsoft has verified.
 MICROSOFT_CONSUMERS = "9188040d-6c67-4c5b-b112-36a304b66dad"
 GITHUB_API = "https://api.github.com/"
+#: The purpose of the key that seals client secrets.
+SEALING_PURPOSE = "oauth-client-secret"
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,8 @@ class Identity:
 class SecretBox:
     """Encrypts client secrets with a key derived from ``DXC_SECRET``."""
 
-    def __init__(self, secret: str) -> None:
-        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret, "oauth-client-secret")))
+    def __init__(self, keyring: Keyring) -> None:
+        self._fernet = keyring.fernet(SEALING_PURPOSE)
 
     def seal(self, client_secret: str) -> str:
         return self._fernet.encrypt(client_secret.encode()).decode()
@@ -86,8 +87,8 @@ class SecretBox:
             return self._fernet.decrypt(sealed.encode()).decode()
         except InvalidToken:
             raise ProviderFailure(
-                "the client secret cannot be decrypted (was DXC_SECRET changed?); "
-                "add the provider again with `flask dxc oauth add`"
+                "the client secret cannot be decrypted (was DXC_SECRET changed? list the old "
+                "one in DXC_OLD_SECRETS); else add the provider again with `flask dxc oauth add`"
             ) from None
 
 

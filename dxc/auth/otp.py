@@ -21,7 +21,6 @@ from sqlalchemy import Engine
 
 from dxc.config import Settings
 from dxc.mail import Mailer, is_web_origin, origin_name
-from dxc.secret_keys import derive_key
 from dxc.storage import otps, rate_limits
 from dxc.storage.clock import utcnow
 
@@ -89,10 +88,12 @@ class OtpLogin:
         self.control = control
         self.settings = settings
         self.mailer = mailer
-        self._key = derive_key(settings.secret, "otp")
+        #: Codes are hashed with the first key; the others (old secrets) still verify.
+        self._keys = settings.keyring.keys("otp")
 
-    def _digest(self, otp_id: str, code: str) -> str:
-        return hmac.new(self._key, f"{otp_id}:{code}".encode(), "sha256").hexdigest()
+    @staticmethod
+    def _digest(key: bytes, otp_id: str, code: str) -> str:
+        return hmac.new(key, f"{otp_id}:{code}".encode(), "sha256").hexdigest()
 
     def request(
         self,
@@ -137,7 +138,7 @@ class OtpLogin:
                 otp_id=otp_id,
                 audience=audience,
                 email=email,
-                code_hash=self._digest(otp_id, code),
+                code_hash=self._digest(self._keys[0], otp_id, code),
                 scopes=scopes,
                 intent=intent,
                 attempts=0,
@@ -174,7 +175,9 @@ class OtpLogin:
             otp = otps.take_attempt(connection, otp_id, audience, email, max_attempts)
             if otp is None:
                 raise CodeUnusable(_why_unusable(otps.get_otp(connection, otp_id), audience, email))
-        if not hmac.compare_digest(otp.code_hash, self._digest(otp_id, normalize_code(code))):
+        code = normalize_code(code)
+        if not any(hmac.compare_digest(otp.code_hash, self._digest(key, otp_id, code))
+                   for key in self._keys):
             if otp.attempts >= max_attempts:  # the last one: end the client's re-prompt loop
                 raise CodeUnusable("Too many wrong one-time passwords. Please start over.")
             raise WrongCode("Invalid OTP. Please try again.")

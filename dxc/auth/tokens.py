@@ -1,7 +1,8 @@
 """Signed JWT access tokens, one signing key per logical database.
 
 Each database's key is derived from ``DXC_SECRET`` with HMAC, so a token of
-one database is worthless for another and no key needs to be stored.
+one database is worthless for another and no key needs to be stored. Tokens
+signed with an old secret (``DXC_OLD_SECRETS``) are accepted while it is listed.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 
 import jwt
 
-from dxc.secret_keys import derive_key
+from dxc.secret_keys import Keyring
 
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 30
+NOT_VALID = "the access token is not valid for this database"
 
 
 class InvalidToken(Exception):
@@ -56,17 +58,17 @@ class ForeignIssuer:
 
 class TokenSigner:
     def __init__(
-        self, secret: str, issuer: str, ttl_seconds: int,
+        self, keyring: Keyring, issuer: str, ttl_seconds: int,
         foreign: Callable[[str], ForeignIssuer | None] = lambda db_id: None,
     ) -> None:
         """``foreign(db_id)``: the other installation whose tokens ``db_id`` accepts too."""
-        self._secret = secret
+        self._keyring = keyring
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
         self.foreign = foreign
 
     def _key(self, db_id: str) -> bytes:
-        return derive_key(self._secret, "access-token:" + db_id)
+        return self._keyring.key(_purpose(db_id))
 
     def key_for(self, db_id: str) -> bytes:
         """The key of ``db_id``'s tokens, for the installation it moves to (nothing else)."""
@@ -97,15 +99,17 @@ class TokenSigner:
     def verify(self, db_id: str, token: str) -> AccessClaims:
         """The claims of ``token`` for ``db_id``: issued here, or by the installation
         ``db_id`` was copied from (its tokens name its own database id)."""
-        try:
-            return self._verify(token, self._key(db_id), db_id, self.issuer)
-        except ExpiredToken:
-            raise
-        except InvalidToken:
-            foreign = self.foreign(db_id)
-            if foreign is None:
-                raise
-            return self._verify(token, foreign.key, foreign.audience, foreign.issuer)
+        for key in self._keyring.keys(_purpose(db_id)):  # the current secret's, then old ones'
+            try:
+                return self._verify(token, key, db_id, self.issuer)
+            except ExpiredToken:
+                raise  # its signature matched: expired is the answer
+            except InvalidToken:
+                continue
+        foreign = self.foreign(db_id)
+        if foreign is None:
+            raise InvalidToken(NOT_VALID)
+        return self._verify(token, foreign.key, foreign.audience, foreign.issuer)
 
     @staticmethod
     def _verify(token: str, key: bytes, audience: str, issuer: str) -> AccessClaims:
@@ -122,10 +126,10 @@ class TokenSigner:
         except jwt.ExpiredSignatureError:
             raise ExpiredToken("the access token has expired") from None
         except jwt.InvalidTokenError:
-            raise InvalidToken("the access token is not valid for this database") from None
+            raise InvalidToken(NOT_VALID) from None
         scopes = payload.get("scopes")
         if not isinstance(payload["sub"], str) or not isinstance(scopes, list):
-            raise InvalidToken("the access token is not valid for this database")
+            raise InvalidToken(NOT_VALID)
         return AccessClaims(
             sub=payload["sub"],
             scopes=frozenset(s for s in scopes if isinstance(s, str)),
@@ -134,3 +138,7 @@ class TokenSigner:
             name=payload.get("name"),
             expires=payload["exp"],
         )
+
+
+def _purpose(db_id: str) -> str:
+    return "access-token:" + db_id

@@ -20,6 +20,7 @@ from dxc.cli import (
     databases,
     oauth,
     replication,
+    reseal,
     retire,
     shards,
     transfer,
@@ -56,7 +57,7 @@ def dxc_cli() -> None:
 
 for _module in (
     databases, transfer, admin, whitelist, auth, oauth, shards, replication, retire, blobs,
-    ydocs,
+    ydocs, reseal,
 ):
     for _command in _module.COMMANDS:
         dxc_cli.add_command(_command)

@@ -54,7 +54,7 @@ def add(
     issuer = _issuer(kind, issuer)
     provider = store.Provider(
         db_id=db_id, name=name, type=kind, client_id=client_id.strip(),
-        sealed_secret=SecretBox(services().settings.secret).seal(client_secret.strip()),
+        sealed_secret=SecretBox(services().settings.keyring).seal(client_secret.strip()),
         issuer=issuer, display_name=display_name, icon_url=icon_url,
         scopes=tuple(scopes.split()) if scopes else KINDS[kind].scopes, updated=utcnow(),
     )

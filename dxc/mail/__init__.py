@@ -11,7 +11,6 @@ slow or failing web-hook never holds up a request and is retried.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
 from sqlalchemy import Engine
 
 from dxc import metrics
@@ -37,13 +36,15 @@ from dxc.mail.handlebars import (
     render_template,
 )
 from dxc.mail.webhook import post_webhook
-from dxc.secret_keys import derive_key
+from dxc.secret_keys import Keyring
 from dxc.storage import email_channel
 from dxc.storage import templates as template_store
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Dxc-Signature"
+#: The purpose of the key that seals the channel's signing secret.
+SEALING_PURPOSE = "email-channel"
 
 
 @dataclass(frozen=True)
@@ -106,10 +107,10 @@ def sign(secret: str, body: bytes) -> str:
 
 
 class Mailer:
-    def __init__(self, control: Engine, secret: str, jobs: Jobs) -> None:
+    def __init__(self, control: Engine, keyring: Keyring, jobs: Jobs) -> None:
         self.control = control
         self.jobs = jobs
-        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret, "email-channel")))
+        self._fernet = keyring.fernet(SEALING_PURPOSE)
 
     def configure(self, url: str, secret: str) -> None:
         """Send mail to the web-hook ``url``, signing with ``secret`` (stored encrypted)."""
@@ -128,8 +129,8 @@ class Mailer:
             secret = self._fernet.decrypt(stored.sealed_secret.encode()).decode()
         except InvalidToken:
             log.error(
-                "the e-mail channel's secret cannot be decrypted (was DXC_SECRET changed?); "
-                "run `flask dxc init-email-channel` again"
+                "the e-mail channel's secret cannot be decrypted (was DXC_SECRET changed? list "
+                "the old one in DXC_OLD_SECRETS); else run `flask dxc init-email-channel` again"
             )
             return None
         return Channel(stored.url, secret)

@@ -55,7 +55,7 @@ def request_confirmation(services: Services, db_id: str, email: str) -> str:
     settings = services.settings
     # Delivered before the command goes on (and may end): not left to a thread of this process.
     jobs = services.jobs if settings.redis_url else InlineJobs(settings.job_retry_delays)
-    otp = OtpLogin(services.control, settings, Mailer(services.control, settings.secret, jobs))
+    otp = OtpLogin(services.control, settings, Mailer(services.control, settings.keyring, jobs))
     return otp.request(db_id, email, (), INTENT, Caller(), template=INTENT)
 
 

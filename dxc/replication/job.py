@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import MultiFernet
 
 from dxc.replication.apply import Round, apply_stream
 from dxc.replication.blob_copy import copy_missing_blobs
@@ -35,7 +35,6 @@ from dxc.replication.relocations import SEALING_PURPOSE
 from dxc.replication.settings import PERIOD_SECONDS, copy_settings
 from dxc.replication.source import ClientKey, Source
 from dxc.replication.y_copy import apply_y_updates
-from dxc.secret_keys import fernet
 from dxc.services import Services
 from dxc.storage import replications
 from dxc.storage.objects import ObjectStore
@@ -64,10 +63,10 @@ def _process_services() -> Services:
     return _services
 
 
-def secret_box(services: Services) -> Fernet:
+def secret_box(services: Services) -> MultiFernet:
     """Seals the source API client's secret and the source's token key
     (:data:`SEALING_PURPOSE`, a key derived from ``DXC_SECRET``)."""
-    return fernet(services.settings.secret, SEALING_PURPOSE)
+    return services.settings.keyring.fernet(SEALING_PURPOSE)
 
 
 def run_replication(db_id: str) -> None:

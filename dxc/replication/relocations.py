@@ -18,7 +18,7 @@ import time
 from sqlalchemy import Engine
 
 from dxc.auth.tokens import ForeignIssuer
-from dxc.secret_keys import fernet
+from dxc.secret_keys import Keyring
 from dxc.storage import redirects, replications, retired
 from dxc.storage.clock import utcnow
 
@@ -30,9 +30,9 @@ SEALING_PURPOSE = "replication-source-secret"
 
 
 class Relocations:
-    def __init__(self, control: Engine, secret: str) -> None:
+    def __init__(self, control: Engine, keyring: Keyring) -> None:
         self.control = control
-        self._secret = secret
+        self._keyring = keyring
         self._moved: dict[str, str] = {}
         self._arriving: set[str] = set()
         self._retired: dict[str, retired.Retired] = {}
@@ -97,7 +97,7 @@ class Relocations:
                                  and found.token_audience):
             self._no_issuer[db_id] = time.monotonic()
             return None
-        key = fernet(self._secret, SEALING_PURPOSE).decrypt(found.sealed_token_key.encode())
+        key = self._keyring.fernet(SEALING_PURPOSE).decrypt(found.sealed_token_key.encode())
         issuer = ForeignIssuer(found.token_issuer, found.token_audience, key)
         self._issuers[db_id] = issuer
         return issuer

@@ -10,11 +10,11 @@ sealed by ``flask dxc migrate`` (:func:`seal_clear_urls`).
 
 from __future__ import annotations
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
 from sqlalchemy import URL, Connection, select, update
 from sqlalchemy.engine import make_url
 
-from dxc.secret_keys import fernet
+from dxc.secret_keys import Keyring
 from dxc.storage import schema
 
 SEALING_PURPOSE = "shard-url"
@@ -36,10 +36,10 @@ def masked(url: URL | str) -> str:
 
 
 class UrlSeal:
-    """Seals and opens shard URLs (one key per ``DXC_SECRET``)."""
+    """Seals shard URLs with the current ``DXC_SECRET``, opens them with any accepted one."""
 
-    def __init__(self, secret: str) -> None:
-        self._fernet: Fernet = fernet(secret, SEALING_PURPOSE)
+    def __init__(self, keyring: Keyring) -> None:
+        self._fernet = keyring.fernet(SEALING_PURPOSE)
 
     def columns(self, url: URL) -> dict[str, str]:
         """The ``url`` and ``sealed_url`` values that store ``url``."""
@@ -56,7 +56,8 @@ class UrlSeal:
         except InvalidToken:
             raise UnreadableShardUrl(
                 f"the connection string of shard {masked(url)} cannot be decrypted (was "
-                "DXC_SECRET changed?): give it again with `flask dxc update-shard NAME --url …`"
+                "DXC_SECRET changed? list the old one in DXC_OLD_SECRETS); else give it again "
+                "with `flask dxc update-shard NAME --url …`"
             ) from None
 
 

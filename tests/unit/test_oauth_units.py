@@ -10,6 +10,7 @@ import pytest
 
 from dxc.auth.oauth import RedirectPolicy, with_dxc_auth
 from dxc.auth.oauth_providers import MICROSOFT_CONSUMERS, ProviderClient, SecretBox
+from dxc.secret_keys import Keyring
 from dxc.storage.oauth import Provider
 
 POLICY = RedirectPolicy(
@@ -51,9 +52,9 @@ def test_dxc_auth_goes_in_the_query_before_the_fragment_and_replaces_a_stale_one
 
 
 def test_secrets_are_sealed_per_installation_secret():
-    sealed = SecretBox("s" * 32).seal("client-secret")
+    sealed = SecretBox(Keyring("s" * 32)).seal("client-secret")
     assert "client-secret" not in sealed
-    assert SecretBox("s" * 32).open(sealed) == "client-secret"
+    assert SecretBox(Keyring("s" * 32)).open(sealed) == "client-secret"
 
 
 def _microsoft() -> ProviderClient:
