@@ -28,6 +28,7 @@ from dxc.auth.scopes import ADMIN_SCOPES
 from dxc.manage import databases, templates, whitelist
 from dxc.manage.importer import import_document
 from dxc.storage import credentials
+from dxc.storage import oauth as oauth_store
 from dxc.storage.objects import ObjectStore
 from dxc.tson import PropModification
 from tests import yjs_node
@@ -222,14 +223,18 @@ def test_a_replica_copies_everything_with_its_revisions_and_follows_new_writes(
     assert shown["inSync"] is True and shown["counts"]["items"] == [2, 2]
 
 
+def dxc_command(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """``flask dxc ARGS`` run for the installation of ``server``."""
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "dxc", *args], cwd=ROOT,
+        env=target_env(server), capture_output=True, text=True, timeout=60,
+    )
+
+
 def redirect(source: RunningServer, source_url: str, target: RunningServer,
              target_url: str) -> None:
     """``flask dxc redirect`` at the source, then wait for the copy to take over."""
-    moved = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", "dxc", "redirect", "--from", source_url,
-         "--to", target_url], cwd=ROOT, env=target_env(source), capture_output=True,
-        text=True, timeout=60,
-    )
+    moved = dxc_command(source, "redirect", "--from", source_url, "--to", target_url)
     assert moved.returncode == 0, moved.stderr
     deadline = time.monotonic() + 60
     while progress(target, target_url).state != "switched":
@@ -276,11 +281,22 @@ OTP_SUBJECT = "email-templates/otp-subject.handlebars"
 INVITE_HTML = "email-templates/invite-body-html.handlebars"
 
 
-def settings(server: RunningServer, db_url: str) -> tuple[list[str], dict[str, str]]:
-    """The database's whitelist and its templates (customised or default)."""
+def settings(server: RunningServer, db_url: str) -> tuple[list[str], dict[str, str], bool]:
+    """The database's whitelist, its templates (customised or default) and whether
+    it offers login by e-mail."""
     db_id = db_url.rsplit("/", 1)[1]
+    with server.services.control.connect() as connection:
+        otp = oauth_store.otp_enabled(connection, db_id)
     return (whitelist.list_origins(server.services, db_id),
-            templates.current_templates(server.services, db_id))
+            templates.current_templates(server.services, db_id), otp)
+
+
+def missing_providers(target: RunningServer, target_url: str) -> list[str] | None:
+    """What ``replication-progress --json`` says the source offers and the copy lacks."""
+    shown = dxc_command(target, "replication-progress", "--db", target_url, "--json")
+    assert shown.returncode == 0, shown.stderr
+    (report,) = json.loads(shown.stdout)
+    return report["missingProviders"]
 
 
 def test_the_whitelist_and_the_templates_are_copied_and_copied_again_at_the_take_over(
@@ -293,6 +309,10 @@ def test_the_whitelist_and_the_templates_are_copied_and_copied_again_at_the_take
         {"path": OTP_SUBJECT, "content": "Log in to {{{originName}}} with {{{otp}}}"},
         {"path": INVITE_HTML, "content": "<p>{{invitor.name}} invites you</p>"},
     ])
+    for provider in ("github", "google"):
+        added = dxc_command(server, "oauth", "add", provider, "--client-id", "app",
+                            "--client-secret", "s3cret", "--db", source_db)
+        assert added.returncode == 0, added.stderr
     into = databases.create_database(target.services)
     whitelist.add_origin(target.services, into.db_id, "https://only-here.example.com")
     target_url = start_replication(target, mailbox, source_db, into=into.url)
@@ -302,6 +322,13 @@ def test_the_whitelist_and_the_templates_are_copied_and_copied_again_at_the_take
     assert copied == settings(server, source_db)
     assert copied[0] == ["http://localhost:5173", "https://app.example.com"]
     assert copied[1][OTP_SUBJECT] == "Log in to {{{originName}}} with {{{otp}}}"
+    # Providers are not copied (their secrets stay at the source): progress names them.
+    assert missing_providers(target, target_url) == ["github", "google"]
+    added = dxc_command(target, "oauth", "add", "github", "--client-id", "app",
+                        "--client-secret", "new", "--db", target_url)
+    assert added.returncode == 0, added.stderr
+    assert missing_providers(target, target_url) == ["google"]
+    assert copied[2] is True
 
     # Changed at the source before the switch-over: the take-over copies them again.
     whitelist.delete_origin(server.services, source_id, "http://localhost:5173")
@@ -310,12 +337,14 @@ def test_the_whitelist_and_the_templates_are_copied_and_copied_again_at_the_take
     templates.push(server.services, source_id, [
         {"path": OTP_SUBJECT, "content": "Sign in to {{{originName}}}: {{{otp}}}"},
     ])
+    assert dxc_command(server, "oauth", "otp", "off", "--db", source_db).returncode == 0
     redirect(server, source_db, target, target_url)
     copied = settings(target, target_url)
     assert copied == settings(server, source_db)
     assert copied[0] == ["https://app.example.com", "https://new.example.com"]
     assert copied[1][OTP_SUBJECT] == "Sign in to {{{originName}}}: {{{otp}}}"
     assert copied[1][INVITE_HTML] != "<p>{{invitor.name}} invites you</p>"  # reset there
+    assert copied[2] is False  # e-mail login turned off at the source
 
 
 def test_a_replication_job_killed_mid_copy_resumes_from_its_checkpoint(

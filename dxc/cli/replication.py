@@ -13,8 +13,10 @@ import click
 import requests
 
 from dxc.cli.common import database_id, existing_database, print_rows, services
+from dxc.protocol import ProtocolError
 from dxc.replication import progress
 from dxc.replication.job import run_replication, secret_box
+from dxc.replication.settings import missing_providers
 from dxc.replication.source import Source, SourceError, database_url
 from dxc.storage import redirects, replications
 from dxc.storage.objects import ObjectStore
@@ -84,16 +86,25 @@ def replication_progress(db_url: str | None, as_json: bool) -> None:
     if db_id is not None and not reports:
         raise click.ClickException(f"{db_id} is not replicated")
     if as_json:
-        print_rows([_json(r) for r in reports], True, "")
+        print_rows([_json(r, _missing_providers(r)) for r in reports], True, "")
         return
     if not reports:
         click.echo("No replications.")
         return
     for report in reports:
-        _print(report)
+        _print(report, _missing_providers(report))
 
 
-def _json(report: progress.Report) -> dict[str, Any]:
+def _missing_providers(report: progress.Report) -> list[str] | None:
+    """The sign-in providers the source offers and this copy does not; None if the
+    source did not say (it is asked now: providers are not copied)."""
+    try:
+        return missing_providers(services(), report.db_id, Source(report.source_url))
+    except (SourceError, ProtocolError, requests.RequestException, ValueError):
+        return None
+
+
+def _json(report: progress.Report, providers: list[str] | None) -> dict[str, Any]:
     return {
         "db": report.db_id, "source": report.source_url, "state": report.state,
         "inSync": report.in_sync, "copied": report.copied, "checkpoint": report.checkpoint,
@@ -101,10 +112,11 @@ def _json(report: progress.Report) -> dict[str, Any]:
         "lagSeconds": report.lag_seconds, "counts": report.counts,
         "blobs": report.blobs, "yDocuments": report.y_documents,
         "yCheckpoint": report.y_checkpoint, "error": report.error, "polled": report.polled,
+        "missingProviders": providers,
     }
 
 
-def _print(report: progress.Report) -> None:
+def _print(report: progress.Report, providers: list[str] | None) -> None:
     click.echo(f"{report.db_id} <- {report.source_url}")
     state = "in sync" if report.in_sync else report.state
     click.echo(f"  state: {state}; objects copied: {report.copied}")
@@ -119,6 +131,13 @@ def _print(report: progress.Report) -> None:
     )
     if report.error:
         click.echo(f"  last error: {report.error}")
+    if providers is None:
+        click.echo("  the source did not say which sign-in providers it offers")
+    elif providers:
+        click.echo(
+            f"  sign-in providers at the source that are not set up here: {', '.join(providers)}"
+            f" (client secrets are not copied: `flask dxc oauth add NAME --db {report.db_id}`)"
+        )
     rows = [{"table": t, "source": s, "here": h} for t, (s, h) in sorted(report.counts.items())]
     print_rows(rows, False, "  no objects yet")
 

@@ -129,6 +129,13 @@ class Source:
         a list of ``{path, content}``)."""
         return self._get("/templates/pull", {}, scopes=(MANAGE_DB,)).json()
 
+    def sign_in_options(self) -> dict[str, Any]:
+        """What the login dialog offers there (the public ``/auth-providers``:
+        ``{providers: [{name, type, …}], otpEnabled}``; never a client secret)."""
+        return self._checked(
+            self.http.get(self.url + "/auth-providers", timeout=TIMEOUT)
+        ).json()
+
     def access_token(self, scopes: tuple[str, ...] = (GLOBAL_READ,)) -> str:
         """A token of the API client with ``scopes``, renewed before it expires."""
         token, expires = self._tokens.get(scopes, (None, 0.0))
