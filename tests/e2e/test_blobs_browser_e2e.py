@@ -50,6 +50,24 @@ def stored_item(server, db_id: str) -> str:
         )).one()
 
 
+def read_back(page: str, db_url: str, title: str, wrote: dict, blob_bytes: int,
+              text_length: int) -> None:
+    """A fresh browser device of Alice at ``db_url`` reads the item ``title`` back as
+    ``wrote`` (what the writing page reported): the Blob and the string identical."""
+    read = run_page(page, databaseUrl=db_url, userId=ALICE, title=title)
+    assert read.get("error") is None and read["found"], (title, read)
+    assert read["pic"] == {"isBlob": True, "sha": wrote["pic"]["sha"],
+                           "size": blob_bytes, "type": "image/png"}
+    assert read["text"] == {"isString": True, "sha": wrote["text"]["sha"],
+                            "length": text_length}
+
+
+def blob_downloads(server, db_id: str) -> int:
+    """How many blobs of ``db_id`` the server's log shows downloaded (200)."""
+    return sum(1 for line in server.log().splitlines()
+               if f"GET /{db_id}/blob/1:" in line and " 200 " in line)
+
+
 def token(server, db_id: str, user: str) -> str:
     claims = AccessClaims(user, frozenset({"ACCESS_DB"}), "demo", user, None)
     return server.services.signer.issue(db_id, claims).token
@@ -81,15 +99,9 @@ def offload_sync_and_read_back(server, page_port: int) -> dict:
     assert pic["ref"].startswith("1:") and long_text["ref"].startswith("1:")
 
     # Another device of Alice: a fresh browser pulls the item and reads both back.
-    read = run_page(page, databaseUrl=url, userId=ALICE, title="holiday")
-    assert read.get("error") is None and read["found"], read
-    assert read["pic"] == {"isBlob": True, "sha": wrote["pic"]["sha"],
-                           "size": BLOB_BYTES, "type": "image/png"}
-    assert read["text"] == {"isString": True, "sha": wrote["text"]["sha"],
-                            "length": TEXT_LENGTH}
-    downloads = [line for line in server.log().splitlines()
-                 if f"GET /{db_id}/blob/1:" in line and " 200 " in line]
-    assert len(downloads) >= 2, "the second device downloaded both blobs from the server"
+    read_back(page, url, "holiday", wrote, BLOB_BYTES, TEXT_LENGTH)
+    assert blob_downloads(server, db_id) >= 2, (
+        "the second device downloaded both blobs from the server")
 
     # Byte-identical on the server too; and nobody outside Alice's realm reads them.
     alice, bob = token(server, db_id, ALICE), token(server, db_id, BOB)

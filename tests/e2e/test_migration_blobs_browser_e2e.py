@@ -22,7 +22,12 @@ from sqlalchemy import select
 from dxc.protocol.blob_refs import blob_ids_in_text
 from dxc.storage import schema
 from tests.conftest import RunningServer
-from tests.e2e.test_blobs_browser_e2e import page_port, token  # noqa: F401 (fixture)
+from tests.e2e.test_blobs_browser_e2e import (  # noqa: F401 (page_port: a fixture)
+    blob_downloads,
+    page_port,
+    read_back,
+    token,
+)
 from tests.e2e.test_whitelist_browser_e2e import run_page
 from tests.protocol_client import ALICE, BOB
 from tests.test_replication_server import (  # noqa: F401 (fixtures)
@@ -85,15 +90,9 @@ def test_a_real_clients_blobs_are_read_back_at_the_target_after_the_move(
     # The republished app: a fresh device of Alice, with the target's URL only.
     target_id = target_url.rsplit("/", 1)[1]
     for title, wrote in written.items():
-        read = run_page(page, databaseUrl=target_url, userId=ALICE, title=title)
-        assert read.get("error") is None and read["found"], (title, read)
-        assert read["pic"] == {"isBlob": True, "sha": wrote["pic"]["sha"],
-                               "size": BLOB_BYTES, "type": "image/png"}
-        assert read["text"] == {"isString": True, "sha": wrote["text"]["sha"],
-                                "length": TEXT_LENGTH}
-    downloads = [line for line in target.log().splitlines()
-                 if f"GET /{target_id}/blob/1:" in line and " 200 " in line]
-    assert len(downloads) >= 4, "the devices downloaded every blob from the target"
+        read_back(page, target_url, title, wrote, BLOB_BYTES, TEXT_LENGTH)
+    assert blob_downloads(target, target_id) >= 4, (
+        "the devices downloaded every blob from the target")
 
     assert referred_blobs(target, target_url) == at_source
     assert progress(target, target_url).blobs[1] == len(at_source)  # and no orphan
