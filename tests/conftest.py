@@ -235,26 +235,33 @@ def server_env() -> dict[str, str]:
 
 
 @pytest.fixture
+def server_app() -> str:
+    """The WSGI app the ``server`` fixture serves; override it in a test module."""
+    return "wsgi:app"
+
+
+@pytest.fixture
 def server(
-    database_url: str, tmp_path: Path, server_env: dict[str, str]
+    database_url: str, tmp_path: Path, server_env: dict[str, str], server_app: str
 ) -> Iterator[RunningServer]:
-    with running_server(database_url, tmp_path, server_env) as running:
+    with running_server(database_url, tmp_path, server_env, server_app) as running:
         yield running
 
 
 @contextlib.contextmanager
 def running_server(
-    database_url: str, folder: Path, extra_env: dict[str, str] | None = None
+    database_url: str, folder: Path, extra_env: dict[str, str] | None = None,
+    wsgi_app: str = "wsgi:app",
 ) -> Iterator[RunningServer]:
     """A gunicorn server of a migrated installation on ``database_url``, stopped at the end
-    (several may run side by side in different folders)."""
+    (several may run side by side in different folders); ``wsgi_app``: what it serves."""
     port = free_port()
     env = {**server_environment(database_url, folder, port), **(extra_env or {})}
     app = create_app(load_settings(env))
     services = app.extensions["dxc"]
     databases.migrate(services)
     log_path = folder / "server.log"
-    process = start_gunicorn(env, log_path)
+    process = start_gunicorn(env, log_path, wsgi_app)
     running = RunningServer(f"http://127.0.0.1:{port}", services, process, log_path)
     try:
         _wait_for_port(port, process, log_path)
@@ -264,10 +271,12 @@ def running_server(
         services.control.dispose()
 
 
-def start_gunicorn(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def start_gunicorn(
+    env: dict[str, str], log_path: Path, wsgi_app: str = "wsgi:app"
+) -> subprocess.Popen[bytes]:
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", wsgi_app],
             cwd=ROOT,
             env=env,
             stdout=log,
