@@ -8,6 +8,7 @@ seals and signs (docs/security.md, "Rotating DXC_SECRET").
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from cryptography.fernet import Fernet, MultiFernet
 
 
+@functools.lru_cache(maxsize=4096)  # every request verifies a token with its database's key
 def derive_key(secret: str, purpose: str) -> bytes:
     """A 32-byte key for ``purpose``; knowing one derived key reveals no other."""
     return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()

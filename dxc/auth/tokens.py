@@ -7,6 +7,7 @@ signed with an old secret (``DXC_OLD_SECRETS``) are accepted while it is listed.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from dxc.secret_keys import Keyring
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 30
 NOT_VALID = "the access token is not valid for this database"
+#: Genuine tokens whose signature and claims were checked once (a device sends the same
+#: token with every request for an hour): only the expiry is checked again.
+VERIFIED_TOKENS = 4096
 
 
 class InvalidToken(Exception):
@@ -113,31 +117,44 @@ class TokenSigner:
 
     @staticmethod
     def _verify(token: str, key: bytes, audience: str, issuer: str) -> AccessClaims:
-        try:
-            payload = jwt.decode(
-                token,
-                key,
-                algorithms=[ALGORITHM],
-                audience=audience,
-                issuer=issuer,
-                leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "sub", "aud", "iss"]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise ExpiredToken("the access token has expired") from None
-        except jwt.InvalidTokenError:
-            raise InvalidToken(NOT_VALID) from None
-        scopes = payload.get("scopes")
-        if not isinstance(payload["sub"], str) or not isinstance(scopes, list):
-            raise InvalidToken(NOT_VALID)
-        return AccessClaims(
-            sub=payload["sub"],
-            scopes=frozenset(s for s in scopes if isinstance(s, str)),
-            user_type=str(payload.get("userType", "prod")),
-            email=payload.get("email"),
-            name=payload.get("name"),
-            expires=payload["exp"],
+        claims = _signed_claims(token, key, audience, issuer)
+        if claims.expires is not None and time.time() > claims.expires + LEEWAY_SECONDS:
+            raise ExpiredToken("the access token has expired")
+        return claims
+
+
+@functools.lru_cache(maxsize=VERIFIED_TOKENS)
+def _signed_claims(token: str, key: bytes, audience: str, issuer: str) -> AccessClaims:
+    """The claims of ``token`` if ``key`` signed it for ``audience`` by ``issuer``, expired
+    or not (the caller checks the expiry each time). A refusal is not remembered, so
+    forged tokens cannot fill the cache."""
+    try:
+        payload = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=issuer,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "sub", "aud", "iss"], "verify_exp": False},
         )
+    except jwt.InvalidTokenError:
+        raise InvalidToken(NOT_VALID) from None
+    scopes = payload.get("scopes")
+    if (
+        not isinstance(payload["sub"], str)
+        or not isinstance(scopes, list)
+        or not isinstance(payload["exp"], int)
+    ):
+        raise InvalidToken(NOT_VALID)
+    return AccessClaims(
+        sub=payload["sub"],
+        scopes=frozenset(s for s in scopes if isinstance(s, str)),
+        user_type=str(payload.get("userType", "prod")),
+        email=payload.get("email"),
+        name=payload.get("name"),
+        expires=payload["exp"],
+    )
 
 
 def _purpose(db_id: str) -> str:

@@ -29,6 +29,7 @@ from dxc.bus.base import WAKE_SECONDS, Bus, BusUnusable, Change
 CHANNEL = "dxc_changes"
 #: NOTIFY payloads must stay below 8000 bytes; longer ones go without their realm list.
 MAX_PAYLOAD_BYTES = 7900
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 #: Seconds of silence after which the listener checks that its connection still works.
 IDLE_CHECK_SECONDS = 30
 #: Seconds the start-up check waits for its own notification (a direct connection: milliseconds).
@@ -121,6 +122,4 @@ def _notify(connection: Connection, change: Change) -> None:
     payload = change.to_json()
     if len(payload.encode()) > MAX_PAYLOAD_BYTES:
         payload = change.to_json(drop_realms=True)
-    connection.execute(
-        text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
-    )
+    connection.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})

@@ -1,13 +1,24 @@
-"""The small pure parts of authentication: timespans, codes, policies, their settings."""
+"""The small pure parts of authentication: timespans, codes, policies, their settings,
+access tokens."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
 from dxc.auth.durations import BadDuration, to_seconds
 from dxc.auth.otp import ALPHABET, CODE_LENGTH, is_email, new_code, normalize_code
 from dxc.auth.policy import may_create_databases
+from dxc.auth.tokens import (
+    LEEWAY_SECONDS,
+    AccessClaims,
+    ExpiredToken,
+    InvalidToken,
+    TokenSigner,
+)
 from dxc.config import ConfigError, load_settings
+from dxc.secret_keys import Keyring
 
 
 @pytest.mark.parametrize("text, seconds", [
@@ -65,3 +76,21 @@ def test_auth_settings():
                 {"DXC_OTP_MAX_ATTEMPTS": "0"}):
         with pytest.raises(ConfigError):
             load_settings({"DXC_SECRET": "x" * 20, **bad})
+
+
+def test_a_token_verified_before_still_expires_and_stays_bound_to_its_database(monkeypatch):
+    """Verified signatures are remembered (a device sends the same token all hour);
+    the expiry and the audience are still decided at every request."""
+    signer = TokenSigner(Keyring("s" * 32), "https://x", 60)
+    token = signer.issue("z1", AccessClaims("ann", frozenset({"ACCESS_DB"}), "prod")).token
+    assert signer.verify("z1", token).sub == "ann"
+    assert signer.verify("z1", token).sub == "ann"
+    with pytest.raises(InvalidToken):
+        signer.verify("z2", token)
+    later = time.time() + 60 + LEEWAY_SECONDS + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(ExpiredToken):
+        signer.verify("z1", token)
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    with pytest.raises(InvalidToken):
+        signer.verify("z1", forged)
