@@ -17,10 +17,28 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
-from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
+
+
+class _Computation(Generic[V]):
+    """One key's result, once computed. Its askers wait on an ``Event``: gevent's, in a
+    patched worker, where a waiting greenlet costs no lock of its own (a ``Future``'s
+    ``Condition`` makes one per waiter: a thousand when a change wakes a thousand sockets)."""
+
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: V | None = None
+        self.error: BaseException | None = None
+
+    def result(self) -> V:
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]  # set before done
 
 
 class SharedResults(Generic[V]):
@@ -37,7 +55,7 @@ class SharedResults(Generic[V]):
         self.size = size
         self.max_size = max_size
         self._lock = threading.Lock()
-        self._entries: dict[Hashable, tuple[Future[V], float]] = {}
+        self._entries: dict[Hashable, tuple[_Computation[V], float]] = {}
         self._sizes: dict[Hashable, int] = {}  # of the kept results, given ``size``
         self._total = 0
 
@@ -51,24 +69,24 @@ class SharedResults(Generic[V]):
                 self._make_room(now)
                 if key in self._entries:
                     self._drop(key)  # expired
-                entry = (Future(), now + self.ttl)
+                entry = (_Computation(), now + self.ttl)
                 self._entries[key] = entry
-        future = entry[0]
+        computation = entry[0]
         if computes:
             try:
-                result = compute()
+                computation.value = compute()
             except BaseException as error:
-                future.set_exception(error)
+                computation.error = error
                 with self._lock:  # the next one to ask tries again
                     if self._entries.get(key) is entry:
                         self._drop(key)
-            else:
-                future.set_result(result)
-                if self.size is not None:
-                    self._count(key, entry, self.size(result))
-        return future.result()
+            finally:
+                computation.done.set()
+            if computation.error is None and self.size is not None:
+                self._count(key, entry, self.size(computation.value))
+        return computation.result()
 
-    def _count(self, key: Hashable, entry: tuple[Future[V], float], size: int) -> None:
+    def _count(self, key: Hashable, entry: tuple[_Computation[V], float], size: int) -> None:
         with self._lock:
             if self._entries.get(key) is not entry:
                 return  # pushed out already
