@@ -22,6 +22,11 @@
    client's work on the earlier ones (~0.1 ms each), hence both figures and the
    CPU time the workers and this process spent meanwhile.
    ``--fanout-only``: just this, without the latency writes and part 3.
+   ``--node-clients``: the 1000 sockets live in one Node process instead
+   (bench/fanout_client.mjs, with the ``ws`` package the addon uses in Node),
+   whose event loop handles a message in a fraction of this process's time:
+   closer to 1000 devices that each handle their own message. Implies
+   ``--fanout-only``.
 3. Memory and capacity (one worker): RSS before and after opening idle
    sockets, and how many one worker holds (up to ``--max-sockets``, each
    answering a ping).
@@ -88,6 +93,8 @@ def main() -> None:
     parser.add_argument("--fanouts", type=int, default=1, help="public imports, one at a time")
     parser.add_argument("--fanout-only", action="store_true",
                         help="only the fan-out: no latency writes, no memory and capacity")
+    parser.add_argument("--node-clients", action="store_true",
+                        help="the fan-out's sockets in one Node process (implies --fanout-only)")
     parser.add_argument(
         "--postgres",
         default=os.environ.get(
@@ -95,6 +102,7 @@ def main() -> None:
         ),
     )
     args = parser.parse_args()
+    args.fanout_only = args.fanout_only or args.node_clients
     Reader.deflate = args.deflate
     bus = "Redis pub/sub" if args.redis else (
         "LISTEN/NOTIFY" if args.db == "postgres" else "datagrams between the workers")
@@ -103,6 +111,9 @@ def main() -> None:
           f"permessage-deflate: {'offered' if args.deflate else 'not offered'}"
           + (f", each after a random pause of up to {pause:.1f} s" if pause else ""))
     with database(args) as url, Server(url, args.redis, workers=2) as server:
+        if args.node_clients:
+            bench_fanout_node(server, args.fanouts, args.deflate)
+            return
         idle = [] if args.fanout_only else bench_latency(server, args.writes, pause)
         idle += open_idle(server, FANOUT_SOCKETS - len(idle), "fanout")
         bench_fanout(server, idle, args.fanouts)
@@ -425,6 +436,46 @@ def bench_fanout(server: Server, readers: list[Reader], imports: int) -> None:
         time.sleep(1)
     for reader in readers:
         reader.close()
+
+
+def bench_fanout_node(server: Server, imports: int, deflate: bool) -> None:
+    """The fan-out with its sockets in one Node process (bench/fanout_client.mjs)."""
+    setup = Device(server, "fanout-setup", user=None)
+    setup.sync()
+    urls = [Device(server, f"fanout-{i}", user=None) for i in range(FANOUT_SOCKETS)]
+    for device in urls:
+        device.rev = setup.rev
+    client = subprocess.Popen(["node", str(ROOT / "bench" / "fanout_client.mjs")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    client.stdin.write(json.dumps({
+        "urls": [device.socket_url() for device in urls], "rev": setup.rev,
+        "realmSetHash": PUBLIC_HASH, "fanouts": imports, "deflate": deflate}) + "\n")
+    client.stdin.flush()
+    assert json.loads(client.stdout.readline()) == {"open": FANOUT_SOCKETS}, "sockets not open"
+    pids = server.worker_pids()
+    print(f"\nfan-out: one public import to {FANOUT_SOCKETS} sockets held by one Node process,"
+          " ms until each had its changes (median, last): read off the socket, handled;"
+          " CPU ms meanwhile")
+    for index in range(imports):
+        time.sleep(1)
+        before = [server.cpu_ms(pid) for pid in (*pids, client.pid)]
+        started = time.time()
+        import_document(server.services, server.db_id, {"data": {"rlm-public": {"items": {
+            f"itmFanOut{index}": {"title": "to everyone"}}}}})
+        line = client.stdout.readline()
+        assert line, "the Node client ended early"
+        report = json.loads(line)
+        assert report["fanout"] == index, report
+        read = [at - started * 1000 for at in report["read"]]
+        handled = [at - started * 1000 for at in report["handled"]]
+        time.sleep(0.5)  # the workers answer the clients' ready
+        cpu = [server.cpu_ms(pid) - ms for pid, ms in zip((*pids, client.pid), before,
+                                                          strict=True)]
+        print(f"read {statistics.median(read):4.0f} {max(read):4.0f}, handled "
+              f"{statistics.median(handled):4.0f} {max(handled):4.0f}; CPU: workers "
+              f"{' + '.join(f'{ms:.0f}' for ms in cpu[:-1])}, Node client {cpu[-1]:.0f}")
+    client.stdin.close()
+    client.wait(timeout=WAIT)
 
 
 def place(server: Server, device: Device, want_home: bool, home: int) -> Reader:
