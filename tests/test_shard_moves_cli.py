@@ -18,6 +18,7 @@ from dxc.manage import databases, moves
 from dxc.manage.importer import import_document
 from dxc.manage.shards import add_shard
 from dxc.storage import schema
+from dxc.storage.objects import ObjectStore
 from dxc.storage.shard_copy import count_rows
 from tests.conftest import free_port, server_environment
 from tests.protocol_client import ALICE, Device, item
@@ -103,5 +104,41 @@ def test_a_killed_move_leaves_one_shard_serving_and_a_rerun_finishes_it(
     expected = {f"itm{n}" for n in range(ITEMS)} | {"itm-z"} | (set() if fenced else {"itm-k"})
     assert set(fresh.state["items"]) == expected
     assert device.state["items"] == fresh.state["items"]
+    with services.control.connect() as connection:
+        assert connection.scalar(select(schema.shard_moves.c.db_id)) is None
+
+
+def test_a_killed_move_of_a_whole_shard_is_finished_by_running_it_again(
+    app, shard_database, tmp_path
+):
+    """``--from`` moves database after database; killed inside the first move, the rerun
+    finishes that one first and then moves the others."""
+    services = app.extensions["dxc"]
+    env = server_environment(str(services.settings.database_url.render_as_string(
+        hide_password=False)), tmp_path, free_port())
+    env["DXC_SECRET"] = services.settings.secret  # the one that sealed the shard's URL
+    add_shard(services, "far", shard_database(), weight=0)
+    db_ids = [databases.create_database(services).db_id for _ in range(2)]
+    for n, db_id in enumerate(db_ids):
+        items = {f"itm{i}": {"n": i} for i in range(ITEMS * (n + 1))}
+        import_document(services, db_id, {"data": {"rlm-public": {"items": items}}})
+
+    killed = flask({**env, "DXC_MOVE_FAIL_AT": "mid-copy"}, tmp_path,
+                   "move-realms", "--from", "default", "--to", "far")
+    assert killed.returncode == 75, killed.stdout + killed.stderr
+    with services.control.connect() as connection:
+        interrupted = connection.scalar(select(schema.shard_moves.c.db_id))
+    assert interrupted == db_ids[1]  # the bigger one goes first
+
+    finished = flask(env, tmp_path, "move-realms", "--from", "default", "--to", "far")
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert f"Moving 2 database(s) with {ITEMS * 3} of the {ITEMS * 3}" in finished.stdout
+    for n, db_id in enumerate(db_ids):
+        services.router.forget(db_id)
+        assert services.router.shard_for(db_id).name == "far"
+        assert list(counters(services, db_id)) == ["far"]
+        with services.router.shard_for(db_id).transaction(read_only=True) as connection:
+            assert count_rows(connection, db_id) > 0
+            assert sum(ObjectStore(connection, db_id).live_counts().values()) == ITEMS * (n + 1)
     with services.control.connect() as connection:
         assert connection.scalar(select(schema.shard_moves.c.db_id)) is None

@@ -22,6 +22,7 @@ from dxc.manage import databases, moves
 from dxc.manage.importer import import_document
 from dxc.storage import schema
 from dxc.storage import shards as shard_store
+from dxc.storage.objects import ObjectStore
 from dxc.storage.shard_copy import count_rows
 from tests.protocol_client import ALICE, BOB, Device, item
 from tests.shard_databases import *  # noqa: F403 (the fixtures)
@@ -84,10 +85,15 @@ def test_shard_commands_and_their_refusals(app, shard_database, backend):
         (("update-shard", "one"), "nothing to change"),
         (("remove-shard", "default"), "cannot be removed"),
         (("move-realms", "--to", "one", "--realm", "rlm-x"), "not supported yet"),
-        (("move-realms", "--from", "one", "--fraction", "0.5", "--to", "two"), "not supported yet"),
+        (("move-realms", "--from", "one", "--fraction", "0", "--to", "two"), "above 0"),
+        (("move-realms", "--from", "one", "--fraction", "1.5", "--to", "two"), "above 0"),
+        (("move-realms", "--from", "one", "--to", "one"), "the same shard"),
+        (("move-realms", "--from", "nope", "--to", "one"), "no shard named 'nope'"),
+        (("move-realms", "--db", "z1", "--fraction", "0.5", "--to", "one"), "goes with --from"),
+        (("move-realms", "--db", "z1", "--from", "one", "--to", "two"), "--db DBID or --from"),
         (("move-realms", "--to", "nope", "--db", "znothere1"), "no shard named 'nope'"),
         (("move-realms", "--to", "one", "--db", "znothere1"), "no database 'znothere1'"),
-        (("move-realms", "--to", "one"), "--db DBID --to NAME"),
+        (("move-realms", "--to", "one"), "--db DBID or --from NAME"),
     ]
     for args, message in refusals:
         done = dxc(app, *args)
@@ -159,6 +165,41 @@ def test_new_databases_are_placed_by_weight(app, shard_database):
     assert dxc(app, "update-shard", "default", "--weight", "0").exit_code == 0
     assert {placed_on(services, databases.create_database(services).db_id)
             for _ in range(5)} == {"heavy"}
+
+
+def test_a_fraction_of_a_shard_moves_biggest_first_then_the_rest(app, shard_database, fast_moves):
+    """``--from --fraction`` moves the biggest databases that fit in that share of the
+    shard's live objects; without ``--fraction`` every database goes and the shard can be
+    removed. Every object arrives."""
+    services = app.extensions["dxc"]
+    assert dxc(app, "add-shard", "one", shard_database(), "--weight", "0").exit_code == 0
+    assert dxc(app, "add-shard", "two", shard_database(), "--weight", "0").exit_code == 0
+    sizes = {"big": 40, "mid": 20, "small": 10, "empty": 0}
+    ids = {}
+    for name, size in sizes.items():
+        ids[name] = db_id = databases.create_database(services).db_id
+        assert dxc(app, "move-realms", "--db", db_id, "--to", "one").exit_code == 0
+        items = {f"itm{name}{i}": {"n": i} for i in range(size)}
+        import_document(services, db_id, {"data": {"rlm-public": {"items": items}}})
+
+    # Weights (objects + 1): 41, 21, 11, 1 of 74; half is 37: "big" does not fit, the rest does.
+    half = dxc(app, "move-realms", "--from", "one", "--to", "two", "--fraction", "0.5")
+    assert half.exit_code == 0, half.output
+    assert "3 database(s) with 30 of the 70 live objects" in half.output
+    assert {name: placed_on(services, db_id) for name, db_id in ids.items()} == {
+        "big": "one", "mid": "two", "small": "two", "empty": "two"}
+    # A fraction smaller than any database still moves one: the smallest.
+    tiny = dxc(app, "move-realms", "--from", "two", "--to", "one", "--fraction", "0.01")
+    assert tiny.exit_code == 0 and placed_on(services, ids["empty"]) == "one", tiny.output
+
+    rest = dxc(app, "move-realms", "--from", "one", "--to", "two")
+    assert rest.exit_code == 0, rest.output
+    assert {placed_on(services, db_id) for db_id in ids.values()} == {"two"}
+    for name, db_id in ids.items():
+        assert shards_holding(services, db_id) == ["two"]
+        with services.router.shard_for(db_id).transaction(read_only=True) as connection:
+            assert sum(ObjectStore(connection, db_id).live_counts().values()) == sizes[name]
+    assert dxc(app, "remove-shard", "one").exit_code == 0
 
 
 def test_devices_keep_syncing_while_their_database_moves_back_and_forth(

@@ -89,8 +89,10 @@ def list_shards(as_json: bool) -> None:
 @click.option("--to", "to_name", help="The shard to move to.")
 @click.option("--db", "db_ref", help="The database to move: its id or URL.")
 @click.option("--realm", "realms", multiple=True, help=f"{LATER} (placement is per database).")
-@click.option("--from", "from_name", help=f"{LATER} (placement is per database).")
-@click.option("--fraction", type=float, help=f"{LATER} (placement is per database).")
+@click.option("--from", "from_name",
+              help="Move databases of this shard instead: every one, or --fraction of it.")
+@click.option("--fraction", type=float,
+              help="With --from: the share of the shard's live objects to move (default 1).")
 @click.option("--hold-seconds", type=float,
               help="Longest hold of the database's writes (default: DXC_MOVE_HOLD_SECONDS).")
 def move_realms(
@@ -101,22 +103,36 @@ def move_realms(
     fraction: float | None,
     hold_seconds: float | None,
 ) -> None:
-    """Move a database to shard --to while its clients keep syncing.
+    """Move a database (--db), or databases of a shard (--from), to shard --to while
+    their clients keep syncing.
 
-    Running it again after an interruption finishes the move.
+    --from NAME moves its biggest databases first, as many as fit in --fraction of its
+    live objects (at least one); without --fraction, all of them. Running the command
+    again after an interruption finishes the move.
     """
-    moves.check_options(realms, from_name, fraction)
-    if not db_ref or not to_name:
-        raise click.UsageError("give the database to move and where: --db DBID --to NAME")
-    db_id = database_id(db_ref) if "/" in db_ref else db_ref
+    moves.check_options(realms)
+    if not to_name or bool(db_ref) == bool(from_name):
+        raise click.UsageError(
+            "give where to move and what: --to NAME with --db DBID or --from NAME"
+        )
+    if fraction is not None and not from_name:
+        raise click.UsageError("--fraction goes with --from")
     hold = hold_seconds if hold_seconds is not None else services().settings.move_hold_seconds
     if hold <= 0:
         raise click.UsageError("--hold-seconds must be positive")
-    report = moves.move_database(services(), db_id, to_name, hold, click.echo)
-    click.echo(
-        f"Moved database {report.db_id} from {report.from_shard} to {report.to_shard}"
-        + (f" at revision {report.revision}." if report.revision is not None else ".")
-    )
+    if from_name:
+        reports = moves.drain(
+            services(), from_name, to_name, 1.0 if fraction is None else fraction, hold,
+            click.echo,
+        )
+    else:
+        db_id = database_id(db_ref) if "/" in db_ref else db_ref  # type: ignore[operator]
+        reports = [moves.move_database(services(), db_id, to_name, hold, click.echo)]
+    for report in reports:
+        click.echo(
+            f"Moved database {report.db_id} from {report.from_shard} to {report.to_shard}"
+            + (f" at revision {report.revision}." if report.revision is not None else ".")
+        )
 
 
 def _size(size: int | None) -> str | None:

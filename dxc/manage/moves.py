@@ -43,6 +43,7 @@ from dxc.services import Services
 from dxc.storage import schema
 from dxc.storage import shards as shard_store
 from dxc.storage.clock import as_utc, utcnow
+from dxc.storage.objects import ObjectStore
 from dxc.storage.router import PLACEMENT_TTL, UnknownDatabase
 from dxc.storage.shard_copy import (
     TableCheck,
@@ -81,6 +82,15 @@ class MoveReport:
     revision: int | None  #: the revision the database had at the switch
 
 
+@dataclass(frozen=True)
+class DrainPlan:
+    """The databases ``move-realms --from`` moves, and what they weigh."""
+
+    db_ids: list[str]  #: in the order they are moved
+    objects: int  #: their live objects
+    total: int  #: the live objects of every database on the shard
+
+
 class _HoldTooLong(Exception):
     """The final pass ran past the hold's budget: writers are released, try again."""
 
@@ -109,6 +119,63 @@ def move_database(
         _step("after-switch")
     _remove_old_copy(services, db_id, source, say)
     return MoveReport(db_id, names[move.from_shard], names[move.to_shard], rows, held, revision)
+
+
+def drain(
+    services: Services, from_name: str, to_name: str, fraction: float, hold_seconds: float,
+    say: Say = lambda _: None,
+) -> list[MoveReport]:
+    """Move about ``fraction`` of shard ``from_name``'s live objects to ``to_name``, one
+    database after the other (see :func:`plan_drain`). A failure stops there: the databases
+    moved stay moved, and running it again goes on from what is left."""
+    plan = plan_drain(services, from_name, to_name, fraction)
+    say(f"Moving {len(plan.db_ids)} database(s) with {plan.objects} of the {plan.total} live "
+        f"objects on {from_name!r} to {to_name!r}: {', '.join(plan.db_ids) or 'none'}")
+    return [move_database(services, db_id, to_name, hold_seconds, say) for db_id in plan.db_ids]
+
+
+def plan_drain(services: Services, from_name: str, to_name: str, fraction: float) -> DrainPlan:
+    """Which databases of shard ``from_name`` to move for ``fraction`` (0 < f <= 1) of its
+    live objects: first those with an unfinished move to ``to_name`` (an interrupted run),
+    then the biggest first, each that still fits within the fraction (an empty database
+    weighs one object), and at least one. ``1`` moves every database: the shard is empty.
+    A database with an unfinished move elsewhere is left to that move."""
+    if not 0 < fraction <= 1:
+        raise Invalid("--fraction must be above 0 and at most 1")
+    with services.control.connect() as connection:
+        shards = {row.name: row for row in shard_store.list_shards(connection)}
+        placed = shard_store.databases_on(connection)
+        unfinished = shard_store.unfinished_moves(connection)
+    for name in (from_name, to_name):
+        if name not in shards:
+            raise NotFound(f"there is no shard named {name!r}")
+    source, target = shards[from_name], shards[to_name]
+    if source.id == target.id:
+        raise Invalid("--from and --to name the same shard")
+    resumed = [m.db_id for m in unfinished if (m.from_shard, m.to_shard) == (source.id, target.id)]
+    elsewhere = {m.db_id for m in unfinished} - set(resumed)  # finished with their own --db
+    weights = _weights(services, source.id, placed.get(source.id, []))
+    total = sum(weights.values())
+    budget = fraction * total
+    candidates = [db_id for db_id in weights if db_id not in elsewhere and db_id not in resumed]
+    chosen, taken = list(resumed), sum(weights.get(db_id, 0) for db_id in resumed)
+    for db_id in sorted(candidates, key=lambda d: (-weights[d], d)):
+        if taken + weights[db_id] <= budget:
+            chosen.append(db_id)
+            taken += weights[db_id]
+    if not chosen and candidates:
+        chosen = [min(candidates, key=lambda d: (weights[d], d))]
+    objects = sum(weights.get(db_id, 1) - 1 for db_id in chosen)
+    return DrainPlan(chosen, objects, total - len(weights))
+
+
+def _weights(services: Services, shard_id: int, db_ids: list[str]) -> dict[str, int]:
+    """Each database's live objects on the shard, plus one."""
+    with services.router.shard(shard_id).transaction(read_only=True) as connection:
+        return {
+            db_id: sum(ObjectStore(connection, db_id).live_counts().values()) + 1
+            for db_id in db_ids
+        }
 
 
 def _start(
@@ -298,10 +365,11 @@ def _step(name: str) -> None:
         os._exit(75)
 
 
-def check_options(realms: tuple[str, ...], from_name: str | None, fraction: float | None) -> None:
-    """Refuse the placements of a later version."""
-    if realms or from_name or fraction is not None:
+def check_options(realms: tuple[str, ...]) -> None:
+    """Refuse the placement of a later version."""
+    if realms:
         raise Invalid(
-            "not supported yet: placement is per database in this version "
-            "(move a whole database with --db DBID --to NAME)"
+            "not supported yet: placement is per database in this version (move a whole "
+            "database with --db DBID --to NAME, or part of a shard's with --from NAME "
+            "--fraction F)"
         )
