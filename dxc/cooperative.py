@@ -37,14 +37,15 @@ def taking_turns(items: Iterable[T], every: int = EVERY) -> Iterator[T]:
 
 
 def start(job: Callable[[], object]) -> None:
-    """Run ``job`` beside the caller: in a bare greenlet under gevent (a patched
-    ``threading.Thread`` costs five times as much to start, which counts when one
-    change wakes thousands of sockets), else in a daemon thread."""
+    """Run ``job`` beside the caller: in a raw greenlet under gevent (a patched
+    ``threading.Thread`` costs five times as much to start, and a ``gevent.Greenlet``
+    keeps links and a spawn tree nobody uses here, which counts when one change wakes
+    thousands of sockets; ``job`` handles its own errors), else in a daemon thread."""
     in_context = functools.partial(contextvars.copy_context().run, job)  # the log's request id
     gevent_monkey = sys.modules.get("gevent.monkey")
     if gevent_monkey is not None and gevent_monkey.is_module_patched("threading"):
         import gevent
 
-        gevent.spawn(in_context)
+        gevent.spawn_raw(in_context)
     else:
         threading.Thread(target=in_context, daemon=True).start()
