@@ -154,28 +154,29 @@ def plan_drain(services: Services, from_name: str, to_name: str, fraction: float
         raise Invalid("--from and --to name the same shard")
     resumed = [m.db_id for m in unfinished if (m.from_shard, m.to_shard) == (source.id, target.id)]
     elsewhere = {m.db_id for m in unfinished} - set(resumed)  # finished with their own --db
-    weights = _weights(services, source.id, placed.get(source.id, []))
-    total = sum(weights.values())
-    budget = fraction * total
-    candidates = [db_id for db_id in weights if db_id not in elsewhere and db_id not in resumed]
-    chosen, taken = list(resumed), sum(weights.get(db_id, 0) for db_id in resumed)
-    for db_id in sorted(candidates, key=lambda d: (-weights[d], d)):
-        if taken + weights[db_id] <= budget:
+    objects = _live_objects(services, source.id, placed.get(source.id, []))
+
+    def weight(db_id: str) -> int:
+        return objects.get(db_id, 0) + 1  # an empty database weighs one object
+
+    budget = fraction * sum(weight(db_id) for db_id in objects)
+    candidates = [db_id for db_id in objects if db_id not in elsewhere and db_id not in resumed]
+    chosen, taken = list(resumed), sum(weight(db_id) for db_id in resumed if db_id in objects)
+    for db_id in sorted(candidates, key=lambda d: (-weight(d), d)):
+        if taken + weight(db_id) <= budget:
             chosen.append(db_id)
-            taken += weights[db_id]
+            taken += weight(db_id)
     if not chosen and candidates:
-        chosen = [min(candidates, key=lambda d: (weights[d], d))]
-    objects = sum(weights.get(db_id, 1) - 1 for db_id in chosen)
-    return DrainPlan(chosen, objects, total - len(weights))
+        chosen = [min(candidates, key=lambda d: (weight(d), d))]
+    return DrainPlan(
+        chosen, sum(objects.get(db_id, 0) for db_id in chosen), sum(objects.values())
+    )
 
 
-def _weights(services: Services, shard_id: int, db_ids: list[str]) -> dict[str, int]:
-    """Each database's live objects on the shard, plus one."""
+def _live_objects(services: Services, shard_id: int, db_ids: list[str]) -> dict[str, int]:
+    """Each database's live objects on the shard."""
     with services.router.shard(shard_id).transaction(read_only=True) as connection:
-        return {
-            db_id: sum(ObjectStore(connection, db_id).live_counts().values()) + 1
-            for db_id in db_ids
-        }
+        return {db_id: ObjectStore(connection, db_id).live_total() for db_id in db_ids}
 
 
 def _start(

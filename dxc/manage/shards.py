@@ -20,11 +20,11 @@ from sqlalchemy.exc import DBAPIError
 from dxc.config import ConfigError, parse_connection_string
 from dxc.errors import Conflict, Invalid, NotFound
 from dxc.services import Services
-from dxc.storage import schema
 from dxc.storage import shards as shard_store
 from dxc.storage.databases import DEFAULT_SHARD
 from dxc.storage.engines import make_engine
 from dxc.storage.migrate import upgrade
+from dxc.storage.objects import ObjectStore
 from dxc.storage.shard_copy import database_tables
 from dxc.storage.shard_urls import masked
 
@@ -172,14 +172,7 @@ def _usage(engine: Engine, db_ids: list[str]) -> tuple[int, int | None]:
         if connection.dialect.name == "postgresql":
             # LOCAL: a pooler in transaction mode (PgBouncer) must not keep it for others.
             connection.execute(text(f"SET LOCAL statement_timeout = {PROBE_SECONDS * 1000}"))
-        objects = sum(
-            connection.scalar(
-                select(func.count()).select_from(schema.objects).where(
-                    schema.objects.c.db_id == db_id, schema.objects.c.deleted.is_(False)
-                )
-            ) or 0
-            for db_id in db_ids
-        )
+        objects = sum(ObjectStore(connection, db_id).live_total() for db_id in db_ids)
         size = (
             connection.scalar(text("SELECT pg_database_size(current_database())"))
             if connection.dialect.name == "postgresql" else None

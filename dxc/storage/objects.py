@@ -383,6 +383,15 @@ class ObjectStore:
         )
         return {tbl: count for tbl, count in rows}
 
+    def live_total(self) -> int:
+        """How many live objects the database holds (what a shard's listing and a move's
+        plan weigh it by)."""
+        return self.connection.scalar(
+            select(func.count()).select_from(objects).where(
+                objects.c.db_id == self.db_id, objects.c.deleted.is_(False)
+            )
+        ) or 0
+
     def advance_revision(self, rev: int) -> int:
         """Raise the counter to at least ``rev`` (a replica takes its source's revisions),
         holding its row lock like :meth:`next_revision` (and, like it, refusing a shard
