@@ -22,12 +22,13 @@ from dxc.storage import router
 from dxc.sync import service as sync_service
 from tests.protocol_client import ALICE, Device, item
 
-#: The user's deactivation check; UPDATE revisions, INSERT applied txids, SELECT the
-#: object, INSERT it (a lone client transaction needs no savepoint: a refusal rolls
-#: the shard transaction back), the bus's NOTIFY; the answer's realm set (member rows
-#: and owned realms in one statement). A device that was up to date learns of no
-#: revision but its own: the echo of what it wrote is its answer, nothing is read back.
-ONE_OBJECT_STATEMENTS = 7
+#: The user's deactivation check; UPDATE revisions and INSERT applied txids (one
+#: statement: the revision and the claims at it); SELECT the object, INSERT it (a lone
+#: client transaction needs no savepoint: a refusal rolls the shard transaction back);
+#: the bus's NOTIFY; the answer's realm set (member rows and owned realms in one
+#: statement). A device that was up to date learns of no revision but its own: the
+#: echo of what it wrote is its answer, nothing is read back.
+ONE_OBJECT_STATEMENTS = 6
 #: Another device wrote since this one's last pull: its write is rebased on the
 #: where-clause operations since (one read), and the answer also reads the
 #: departures and the changes of its realms.

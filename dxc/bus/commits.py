@@ -11,7 +11,7 @@ transaction that rolled back or wrote nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection
@@ -34,6 +34,15 @@ class Write:
         if self._rev is None:
             self._rev = self.store.next_revision()
         return self._rev
+
+    def claim(self, user_id: str, client_identity: str, txids: Collection[str]) -> set[str]:
+        """Record ``txids`` of this user's client as applied at this write's revision,
+        taking it now if not yet (with the claims: one round trip); the txids
+        recorded now (the others were applied by an earlier request)."""
+        if self._rev is not None:
+            return self.store.claim_applied(user_id, client_identity, txids, self._rev)
+        self._rev, claimed = self.store.next_revision_claiming(user_id, client_identity, txids)
+        return claimed
 
     def adopt(self, rev: int) -> int:
         """A replica's write: its revision is the source's ``rev`` (the counter rises to

@@ -100,6 +100,16 @@ class ApplyResult:
         self.committed.update(other.committed)
 
 
+def claimable(transactions: list[ClientTransaction]) -> set[str]:
+    """The txids a push records as applied (a broken transaction is refused, unrecorded)."""
+    return {t.txid for t in transactions if not t.error}
+
+
+def claimant(principal: Principal) -> str:
+    """Whose applied txids a principal's are (a client identity alone is no secret)."""
+    return principal.user_id or ""
+
+
 class TransactionApplier:
     """Applies client transactions at revision ``rev`` for one principal."""
 
@@ -132,21 +142,21 @@ class TransactionApplier:
         self._written: dict[tuple[str, str], StoredObject] = {}
         self.result = ApplyResult()
 
-    def apply_all(self, transactions: list[ClientTransaction]) -> ApplyResult:
-        """Apply ``transactions`` and record their txids as applied, skipping those
-        an earlier request of this client already applied.
+    def apply_all(self, transactions: list[ClientTransaction], claimed: set[str]) -> ApplyResult:
+        """Apply ``transactions``, skipping those an earlier request of this client
+        already applied.
 
-        The txids are claimed first, in one statement that also tells which
-        were recorded before; the claims of refused transactions are dropped.
+        Their txids (:func:`claimable`) were claimed first, by the caller with the
+        revision, in one statement that also tells which were recorded before:
+        ``claimed`` are those recorded now. The claims of refused transactions
+        are dropped.
 
         A lone transaction (what a device usually pushes) runs without a
         savepoint (two round trips fewer while the revision lock is held): if it
         is refused, ``undo`` asks the caller to roll the shard transaction back,
         which drops its writes, its claim and the revision it took.
         """
-        txids = {t.txid for t in transactions if not t.error}  # a broken one is refused
-        claimed = self.store.claim_applied(self._user_key, self.client_identity, txids, self.rev)
-        done = txids - claimed
+        done = claimable(transactions) - claimed
         alone = len(transactions) == 1
         for transaction in transactions:
             self.result.touch(transaction.named_keys)
@@ -171,8 +181,7 @@ class TransactionApplier:
 
     @property
     def _user_key(self) -> str:
-        """Whose applied txids these are (a client identity alone is no secret)."""
-        return self.user_id or ""
+        return claimant(self.principal)
 
     def apply_one(self, transaction: ClientTransaction) -> Rejection | None:
         """Apply a transaction that no client will resend (the REST API): judged

@@ -38,7 +38,7 @@ from dxc.storage.objects import ObjectStore
 from dxc.storage.router import PLACEMENT_TTL, Shard, ShardRouter
 from dxc.storage.waits import holding_lock
 from dxc.storage.ydocs import YDocStore
-from dxc.sync.apply import ApplyResult, TransactionApplier
+from dxc.sync.apply import ApplyResult, TransactionApplier, claimable, claimant
 from dxc.sync.invites import Invitation
 from dxc.sync.pull import plan_pull, pull_changes
 from dxc.sync.ydocs import UpdateAcceptor, missing_updates, refusal
@@ -136,6 +136,9 @@ class SyncService:
             ):
                 if _small(chunk):
                     lock_held.enter_context(holding_lock())  # until the commit
+                claimed = write.claim(
+                    claimant(principal), request.client_identity, claimable(chunk)
+                )
                 applier = TransactionApplier(
                     write.store,
                     RealmAccess(write.store, principal),
@@ -144,7 +147,7 @@ class SyncService:
                     write.rev,
                     lambda op: self._base_revision(request, shard, op, since),
                 )
-                result = applier.apply_all(chunk)
+                result = applier.apply_all(chunk, claimed)
                 if result.undo:
                     raise _Undone(result)
         except _Undone as undone:
