@@ -6,7 +6,8 @@ revision is taken when the writer first asks for it (the revision lock,
 held until the commit, so that revisions become visible in order); and once
 the transaction committed, the bus tells every worker's sockets, as part of
 the commit itself where the bus can (``NOTIFY``). Nothing is published for a
-transaction that rolled back or wrote nothing.
+transaction that rolled back or wrote nothing. A worker's writers of one
+database take turns (:func:`~dxc.storage.waits.turn`) before their transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import Connection
 from dxc.bus.base import Bus, Change
 from dxc.storage.objects import ObjectStore
 from dxc.storage.router import Shard
+from dxc.storage.waits import turn
 
 
 class Write:
@@ -79,7 +81,7 @@ def committing(
     no message about it). ``before_news``: what must be done after the commit
     and before anyone hears of it (an import registers its tables: SQLite has
     one writer, so not inside the shard transaction)."""
-    with shard.transaction() as connection:
+    with turn(db_id), shard.transaction() as connection:
         write = Write(connection, db_id)
         yield write
         change = write.change(shard.id, client_id)

@@ -134,11 +134,11 @@ class SyncService:
                 ExitStack() as lock_held,
                 committing(shard, db_id, self.bus, request.client_identity) as write,
             ):
-                if _small(chunk):
-                    lock_held.enter_context(holding_lock())  # until the commit
                 claimed = write.claim(
                     claimant(principal), request.client_identity, claimable(chunk)
                 )
+                if _small(chunk):  # the revision lock is held: until the commit
+                    lock_held.enter_context(holding_lock())
                 applier = TransactionApplier(
                     write.store,
                     RealmAccess(write.store, principal),
