@@ -29,10 +29,12 @@ from tests.protocol_client import ALICE, Device, item
 #: statement). A device that was up to date learns of no revision but its own: the
 #: echo of what it wrote is its answer, nothing is read back.
 ONE_OBJECT_STATEMENTS = 6
-#: Another device wrote since this one's last pull: its write is rebased on the
-#: where-clause operations since (one read), and the answer also reads the
-#: departures and the changes of its realms.
-BEHIND_STATEMENTS = ONE_OBJECT_STATEMENTS + 3
+#: Another device wrote since this one's last pull: the answer also reads the
+#: departures and the changes of its realms. No where-clause operation came after
+#: its base (the counter tells), so there is nothing to rebase its write on.
+BEHIND_STATEMENTS = ONE_OBJECT_STATEMENTS + 2
+#: One did: its write is rebased on the where-clause operations since (one read).
+BEHIND_A_WHERE_CLAUSE_STATEMENTS = BEHIND_STATEMENTS + 1
 #: The write (the NOTIFY goes out with its commit). The user check and the answer's
 #: reads run in autocommit (no BEGIN, no COMMIT or ROLLBACK round trips).
 ONE_OBJECT_TRANSACTIONS = 1
@@ -124,3 +126,23 @@ def test_a_device_behind_reads_what_the_others_wrote(app):
     assert second.state["items"]["itm0"]["title"] == "new"
     listing = "\n".join(tally.statements)
     assert len(tally.statements) == BEHIND_STATEMENTS, listing
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_device_behind_a_where_clause_operation_reads_it_and_is_rebased(app):
+    engines, first, second = two_devices(app)
+    base = second.last_pull["serverRevision"]
+    criteria = {"index": "title", "range": {"type": 2, "lower": "a", "upper": "a\uffff"}}
+    first.sync([first.op("items", "modify", [], "tx1", criteria=criteria,
+                         changeSpec={"done": True})])
+
+    with counting(engines) as tally:
+        answer = second.sync(
+            [second.op("items", "insert", ["itm2"], "tx2", values=[item("itm2", title="ab")])],
+            base_revs=[{"tableName": "items", "clientRev": 1, "serverRev": base}],
+        )
+
+    assert answer["rejections"] == []
+    assert second.state["items"]["itm2"]["done"] is True
+    listing = "\n".join(tally.statements)
+    assert len(tally.statements) == BEHIND_A_WHERE_CLAUSE_STATEMENTS, listing

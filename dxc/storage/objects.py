@@ -165,7 +165,7 @@ _TAKE_REVISION = (
     update(_revisions)
     .where(_revisions.c.db_id == bindparam("counter"))
     .values(rev=_revisions.c.rev + 1)
-    .returning(_revisions.c.rev, _revisions.c.frozen)
+    .returning(_revisions.c.rev, _revisions.c.frozen, _revisions.c.criteria_rev)
 )
 _CURRENT_REVISION = select(_revisions.c.rev).where(_revisions.c.db_id == bindparam("db_id"))
 _BY_KEYS = select(*_COLUMNS).where(
@@ -222,6 +222,7 @@ _CLAIMED = (
 _TAKE_REVISION_CLAIMING = select(
     _TAKEN.c.rev,
     _TAKEN.c.frozen,
+    _TAKEN.c.criteria_rev,
     func.array(select(_CLAIMED.c.txid).scalar_subquery()).label("claimed"),
 )
 #: The first round trip of the streamed statements built once (:meth:`ObjectStore._stream`).
@@ -237,13 +238,17 @@ class ObjectStore:
         #: Realms and tables this store wrote to (or that objects left), for notifications.
         self.written_realms: set[str] = set()
         self.written_tables: set[str] = set()
+        #: The newest revision with a where-clause operation, read with the revision this
+        #: store took (under its lock: no other writer adds one before the commit); None
+        #: when not known.
+        self.criteria_rev: int | None = None
         dialect = connection.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
     # --- revisions ----------------------------------------------------------
 
     def create_revision_counter(self) -> None:
-        statement = self._insert(schema.revisions).values(db_id=self.db_id, rev=0)
+        statement = self._insert(schema.revisions).values(db_id=self.db_id, rev=0, criteria_rev=0)
         self.connection.execute(statement.on_conflict_do_nothing())
 
     def current_revision(self) -> int:
@@ -318,6 +323,7 @@ class ObjectStore:
             raise Moving(
                 f"{self.db_id} takes no writes here: it is moving between installations"
             )
+        self.criteria_rev = counter.criteria_rev
         return counter.rev
 
     def freeze(self, frozen: bool = True) -> int:
@@ -685,6 +691,7 @@ class ObjectStore:
                 operation=operation,
             )
         )
+        self._raise_criteria_rev(rev)
 
     def consistent_rows(self, after: int, upto: int) -> Iterator[ConsistentOperation]:
         """The where-clause operations recorded in revisions (after, upto], in the
@@ -716,6 +723,17 @@ class ObjectStore:
             }
             for operation in operations
         ])
+        self._raise_criteria_rev(revisions[-1])
+
+    def _raise_criteria_rev(self, rev: int) -> None:
+        """Note on the counter that a where-clause operation was recorded at ``rev``
+        (one not known stays unknown)."""
+        criteria_rev = schema.revisions.c.criteria_rev
+        self.connection.execute(
+            update(schema.revisions)
+            .where(schema.revisions.c.db_id == self.db_id, criteria_rev < rev)
+            .values(criteria_rev=rev)
+        )
 
     def consistent_operations_after(
         self, tbl: str, rev: int, user_id: str, client_identity: str

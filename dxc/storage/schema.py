@@ -359,6 +359,9 @@ revisions = Table(
     # No local writes (the database moved away, or is a replica not yet switched over):
     # read with the counter, under its lock, so no write commits after it is set.
     Column("frozen", Boolean, nullable=False, default=False, server_default=false()),
+    # The newest revision with a where-clause operation (``consistent_operations``),
+    # read with the counter under its lock; NULL when not known (read them all).
+    Column("criteria_rev", BigInteger, nullable=True),
 )
 
 objects = Table(

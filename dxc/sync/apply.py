@@ -365,6 +365,9 @@ class TransactionApplier:
         return value
 
     def _replays_after(self, table: str, base: int) -> list[_Replay]:
+        criteria_rev = self.store.criteria_rev
+        if criteria_rev is not None and base >= criteria_rev:
+            return []  # no where-clause operation since the base: nothing to read
         cache_key = (table, base)
         if cache_key not in self._rebase_cache:
             replays = []
