@@ -85,7 +85,10 @@ LISTENER_CLOSE_SECONDS = 1.5
 def post_worker_init(worker):
     """On a graceful stop (SIGTERM: a HUP's old workers, a deploy) close the live
     sockets at once, so that clients reconnect to a new worker instead of being
-    held until ``graceful_timeout`` cuts them; plain requests still finish."""
+    held until ``graceful_timeout`` cuts them; plain requests still finish.
+
+    Then keep the garbage collector off what the app loaded (:func:`_freeze_startup_objects`).
+    """
     import signal
 
     import gevent
@@ -99,6 +102,19 @@ def post_worker_init(worker):
         gevent.spawn_later(LISTENER_CLOSE_SECONDS, live.drain)
 
     signal.signal(signal.SIGTERM, stop)
+    _freeze_startup_objects()
+
+
+def _freeze_startup_objects():
+    """A loaded worker holds some 140 000 objects (modules, SQLAlchemy, the app) that live
+    as long as it does. Each full collection walked them all, some 100 ms with 1000 open
+    sockets, and everything else on the worker's loop (a fan-out, a /sync) waited that
+    long. Frozen, they are never walked again; what the worker makes later is collected
+    as before."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def on_starting(server):
