@@ -11,7 +11,9 @@ The baseline, in a separate process, runs the same writes straight on
 PostgreSQL from ``--clients`` threads, each on its own connection: per push
 one transaction inserting the 4 rows (``INSERT … ON CONFLICT DO UPDATE``, the
 same columns and TSON text) and one ``SELECT`` of the rows the client has not
-seen yet (its pull). Server and baseline alternate in ``--rounds`` rounds, so
+seen yet (its pull). Before the rounds each device pushes once, the baseline's
+table gets as many rows, and both databases are analysed (``ANALYZE``, as
+autovacuum would within a minute). Server and baseline alternate in ``--rounds`` rounds, so
 a busy moment hits both. Printed per round and in all: pushes/s, p50 and p99
 latency, and the ratios. The clients run on this machine too (one gevent
 process); nothing here asserts a timing.
@@ -83,6 +85,8 @@ def main() -> None:
 
         with Server(url, None, workers=args.workers, connections=args.clients + 50) as server:
             devices = make_devices(server, args.clients)
+            warm_up(devices, raw_url, args.clients)
+            analyze(url, raw_url)
             for number in range(args.rounds):
                 ours.append(measured(partial(run_server, devices, args.seconds, number),
                                      server.worker_pids()))
@@ -111,6 +115,42 @@ def make_devices(server, clients: int) -> list:
     for device in devices:
         device.sync()  # the first sync: from now on every push carries lastPull
     return devices
+
+
+def warm_up(devices: list, raw_url: str, clients: int) -> None:
+    """One push of every device, and as many rows in the baseline's table: rows for
+    ``analyze`` to sample."""
+    for number, device in enumerate(devices):
+        answer = device.sync(tuple(_warm_up_values(number)))
+        assert not answer.get("rejections"), answer["rejections"]
+    connection = psycopg2.connect(raw_url)
+    with connection, connection.cursor() as cursor:
+        execute_values(
+            cursor, "INSERT INTO rows (db_id, tbl, key, realm_id, owner, deleted, value) VALUES %s",
+            [("zload", "items", value["id"], value["owner"], value["owner"], False,
+              tson.dumps(value)) for number in range(clients) for value in _warm_up_values(number)],
+        )
+    connection.close()
+
+
+def _warm_up_values(number: int) -> list[dict]:
+    user = f"load{number}@demo.local"
+    return [{"id": f"itm{number}w{o}", "owner": user, "realmId": user, "title": "warm-up",
+             "done": False} for o in range(OBJECTS_PER_PUSH)]
+
+
+def analyze(*urls: str) -> None:
+    """Give PostgreSQL's planner the statistics that autovacuum gathers within a minute of a
+    table's first rows. Without them it takes every column for a rare value: it looks up a
+    push's keys by reading every object of the database's table (the primary key's prefix,
+    the key as a filter), and each push costs more as the table grows. A live database has
+    them; the bench's round would otherwise end before autovacuum came by."""
+    for url in urls:
+        connection = psycopg2.connect(url)
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        connection.close()
 
 
 def run_server(devices: list, seconds: float, number: int) -> dict:

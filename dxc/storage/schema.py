@@ -377,7 +377,6 @@ objects = Table(
     # The object as TSON text, exactly as it is sent to clients.
     Column("value", Text, nullable=True),
     Index(None, "db_id", "realm_id", "rev"),
-    Index(None, "db_id", "tbl", "owner"),
     Index(None, "db_id", "rev"),  # what a replica copies: every row after its checkpoint
 )
 
