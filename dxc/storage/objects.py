@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import (
     Connection,
+    Engine,
     Row,
     Text,
     and_,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     true,
     update,
 )
@@ -43,6 +45,9 @@ objects = schema.objects
 
 #: Rows fetched per round trip when streaming a pull.
 BATCH = 500
+#: Objects written at once (an import, a moved database's copy) after which the planner's
+#: statistics of the table are refreshed at once (:func:`refresh_statistics`).
+BULK_WRITE = 1000
 
 
 @dataclass
@@ -753,3 +758,12 @@ class ObjectStore:
             .order_by(table.c.rev, table.c.id)
         )
         return [(row.user_id, row.operation) for row in rows]
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """Have PostgreSQL sample the objects table again after a bulk write, as autovacuum
+    would only within a minute. Until then the planner may take a database's objects for a
+    handful and read them all to find a push's keys (docs/operations.md)."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(text(f"ANALYZE {objects.name}"))
