@@ -10,6 +10,7 @@ from dxc.manage import databases
 from dxc.manage.importer import import_document
 from dxc.storage.objects import BULK_WRITE
 from tests.shard_databases import *  # noqa: F403 (the fixtures)
+from tests.test_replication_rebase import copy
 from tests.test_shards_http import dxc
 
 
@@ -21,8 +22,8 @@ def analysed(engine: Engine) -> bool:
         ))
 
 
-def import_items(services, db_id: str, count: int) -> None:
-    items = {f"itm{n}": {"n": n} for n in range(count)}
+def import_items(services, db_id: str, count: int, first: int = 0) -> None:
+    items = {f"itm{n}": {"n": n} for n in range(first, first + count)}
     import_document(services, db_id, {"data": {"rlm-public": {"items": items}}})
 
 
@@ -51,3 +52,14 @@ def test_a_moved_database_arrives_with_statistics(app, services, shard_database)
     services.router.forget(db_id)
     shard = services.router.shard_for(db_id)
     assert shard.name == "far" and analysed(shard.engine)
+
+
+def test_a_replicas_first_copy_refreshes_the_statistics(services):
+    source = databases.create_database(services).db_id
+    half = BULK_WRITE // 2 + 1  # each import alone is too small to analyse
+    import_items(services, source, half)
+    import_items(services, source, half, first=half)
+    engine = services.router.shard_for(source).engine
+    assert not analysed(engine)
+    copy(services, source, databases.create_database(services).db_id)
+    assert analysed(engine)

@@ -44,7 +44,13 @@ from dxc.protocol.schema import primary_key_path, table_prefix
 from dxc.services import Services
 from dxc.storage import tables as table_store
 from dxc.storage import users
-from dxc.storage.objects import AppliedTransaction, ConsistentOperation, StoredObject
+from dxc.storage.objects import (
+    BULK_WRITE,
+    AppliedTransaction,
+    ConsistentOperation,
+    StoredObject,
+    refresh_statistics,
+)
 
 #: Rows per transaction (more when one revision holds more).
 BATCH_ROWS = 5000
@@ -99,6 +105,7 @@ def apply_stream(
     ``shard``: the source shard of the revisions applied so far (None: none yet)."""
     found = Round()
     pending: Entries = []
+    objects = 0
     with _committer(services, db_id, found, progress) as commit:
         for raw in taking_turns(lines):
             text = raw.decode()
@@ -114,9 +121,12 @@ def apply_stream(
                 commit(pending, pending[-1].rev)
                 pending = []
             pending.append(entry)
+            objects += isinstance(entry, StoredObject)
         if not found.complete:
             raise ProtocolError("the source's answer ended early")
         commit(pending, found.head)
+    if objects >= BULK_WRITE:  # the first copy: the target's clients will push soon
+        refresh_statistics(services.router.shard_for(db_id).engine)
     return found
 
 
