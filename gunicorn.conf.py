@@ -8,6 +8,8 @@ import os
 import shutil
 import tempfile
 
+from gunicorn import glogging
+
 from dxc.logs import default_log_format, gunicorn_logconfig
 
 # Every worker writes its metrics here and /metrics sums them (prometheus-client's
@@ -32,6 +34,20 @@ accesslog = "-" if os.environ.get("DXC_ACCESS_LOG") else None
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 errorlog = "-"
 logconfig_dict = gunicorn_logconfig(default_log_format(os.environ))
+
+
+class Logger(glogging.Logger):
+    """gunicorn's logger with its access log on only when asked for (``accesslog``). Any
+    ``logconfig_dict`` turns it on, and gunicorn then built each request's access-log
+    fields (headers and environ included) for a logger with no handler: about 1.5 % of a
+    worker's CPU under many small syncs."""
+
+    @property
+    def access_log_enabled(self) -> bool:
+        return bool(self.cfg.accesslog)
+
+
+logger_class = Logger
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # One shared control socket path would clash between several servers on a host.
 control_socket_disable = True
