@@ -125,7 +125,7 @@ def apply_stream(
         if not found.complete:
             raise ProtocolError("the source's answer ended early")
         commit(pending, found.head)
-    if objects >= BULK_WRITE:  # the first copy: the target's clients will push soon
+    if objects >= BULK_WRITE:  # a big round, the first copy above all: its clients push next
         refresh_statistics(services.router.shard_for(db_id).engine)
     return found
 

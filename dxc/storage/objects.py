@@ -45,8 +45,8 @@ objects = schema.objects
 
 #: Rows fetched per round trip when streaming a pull.
 BATCH = 500
-#: Objects written at once (an import, a moved database's copy) after which the planner's
-#: statistics of the table are refreshed at once (:func:`refresh_statistics`).
+#: Objects written at once (an import, a moved database's copy, a replica's round) after
+#: which the table's planner statistics are refreshed at once (:func:`refresh_statistics`).
 BULK_WRITE = 1000
 
 
