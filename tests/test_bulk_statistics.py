@@ -27,10 +27,12 @@ def import_items(services, db_id: str, count: int, first: int = 0) -> None:
     import_document(services, db_id, {"data": {"rlm-public": {"items": items}}})
 
 
+#: PostgreSQL's planner statistics: SQLite has none of these.
+pytestmark = pytest.mark.parametrize("backend", ["postgresql"])
+
+
 @pytest.fixture
-def services(app, backend):
-    if backend != "postgresql":
-        pytest.skip("PostgreSQL's planner statistics")
+def services(app):
     return app.extensions["dxc"]
 
 
