@@ -40,7 +40,7 @@ from dxc.protocol.schema import primary_key_path, table_prefix
 from dxc.services import Services
 from dxc.storage import tables as table_store
 from dxc.storage import users
-from dxc.storage.objects import BATCH, BULK_WRITE, StoredObject, refresh_statistics
+from dxc.storage.objects import BATCH, StoredObject, refresh_statistics
 
 SECTIONS = {"schema", "sealed", "demoUsers", "roles", "data"}
 #: The longest NDJSON line accepted (one object).
@@ -213,8 +213,7 @@ def _commit(
                 row.rev = write.rev
             store_objects(write.store, rows)
             take_turns()
-    if batch.summary.objects + batch.summary.deleted >= BULK_WRITE:
-        refresh_statistics(shard.engine)
+    refresh_statistics(shard.engine, batch.summary.objects + batch.summary.deleted)
     return batch.summary
 
 

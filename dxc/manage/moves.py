@@ -43,7 +43,7 @@ from dxc.services import Services
 from dxc.storage import schema
 from dxc.storage import shards as shard_store
 from dxc.storage.clock import as_utc, utcnow
-from dxc.storage.objects import BULK_WRITE, ObjectStore, refresh_statistics
+from dxc.storage.objects import ObjectStore, refresh_statistics
 from dxc.storage.router import PLACEMENT_TTL, UnknownDatabase
 from dxc.storage.shard_copy import (
     TableCheck,
@@ -224,8 +224,7 @@ def _copy_and_switch(
     for holds in range(1, MAX_HOLDS + 1):
         copied, since = _catch_up(source, target, db_id, since, say)
         rows += copied
-        if copied >= BULK_WRITE:
-            refresh_statistics(target)  # before the target takes the database's pushes
+        refresh_statistics(target, copied)  # before the target takes the database's pushes
         try:
             copied, held, revision = _hold_and_switch(
                 services, db_id, move, source, target, since, hold_seconds

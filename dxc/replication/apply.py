@@ -45,7 +45,6 @@ from dxc.services import Services
 from dxc.storage import tables as table_store
 from dxc.storage import users
 from dxc.storage.objects import (
-    BULK_WRITE,
     AppliedTransaction,
     ConsistentOperation,
     StoredObject,
@@ -125,8 +124,8 @@ def apply_stream(
         if not found.complete:
             raise ProtocolError("the source's answer ended early")
         commit(pending, found.head)
-    if objects >= BULK_WRITE:  # a big round, the first copy above all: its clients push next
-        refresh_statistics(services.router.shard_for(db_id).engine)
+    # A big round (the first copy above all): the replica's clients push next.
+    refresh_statistics(services.router.shard_for(db_id).engine, objects)
     return found
 
 

@@ -760,10 +760,11 @@ class ObjectStore:
         return [(row.user_id, row.operation) for row in rows]
 
 
-def refresh_statistics(engine: Engine) -> None:
-    """Have PostgreSQL sample the objects table again after a bulk write, as autovacuum
-    would only within a minute. Until then the planner may take a database's objects for a
-    handful and read them all to find a push's keys (docs/operations.md)."""
-    if engine.dialect.name == "postgresql":
+def refresh_statistics(engine: Engine, written: int) -> None:
+    """After a bulk write of ``written`` objects (from :data:`BULK_WRITE` on), have
+    PostgreSQL sample the objects table again, as autovacuum would only within a minute.
+    Until then the planner may take a database's objects for a handful and read them all
+    to find a push's keys (docs/operations.md)."""
+    if written >= BULK_WRITE and engine.dialect.name == "postgresql":
         with engine.begin() as connection:
             connection.execute(text(f"ANALYZE {objects.name}"))
