@@ -14,7 +14,7 @@
    sockets open (anonymous, on the public realm of the same database; the
    private writes must not wake them).
 2. Fan-out: one import into the public realm (``--fanouts``: one after the
-   other); time until each of the 1000 anonymous sockets has its ``changes``
+   other); time until each of the ``--sockets`` (1000) anonymous sockets has its ``changes``
    message (median and last), measured twice: when the client read the bytes
    off the socket, and when it had handled the message as the addon does
    (parsed it, noted the revision, sent ``ready``). All 1000 sockets live in
@@ -22,11 +22,12 @@
    client's work on the earlier ones (~0.1 ms each), hence both figures and the
    CPU time the workers and this process spent meanwhile.
    ``--fanout-only``: just this, without the latency writes and part 3.
-   ``--node-clients``: the 1000 sockets live in one Node process instead
+   ``--node-clients``: the sockets live in one Node process instead
    (bench/fanout_client.mjs, with the ``ws`` package the addon uses in Node),
    whose event loop handles a message in a fraction of this process's time:
    closer to 1000 devices that each handle their own message. Implies
-   ``--fanout-only``.
+   ``--fanout-only``. With it ``--sockets`` may go to 10 000 and more (the
+   workers' ``DXC_WORKER_CONNECTIONS`` follow; ``ulimit -n`` must allow them).
 3. Memory and capacity (one worker): RSS before and after opening idle
    sockets, and how many one worker holds (up to ``--max-sockets``, each
    answering a ping).
@@ -91,6 +92,8 @@ def main() -> None:
     parser.add_argument("--deflate", action="store_true",
                         help="the sockets offer permessage-deflate, as browsers do")
     parser.add_argument("--fanouts", type=int, default=1, help="public imports, one at a time")
+    parser.add_argument("--sockets", type=int, default=FANOUT_SOCKETS,
+                        help="the fan-out's sockets (the Python client's take ~0.1 ms each)")
     parser.add_argument("--fanout-only", action="store_true",
                         help="only the fan-out: no latency writes, no memory and capacity")
     parser.add_argument("--node-clients", action="store_true",
@@ -110,12 +113,13 @@ def main() -> None:
     print(f"database: {args.db}, bus: {bus}, writes per measurement: {args.writes}, "
           f"permessage-deflate: {'offered' if args.deflate else 'not offered'}"
           + (f", each after a random pause of up to {pause:.1f} s" if pause else ""))
-    with database(args) as url, Server(url, args.redis, workers=2) as server:
+    connections = max(1000, args.sockets + 200)  # a worker may be given every socket
+    with database(args) as url, Server(url, args.redis, 2, connections) as server:
         if args.node_clients:
-            bench_fanout_node(server, args.fanouts, args.deflate)
+            bench_fanout_node(server, args.fanouts, args.deflate, args.sockets)
             return
         idle = [] if args.fanout_only else bench_latency(server, args.writes, pause)
-        idle += open_idle(server, FANOUT_SOCKETS - len(idle), "fanout")
+        idle += open_idle(server, args.sockets - len(idle), "fanout")
         bench_fanout(server, idle, args.fanouts)
     if args.fanout_only:
         return
@@ -438,11 +442,11 @@ def bench_fanout(server: Server, readers: list[Reader], imports: int) -> None:
         reader.close()
 
 
-def bench_fanout_node(server: Server, imports: int, deflate: bool) -> None:
+def bench_fanout_node(server: Server, imports: int, deflate: bool, sockets: int) -> None:
     """The fan-out with its sockets in one Node process (bench/fanout_client.mjs)."""
     setup = Device(server, "fanout-setup", user=None)
     setup.sync()
-    urls = [Device(server, f"fanout-{i}", user=None) for i in range(FANOUT_SOCKETS)]
+    urls = [Device(server, f"fanout-{i}", user=None) for i in range(sockets)]
     for device in urls:
         device.rev = setup.rev
     client = subprocess.Popen(["node", str(ROOT / "bench" / "fanout_client.mjs")],
@@ -451,9 +455,9 @@ def bench_fanout_node(server: Server, imports: int, deflate: bool) -> None:
         "urls": [device.socket_url() for device in urls], "rev": setup.rev,
         "realmSetHash": PUBLIC_HASH, "fanouts": imports, "deflate": deflate}) + "\n")
     client.stdin.flush()
-    assert json.loads(client.stdout.readline()) == {"open": FANOUT_SOCKETS}, "sockets not open"
+    assert json.loads(client.stdout.readline()) == {"open": sockets}, "sockets not open"
     pids = server.worker_pids()
-    print(f"\nfan-out: one public import to {FANOUT_SOCKETS} sockets held by one Node process,"
+    print(f"\nfan-out: one public import to {sockets} sockets held by one Node process,"
           " ms until each had its changes (median, last): read off the socket, handled;"
           " CPU ms meanwhile")
     for index in range(imports):

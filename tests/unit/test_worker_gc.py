@@ -1,10 +1,13 @@
-"""A gunicorn worker keeps the garbage collector off what it loaded (gunicorn.conf.py)."""
+"""A gunicorn worker keeps the garbage collector off what it loaded, and collects its
+youngest objects less often (gunicorn.conf.py)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -18,6 +21,7 @@ worker = types.SimpleNamespace(
 )
 loaded = [[] for _ in range(1000)]  # stands for the modules and the app the worker loaded
 frozen_before = gc.get_freeze_count()
+threshold_before = gc.get_threshold()
 hooks["post_worker_init"](worker)
 
 class Cycle:
@@ -30,16 +34,33 @@ print(json.dumps({
     "frozen_before": frozen_before,
     "frozen": gc.get_freeze_count(),
     "freed_later": gc.collect() >= 1,
+    "threshold_before": threshold_before,
+    "threshold": gc.get_threshold(),
+    "young": hooks["YOUNG_COLLECTION_THRESHOLD"],
 }))
 """
 
 
-def test_a_worker_freezes_what_it_loaded_and_still_collects_what_comes_later(tmp_path):
+@pytest.fixture(scope="module")
+def started_worker(tmp_path_factory) -> dict:
+    """What a worker's garbage collector looks like after ``post_worker_init``."""
+    metrics_dir = tmp_path_factory.mktemp("metrics")
     output = subprocess.run(
         [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, check=True,
-        env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "PATH": "/usr/bin:/bin"},
     ).stdout
-    result = json.loads(output)
-    assert result["frozen_before"] == 0
-    assert result["frozen"] > 1000  # at least the loaded lists, besides the interpreter's own
-    assert result["freed_later"]
+    return json.loads(output)
+
+
+def test_a_worker_freezes_what_it_loaded_and_still_collects_what_comes_later(started_worker):
+    assert started_worker["frozen_before"] == 0
+    assert started_worker["frozen"] > 1000  # at least the loaded lists, besides the interpreter's
+    assert started_worker["freed_later"]
+
+
+def test_a_worker_collects_its_youngest_objects_less_often_and_the_others_as_before(
+    started_worker,
+):
+    young, middle, oldest = started_worker["threshold"]
+    assert young == started_worker["young"] > started_worker["threshold_before"][0]
+    assert [middle, oldest] == started_worker["threshold_before"][1:]
