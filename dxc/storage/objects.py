@@ -13,13 +13,16 @@ then the rows up to it misses nothing.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Row,
+    Select,
     Text,
     and_,
     bindparam,
@@ -173,11 +176,22 @@ _TAKE_REVISION = (
     .returning(_revisions.c.rev, _revisions.c.frozen, _revisions.c.criteria_rev)
 )
 _CURRENT_REVISION = select(_revisions.c.rev).where(_revisions.c.db_id == bindparam("db_id"))
-_BY_KEYS = select(*_COLUMNS).where(
-    objects.c.db_id == bindparam("db_id"),
-    objects.c.tbl == bindparam("tbl"),
-    objects.c.key.in_(bindparam("keys", expanding=True)),
-)
+
+
+def _by_keys(key_matches: ColumnElement[bool]) -> Select:
+    return select(*_COLUMNS).where(
+        objects.c.db_id == bindparam("db_id"), objects.c.tbl == bindparam("tbl"), key_matches
+    )
+
+
+#: Per dialect: the rows of some keys, and how the keys are bound. PostgreSQL takes
+#: them as one array (:func:`_text_array`): an ``IN`` list, one bound parameter per
+#: key, cost SQLAlchemy and psycopg2 twice the CPU (10 ms for 1000 keys, 0.26 for 4).
+_KEYS_ARRAY = cast(bindparam("keys", type_=Text), postgresql.ARRAY(Text))
+_BY_KEYS: dict[str, tuple[Select, Callable[[list[str]], Any]]] = {
+    "postgresql": (_by_keys(objects.c.key == func.any(_KEYS_ARRAY)), _text_array),
+    "sqlite": (_by_keys(objects.c.key.in_(bindparam("keys", expanding=True))), list),
+}
 _CHANGED = select(*_COLUMNS).where(
     objects.c.db_id == bindparam("db_id"),
     objects.c.realm_id.in_(bindparam("realms", expanding=True)),
@@ -372,10 +386,12 @@ class ObjectStore:
     def get_many(self, tbl: str, keys: Iterable[str]) -> dict[str, StoredObject]:
         """The rows (live or tombstones) of ``keys`` in ``tbl``."""
         keys = list(dict.fromkeys(keys))
+        statement, bound = _BY_KEYS[self.connection.dialect.name]
         found: dict[str, StoredObject] = {}
         for start in range(0, len(keys), BATCH):
+            batch = bound(keys[start : start + BATCH])
             rows = self.connection.execute(
-                _BY_KEYS, {"db_id": self.db_id, "tbl": tbl, "keys": keys[start : start + BATCH]}
+                statement, {"db_id": self.db_id, "tbl": tbl, "keys": batch}
             )
             found.update((row.key, StoredObject(*row)) for row in rows)
         return found
