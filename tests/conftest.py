@@ -31,6 +31,7 @@ from app import create_app
 from dxc.config import Settings, load_settings
 from dxc.manage import databases
 from dxc.services import Services
+from dxc.storage.objects import ObjectStore
 from tests.mailbox import Mailbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,6 +156,21 @@ def app(settings: Settings) -> Iterator[Flask]:
     databases.migrate(app.extensions["dxc"])
     yield app
     app.extensions["dxc"].control.dispose()
+
+
+@pytest.fixture
+def in_store(app: Flask) -> Callable[..., Any]:
+    """A function that runs ``work(store)`` in one shard transaction of a new database
+    (``db``: another database of the same shard)."""
+    services = app.extensions["dxc"]
+    db_id = databases.create_database(services).db_id
+    shard = services.router.shard_for(db_id)
+
+    def run(work: Callable[[ObjectStore], Any], db: str = db_id) -> Any:
+        with shard.transaction() as connection:
+            return work(ObjectStore(connection, db))
+
+    return run
 
 
 @pytest.fixture
