@@ -103,11 +103,15 @@ def post_worker_init(worker):
     sockets at once, so that clients reconnect to a new worker instead of being
     held until ``graceful_timeout`` cuts them; plain requests still finish.
 
-    Then set the garbage collector for a long-lived server (:func:`_tune_garbage_collector`).
+    Then load what a request would otherwise load on the worker's loop (the mail
+    templates' compiler), and set the garbage collector for a long-lived server
+    (:func:`_tune_garbage_collector`).
     """
     import signal
 
     import gevent
+
+    from dxc.mail.handlebars import load_compiler
 
     live = worker.wsgi.extensions["dxc"].live
 
@@ -118,6 +122,7 @@ def post_worker_init(worker):
         gevent.spawn_later(LISTENER_CLOSE_SECONDS, live.drain)
 
     signal.signal(signal.SIGTERM, stop)
+    load_compiler()
     _tune_garbage_collector()
 
 

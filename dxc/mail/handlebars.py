@@ -37,8 +37,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import pybars
-
 DEFAULTS_DIR = Path(__file__).parent / "templates"
 EMAIL_DIR = "email-templates"
 WEB_DIR = "web-templates"
@@ -106,6 +104,17 @@ def operator_templates(kind: str) -> tuple[str, ...]:
     )
 
 
+def load_compiler() -> Callable[[], Any]:
+    """pybars' compiler class, imported on first use.
+
+    Importing pybars builds its parsers from their grammars: about a second of CPU.
+    Commands and jobs that send no mail skip it; a server worker calls this as it
+    boots (``gunicorn.conf.py``), so that no request's event loop waits for it."""
+    import pybars
+
+    return pybars.Compiler
+
+
 @functools.lru_cache(maxsize=256)
 def compile_template(source: str) -> Callable[..., str]:
     """The compiled ``source``; :class:`TemplateError` if it is not valid Handlebars."""
@@ -115,7 +124,7 @@ def compile_template(source: str) -> Callable[..., str]:
     _check_tags(source)
     try:
         # A compiler is not thread-safe; making one costs microseconds.
-        template = pybars.Compiler().compile(source)
+        template = load_compiler()().compile(source)
     except Exception as error:  # pybars raises PybarsError, and others for odd input
         raise TemplateError(f"is not a valid Handlebars template: {error}") from None
     # pybars registers each template as a module; the function keeps what it needs.

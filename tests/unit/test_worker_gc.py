@@ -1,5 +1,6 @@
-"""A gunicorn worker keeps the garbage collector off what it loaded, and collects its
-youngest objects less often (gunicorn.conf.py)."""
+"""A gunicorn worker keeps the garbage collector off what it loaded, collects its
+youngest objects less often, and loads the mail templates' compiler before it serves
+(gunicorn.conf.py); a command that sends no mail does not load that compiler."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from tests.conftest import ROOT
 
 SCRIPT = r"""
-import gc, json, runpy, types
+import gc, json, runpy, sys, types
 hooks = runpy.run_path("gunicorn.conf.py")
 live = types.SimpleNamespace(drain=lambda: None)
 worker = types.SimpleNamespace(
@@ -22,6 +23,7 @@ worker = types.SimpleNamespace(
 loaded = [[] for _ in range(1000)]  # stands for the modules and the app the worker loaded
 frozen_before = gc.get_freeze_count()
 threshold_before = gc.get_threshold()
+compiler_before = "pybars" in sys.modules
 hooks["post_worker_init"](worker)
 
 class Cycle:
@@ -37,6 +39,8 @@ print(json.dumps({
     "threshold_before": threshold_before,
     "threshold": gc.get_threshold(),
     "young": hooks["YOUNG_COLLECTION_THRESHOLD"],
+    "compiler_before": compiler_before,
+    "compiler": "pybars" in sys.modules,
 }))
 """
 
@@ -64,3 +68,17 @@ def test_a_worker_collects_its_youngest_objects_less_often_and_the_others_as_bef
     young, middle, oldest = started_worker["threshold"]
     assert young == started_worker["young"] > started_worker["threshold_before"][0]
     assert [middle, oldest] == started_worker["threshold_before"][1:]
+
+
+def test_a_worker_loads_the_mail_compiler_before_it_serves(started_worker):
+    assert not started_worker["compiler_before"]
+    assert started_worker["compiler"]
+
+
+def test_the_app_loads_without_the_mail_compiler():
+    """Importing it takes a second of CPU: the CLI and the job workers skip it."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, app; print('pybars' in sys.modules)"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    assert loaded.strip() == "False"
