@@ -124,6 +124,10 @@ export async function openDevice({
   if (userId && db.cloud.currentUserId !== userId) {
     await db.cloud.login({ grant_type: 'demo', userId });
   }
+  // The addon starts a sync of its own once the login is stored, after login() returned. A
+  // device that syncs only when told lets it end first: a write made before it read the
+  // pending changes would ride on it (and a refused one be rolled back) before the caller's push.
+  if (!eagerSync) await pull(db);
   return db;
 }
 
