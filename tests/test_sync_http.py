@@ -122,6 +122,47 @@ def test_a_lone_refused_transaction_leaves_nothing_behind(device):
     assert answer["rejections"] == [] and "itm4" in alice.state["items"]
 
 
+def test_an_insert_of_a_key_in_use_is_refused_and_harms_nothing(device):
+    """An insert does not read its keys first: the write itself finds the live object,
+    leaves it as it is and refuses the transaction, alone or beside others."""
+    alice, bob = device(), device(BOB, identity="bob-1")
+    alice.sync([alice.op("items", "insert", ["itm1"], "a1", values=[item("itm1", title="A")])])
+    bob.sync()
+
+    lone = bob.op("items", "insert", ["itm1"], "b1", values=[item("itm1", BOB, title="B")])
+    answer = bob.sync([lone])
+    assert [(r["txid"], r["message"]) for r in answer["rejections"]] == [
+        ("b1", "items: an object with key 'itm1' already exists")
+    ]
+    both = bob.op("items", "insert", ["itm2", "itm1"], "b2",
+                  values=[item("itm2", BOB), item("itm1", BOB, title="B")])
+    other = bob.op("items", "insert", ["itm3"], "b3", values=[item("itm3", BOB)])
+    answer = bob.sync([both, other])
+    assert [r["txid"] for r in answer["rejections"]] == ["b2"]
+    assert sorted(bob.state["items"]) == ["itm3"]  # itm2 went with b2; itm1 is not his
+    twice = [
+        bob.op("items", "insert", ["itm4"], "b4", values=[item("itm4", BOB)]),
+        bob.op("items", "insert", ["itm4"], "b4", values=[item("itm4", BOB, title="again")]),
+    ]
+    assert [r["txid"] for r in bob.sync(twice)["rejections"]] == ["b4"]
+    assert "itm4" not in bob.state["items"]
+
+    alice.sync()
+    assert alice.state["items"]["itm1"] == item("itm1", title="A")
+
+
+def test_an_insert_replaces_a_deleted_object(device):
+    alice, phone = device(), device(identity="alice-phone")
+    alice.sync([alice.op("items", "insert", ["itm1"], "tx1", values=[item("itm1", title="old")])])
+    alice.sync([alice.op("items", "delete", ["itm1"], "tx2")])
+    answer = alice.sync(
+        [alice.op("items", "insert", ["itm1"], "tx3", values=[item("itm1", title="new")])]
+    )
+    assert answer["rejections"] == []
+    phone.sync()
+    assert phone.state["items"]["itm1"] == alice.state["items"]["itm1"] == item("itm1", title="new")
+
+
 def test_a_pull_of_more_than_a_batch_streams_every_row(app, db_url, device):
     """More than ``BATCH`` rows come from a server-side cursor, which needs a
     transaction: the answer's autocommit connection takes one for it."""

@@ -23,12 +23,15 @@ from dxc.sync import service as sync_service
 from tests.protocol_client import ALICE, Device, item
 
 #: The user's deactivation check; UPDATE revisions and INSERT applied txids (one
-#: statement: the revision and the claims at it); SELECT the object, INSERT it (a lone
-#: client transaction needs no savepoint: a refusal rolls the shard transaction back);
-#: the bus's NOTIFY; the answer's realm set (member rows and owned realms in one
-#: statement). A device that was up to date learns of no revision but its own: the
-#: echo of what it wrote is its answer, nothing is read back.
-ONE_OBJECT_STATEMENTS = 6
+#: statement: the revision and the claims at it); INSERT the object (its key is not
+#: read first: the INSERT leaves a live object of that key as it is and says so, and
+#: the transaction is refused; a lone client transaction needs no savepoint: a refusal
+#: rolls the shard transaction back); the bus's NOTIFY; the answer's realm set (member
+#: rows and owned realms in one statement). A device that was up to date learns of no
+#: revision but its own: the echo of what it wrote is its answer, nothing is read back.
+ONE_OBJECT_STATEMENTS = 5
+#: A put (``upsert``) reads its key first: the rules judge a change by the old value.
+ONE_OBJECT_PUT_STATEMENTS = ONE_OBJECT_STATEMENTS + 1
 #: Another device wrote since this one's last pull: the answer also reads the
 #: departures and the changes of its realms. No where-clause operation came after
 #: its base (the counter tells), so there is nothing to rebase its write on.
@@ -107,6 +110,21 @@ def test_a_one_object_sync_costs_a_fixed_number_of_statements(app):
     assert answer["rejections"] == [] and device.state["items"]["itm1"]["title"] == "x"
     listing = "\n".join(tally.statements)
     assert len(tally.statements) == ONE_OBJECT_STATEMENTS, listing
+    assert tally.transactions == ONE_OBJECT_TRANSACTIONS, listing
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_one_object_put_also_reads_its_key(app):
+    engines, device, _ = two_devices(app)
+
+    with counting(engines) as tally:
+        answer = device.sync(
+            [device.op("items", "upsert", ["itm0"], "tx1", values=[item("itm0", title="x")])]
+        )
+
+    assert answer["rejections"] == [] and device.state["items"]["itm0"]["title"] == "x"
+    listing = "\n".join(tally.statements)
+    assert len(tally.statements) == ONE_OBJECT_PUT_STATEMENTS, listing
     assert tally.transactions == ONE_OBJECT_TRANSACTIONS, listing
 
 

@@ -24,10 +24,15 @@ ROLES_TABLE = "roles"
 ACCESS_TABLES = frozenset({REALMS_TABLE, members.MEMBERS_TABLE, ROLES_TABLE})
 
 
-def store_objects(store: ObjectStore, rows: Sequence[StoredObject]) -> None:
+def store_objects(
+    store: ObjectStore, rows: Sequence[StoredObject], new_only: bool = False
+) -> list[tuple[str, str]]:
     """Insert or replace ``rows`` and the index entries derived from them (the access
-    index, and which objects refer to which blobs)."""
-    store.put_many(rows)
+    index, and which objects refer to which blobs). With ``new_only``, the keys that
+    hold a live object (:meth:`ObjectStore.put_many`), whose write the caller refuses."""
+    taken = store.put_many(rows, new_only)
+    if taken:
+        return taken  # refused: the index entries would be rolled back with the rows
     BlobIndex(store.connection, store.db_id).note_references(rows)
     index: AccessIndex | None = None
     for row in _last_per_key(rows):
@@ -43,6 +48,7 @@ def store_objects(store: ObjectStore, rows: Sequence[StoredObject]) -> None:
             index.drop_member(row.key)
         else:
             index.put_member(member_entry(row.key, row.realm_id, tson.loads(row.value or "{}")))
+    return []
 
 
 def member_entry(key: str, realm_id: str, value: Any) -> MemberEntry:

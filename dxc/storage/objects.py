@@ -105,12 +105,16 @@ _COLUMNS = (
 _PUT_COLUMNS = ("tbl", "key", "realm_id", "owner", "rev", "deleted", "value")
 
 
-def _replacing(statement: postgresql.Insert | sqlite.Insert):  # type: ignore[no-untyped-def]
-    """``statement``, replacing the row of a key already present."""
+def _replacing(  # type: ignore[no-untyped-def]
+    statement: postgresql.Insert | sqlite.Insert, tombstones_only: bool = False
+):
+    """``statement``, replacing the row of a key already present (only a tombstone if
+    ``tombstones_only``: a live object stays, and the statement counts one row less)."""
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[objects.c.db_id, objects.c.tbl, objects.c.key],
         set_={name: excluded[name] for name in _PUT_COLUMNS if name not in ("tbl", "key")},
+        where=objects.c.deleted if tombstones_only else None,
     )
 
 
@@ -120,17 +124,24 @@ def _array_parameter(name: str, item_type: Any = Text) -> ColumnElement[Any]:
     return cast(bindparam(name, type_=Text), postgresql.ARRAY(item_type))
 
 
-#: PostgreSQL: ``INSERT … SELECT :db_id, unnest(:tbl::text[]), unnest(:key::text[]), …``,
-#: one array literal per column (see :func:`_text_array`), side by side as rows.
-_PUT_UNNESTED = _replacing(postgresql.insert(objects).from_select(
-    ["db_id", *_PUT_COLUMNS],
-    select(
-        bindparam("db_id", type_=objects.c.db_id.type),
-        *(
-            func.unnest(_array_parameter(name, objects.c[name].type)) for name in _PUT_COLUMNS
+def _put_unnested(tombstones_only: bool = False):  # type: ignore[no-untyped-def]
+    """PostgreSQL: ``INSERT … SELECT :db_id, unnest(:tbl::text[]), unnest(:key::text[]), …``,
+    one array literal per column (see :func:`_text_array`), side by side as rows."""
+    return _replacing(postgresql.insert(objects).from_select(
+        ["db_id", *_PUT_COLUMNS],
+        select(
+            bindparam("db_id", type_=objects.c.db_id.type),
+            *(
+                func.unnest(_array_parameter(name, objects.c[name].type))
+                for name in _PUT_COLUMNS
+            ),
         ),
-    ),
-))
+    ), tombstones_only)
+
+
+_PUT_UNNESTED = _put_unnested()
+#: New keys only (an insert): what it wrote comes back; a key it left out holds a live object.
+_PUT_NEW_UNNESTED = _put_unnested(tombstones_only=True).returning(objects.c.tbl, objects.c.key)
 
 
 def _text_array(values: list[str | None]) -> str:
@@ -167,6 +178,7 @@ _ARRAYS = {name: _text_array for name in _PUT_COLUMNS} | {
 #: SQLite: the ``RETURNING`` clause makes SQLAlchemy send the rows as multi-row
 #: ``VALUES`` batches ("insertmanyvalues") instead of one statement per row.
 _PUT_ROWS = _replacing(sqlite.insert(objects)).returning(objects.c.key)
+_PUT_NEW_ROWS = _replacing(sqlite.insert(objects), True).returning(objects.c.tbl, objects.c.key)
 
 # Statements of every sync, built once: SQLAlchemy then only looks up their
 # compiled form (building a statement per call cost more than running it).
@@ -588,38 +600,48 @@ class ObjectStore:
 
     # --- writing ------------------------------------------------------------
 
-    def put_many(self, rows: Sequence[StoredObject]) -> None:
+    def put_many(
+        self, rows: Sequence[StoredObject], new_only: bool = False
+    ) -> list[tuple[str, str]]:
         """Insert or replace ``rows`` (live objects and tombstones alike).
 
         The last row for a key wins, as one statement may not touch a row twice.
+        ``new_only`` (an insert) leaves the keys that hold a live object as they
+        are, and returns them as (table, key): the caller refuses the write.
         """
         unique = list({(row.tbl, row.key): row for row in rows}.values())
         if not unique:
-            return
+            return []
         self.written_realms.update(row.realm_id for row in unique)
         self.written_tables.update(row.tbl for row in unique)
         self._forget_documents([row for row in unique if row.deleted])
         if self._dialect == "postgresql":
-            self._upsert_columns(unique)
+            written = self._upsert_columns(unique, new_only)
         else:
-            self._upsert_rows(unique)
+            written = self._upsert_rows(unique, new_only)
+        if not new_only:
+            return []
+        pairs = set(written)
+        return [(row.tbl, row.key) for row in unique if (row.tbl, row.key) not in pairs]
 
-    def _upsert_columns(self, rows: list[StoredObject]) -> None:
+    def _upsert_columns(self, rows: list[StoredObject], new_only: bool) -> Sequence[Row[Any]]:
         """PostgreSQL: all rows in one statement, as one array per column (``unnest``):
         twice as fast as multi-row ``VALUES`` for a big batch (a replica's copy)."""
         columns = {
             name: _ARRAYS[name]([getattr(row, name) for row in rows]) for name in _PUT_COLUMNS
         }
-        self.connection.execute(_PUT_UNNESTED, {"db_id": self.db_id, **columns})
+        statement = _PUT_NEW_UNNESTED if new_only else _PUT_UNNESTED
+        result = self.connection.execute(statement, {"db_id": self.db_id, **columns})
+        return result.all() if new_only else ()
 
-    def _upsert_rows(self, rows: list[StoredObject]) -> None:
-        self.connection.execute(
-            _PUT_ROWS,
+    def _upsert_rows(self, rows: list[StoredObject], new_only: bool) -> Sequence[Row[Any]]:
+        return self.connection.execute(
+            _PUT_NEW_ROWS if new_only else _PUT_ROWS,
             [
                 {"db_id": self.db_id, **{name: getattr(row, name) for name in _PUT_COLUMNS}}
                 for row in rows
             ],
-        ).close()
+        ).all()
 
     def _forget_documents(self, tombstones: list[StoredObject]) -> None:
         """A deleted object's Y documents go with it."""

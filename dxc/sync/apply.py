@@ -212,15 +212,18 @@ class TransactionApplier:
             with self.store.connection.begin_nested() if savepoint else nullcontext():
                 for operation in transaction.operations:
                     handler = getattr(self, f"_{operation.type}")
-                    self._write(list(handler(operation)))
+                    self._write(list(handler(operation)), operation)
                 finished = self.lifecycle.finish()
                 self.result.touch((row.tbl, row.key) for row in finished)
                 self._written.update(((row.tbl, row.key), row) for row in finished)
         except ChangeSpecError as error:
             raise InvalidOperation(str(error)) from None
 
-    def _write(self, rows: list[StoredObject]) -> None:
-        store_objects(self.store, rows)
+    def _write(self, rows: list[StoredObject], op: Operation) -> None:
+        taken = store_objects(self.store, rows, new_only=op.type == "insert")
+        if taken:
+            keys = {key for _table, key in taken}
+            raise _key_in_use(op.table, next(key for key in op.keys if key in keys))
         self.result.touch((row.tbl, row.key) for row in rows)
         self._written.update(((row.tbl, row.key), row) for row in rows)
         if any(row.tbl in ACCESS_TABLES for row in rows):
@@ -234,30 +237,44 @@ class TransactionApplier:
     # --- operations ---------------------------------------------------------
 
     def _insert(self, op: Operation) -> Iterator[StoredObject]:
-        return self._put(op)
+        """New objects. A data table's keys are not read first: the write itself finds
+        a key that holds a live object and refuses the transaction (:meth:`_write`).
+        An access table's are, so that such a key is refused before the realm rules
+        judge it as a new realm, member or role."""
+        existing = self.store.get_many(op.table, op.keys) if op.table in ACCESS_TABLES else {}
+        for index, key in enumerate(op.keys):
+            if _live(existing.get(key)) is not None:
+                raise _key_in_use(op.table, key)
+            row = self._new_value_row(op, index, key, None)
+            if row is not None:
+                yield row
 
     def _upsert(self, op: Operation) -> Iterator[StoredObject]:
-        return self._put(op)
-
-    def _put(self, op: Operation) -> Iterator[StoredObject]:
         existing = self.store.get_many(op.table, op.keys)
         for index, key in enumerate(op.keys):
             old = _live(existing.get(key))
             spec = op.spec_for(index) if op.change_specs is not None else None
-            if old is not None and op.type == "upsert" and spec is not None:
+            if old is not None and spec is not None:
                 old_value = tson.loads(old.value)
                 yield self._row(op.table, key, old, apply_change_spec(old_value, spec), old_value)
-            elif old is not None and op.type == "insert":
-                raise InvalidOperation(f"{op.table}: an object with key {key!r} already exists")
-            else:
-                written = op.values[index]
-                value = self._rebased(op, key, dict(written))
-                if value is None:
-                    # Deleted by a later where-clause of another client: nothing to store,
-                    # but refused all the same where the principal may not write it.
-                    self._checked(op.table, key, old, dict(written))
-                    continue
-                yield self._row(op.table, key, old, value)
+            elif (row := self._new_value_row(op, index, key, old)) is not None:
+                yield row
+
+    def _new_value_row(
+        self, op: Operation, index: int, key: str, old: StoredObject | None
+    ) -> StoredObject | None:
+        """The row for the value ``op`` sends for ``key``; None where a later
+        where-clause of another client deleted it (rebased: nothing to store, but
+        refused all the same where the principal may not write it, or where an
+        insert names a key in use, which no write finds then)."""
+        written = op.values[index]
+        value = self._rebased(op, key, dict(written))
+        if value is None:
+            if op.type == "insert" and _live(self.store.get_many(op.table, [key]).get(key)):
+                raise _key_in_use(op.table, key)
+            self._checked(op.table, key, old, dict(written))
+            return None
+        return self._row(op.table, key, old, value)
 
     def _update(self, op: Operation) -> Iterator[StoredObject]:
         existing = self.store.get_many(op.table, op.keys)
@@ -570,6 +587,10 @@ def _per_key(transaction: ClientTransaction) -> list[ClientTransaction]:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _key_in_use(table: str, key: str) -> InvalidOperation:
+    return InvalidOperation(f"{table}: an object with key {key!r} already exists")
 
 
 def _live(row: StoredObject | None) -> StoredObject | None:
