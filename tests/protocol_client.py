@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -77,8 +78,19 @@ class Device:
         response = self.post_sync(list(changes), base_revs, y=y)
         assert response.status_code == 200, response.get_data(as_text=True)
         answer = tson.loads(response.get_data())
+        self.write_locally(changes)
         self.apply(answer)
         return answer
+
+    def write_locally(self, changes: Sequence[dict[str, Any]]) -> None:
+        """What the real client stored before it pushed ``changes``: the values it
+        inserted or put (the server does not echo a row stored as it was sent)."""
+        for entry in changes:
+            for mut in entry.get("muts") or ():
+                keys, values = mut.get("keys"), mut.get("values")
+                if mut.get("type") in ("insert", "upsert") and isinstance(values, list):
+                    table = self.state.setdefault(entry["table"], {})
+                    table.update(zip(keys, values, strict=False))
 
     def apply(self, answer: dict[str, Any]) -> None:
         for entry in answer["changes"]:

@@ -64,6 +64,36 @@ def test_insert_is_echoed_and_reaches_the_other_device(device):
     assert phone.state["items"]["itm1"] == value
 
 
+def _answered(answer: dict, table: str) -> dict[str, str]:
+    """The keys of ``table`` an answer sends, with the operation it sends for each."""
+    return {
+        key: mut["type"]
+        for entry in answer["changes"] if entry["table"] == table
+        for mut in entry["muts"] for key in mut["keys"]
+    }
+
+
+def test_a_row_stored_as_sent_is_not_sent_back(device):
+    """Its device holds it already (sync.md §4.12: an echo with an empty diff); a row
+    the server completed or that a refused transaction named goes back."""
+    alice, phone = device(), device(identity="alice-phone")
+    alice.sync()
+    as_sent = alice.op("items", "insert", ["itm1"], "tx1", values=[item("itm1", title="a")])
+    completed = alice.op("items", "upsert", ["itm2"], "tx2", values=[{"id": "itm2"}])
+    answer = alice.sync([as_sent, completed])
+    assert answer["rejections"] == [] and _answered(answer, "items") == {"itm2": "upsert"}
+    assert alice.state["items"]["itm2"] == {"id": "itm2", "realmId": ALICE, "owner": ALICE}
+
+    put = alice.op("items", "upsert", ["itm1"], "tx3", values=[item("itm1", title="b")])
+    refused = alice.op("items", "upsert", ["itm1"], "tx4", values=[item("itm1", BOB)])
+    answer = alice.sync([put, refused])
+    assert [r["txid"] for r in answer["rejections"]] == ["tx4"]
+    assert _answered(answer, "items") == {"itm1": "upsert"}  # back from Bob's realm
+    assert alice.state["items"]["itm1"] == item("itm1", title="b")
+    phone.sync()
+    assert phone.state["items"] == alice.state["items"]
+
+
 def test_resent_transaction_is_applied_once(device):
     alice = device()
     alice.sync([alice.op("items", "insert", ["itm1"], "tx1", values=[item("itm1", n=0)])])
@@ -395,7 +425,7 @@ def test_unknown_demo_user_and_bad_token_requests(app, db_url):
 
 
 def test_answer_is_valid_json_for_every_stored_type(device):
-    alice = device()
+    alice, phone = device(), device(identity="alice-phone")
     value = item(
         "itm1",
         d=tson.Date("2024-01-02T03:04:05.006Z"),
@@ -408,12 +438,13 @@ def test_answer_is_valid_json_for_every_stored_type(device):
         **{"$t": "not a type", "$$x": 1},
     )
     response = alice.post_sync([alice.op("items", "insert", ["itm1"], "t", values=[value])])
-    text = response.get_data(as_text=True)
+    assert tson.loads(response.get_data())["rejections"] == []
+    text = phone.post_sync([]).get_data(as_text=True)
     json.loads(text)  # the streamed answer is one JSON document
-    echoed = next(m for e in tson.loads(text)["changes"] for m in e["muts"])["values"][0]
-    assert echoed["b"] == tson.Binary("Uint8Array", b"\x01\x02\x03")
-    assert echoed["$t"] == "not a type"
-    assert echoed["u"] is UNDEFINED
+    pulled = next(m for e in tson.loads(text)["changes"] for m in e["muts"])["values"][0]
+    assert pulled["b"] == tson.Binary("Uint8Array", b"\x01\x02\x03")
+    assert pulled["$t"] == "not a type"
+    assert pulled["u"] is UNDEFINED
 
 
 def test_tokens_without_a_data_scope_cannot_sync(app, db_url, device):

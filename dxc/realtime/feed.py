@@ -142,7 +142,7 @@ class LiveFeed:
             held = LastPull(client_rev, view.realms, view.invites)
             _, plan = plan_pull(access, tables, held, since, upto)
             entries, size = [], 0
-            for entry in pull_changes(store, plan, {}, {}):
+            for entry in pull_changes(store, plan, {}, {}, {}):
                 size += len(entry)
                 if size > self.max_chars:
                     return CatchUp(view, pull=True)

@@ -78,6 +78,9 @@ class ApplyResult:
     #: The last row each applied transaction stored per (table, key): the answer
     #: echoes those written at its revision without reading them back.
     written: dict[tuple[str, str], StoredObject] = field(default_factory=dict)
+    #: Of those, the rows stored exactly as the client sent them and not named by a
+    #: transaction it was refused: its device holds them already (see ``echoed``).
+    as_sent: dict[tuple[str, str], StoredObject] = field(default_factory=dict)
     #: The revisions its writes were committed at (set by the caller, after the commit).
     committed: set[int] = field(default_factory=set)
     #: A transaction applied without a savepoint was refused: the caller must roll
@@ -96,6 +99,7 @@ class ApplyResult:
         self.applied.extend(other.applied)
         self.invitations.extend(other.invitations)
         self.written.update(other.written)
+        self.as_sent.update(other.as_sent)
         self.committed.update(other.committed)
 
 
@@ -139,6 +143,7 @@ class TransactionApplier:
         self._issuer_rules: dict[str, WriteRules] = {}
         self._invitations: list[Invitation] = []
         self._written: dict[tuple[str, str], StoredObject] = {}
+        self._as_sent: dict[tuple[str, str], StoredObject] = {}
         self.result = ApplyResult()
 
     def apply_all(self, transactions: list[ClientTransaction], claimed: set[str]) -> ApplyResult:
@@ -169,6 +174,8 @@ class TransactionApplier:
             self.result.rejections.extend(
                 {"name": r.name, "message": str(r), "txid": transaction.txid} for r in refused
             )
+            for pair in transaction.named_keys if refused else ():
+                self.result.as_sent.pop(pair, None)  # the device rolls back to the server's
             if upload or not refused:
                 self.result.applied.append(transaction.txid)
                 done.add(transaction.txid)
@@ -194,6 +201,7 @@ class TransactionApplier:
         self.lifecycle.begin()
         self._invitations = []
         self._written = {}
+        self._as_sent = {}
         try:
             self._apply_transaction(transaction, savepoint)
         except Rejection as rejection:
@@ -201,6 +209,7 @@ class TransactionApplier:
             return rejection
         self.result.invitations.extend(self._invitations)
         self.result.written.update(self._written)
+        self.result.as_sent.update(self._as_sent)
         return None
 
     def _apply_transaction(self, transaction: ClientTransaction, savepoint: bool) -> None:
@@ -274,7 +283,10 @@ class TransactionApplier:
                 raise _key_in_use(op.table, key)
             self._checked(op.table, key, old, dict(written))
             return None
-        return self._row(op.table, key, old, value)
+        row = self._row(op.table, key, old, value)
+        if value == written and op.table not in ACCESS_TABLES:
+            self._as_sent[op.table, key] = row  # no default filled in, nothing rebased
+        return row
 
     def _update(self, op: Operation) -> Iterator[StoredObject]:
         existing = self.store.get_many(op.table, op.keys)

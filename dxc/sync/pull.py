@@ -104,14 +104,21 @@ def pull_changes(
     plan: PullPlan,
     touched: dict[str, set[str]],
     written: Mapping[tuple[str, str], StoredObject],
+    as_sent: Mapping[tuple[str, str], StoredObject],
 ) -> Iterator[str]:
     """JSON texts of the ``changes`` entries, one ``{table, muts}`` each.
 
     ``written`` holds rows this request stored: those of revision
     ``plan.upto`` are the server's state at that revision, not read again.
+    Of those, the rows in ``as_sent`` (stored as the client sent them) that it
+    may see are not sent back: its device holds them, and an echo would only
+    rewrite them there (the spec's diff echo: an empty diff).
     """
     sent: set[tuple[str, str]] = set()
     fresh = {pair: row for pair, row in written.items() if row.rev == plan.upto}
+    sent.update(
+        pair for pair, row in fresh.items() if as_sent.get(pair) is row and plan.shows(row)
+    )
     for table, keys in touched.items():
         if table in plan.tables:
             yield from _current_state(store, plan, table, keys, sent, fresh)
@@ -152,7 +159,7 @@ def _current_state(
     sent: set[tuple[str, str]],
     fresh: Mapping[tuple[str, str], StoredObject],
 ) -> Iterator[str]:
-    keys = sorted(keys)
+    keys = sorted(key for key in keys if (table, key) not in sent)
     rows = store.get_many(table, [key for key in keys if (table, key) not in fresh])
     rows.update((key, fresh[table, key]) for key in keys if (table, key) in fresh)
     state = []

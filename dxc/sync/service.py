@@ -309,7 +309,7 @@ class SyncService:
                     json.dumps(result.rejections, ensure_ascii=False),
                 )
             )
-            changes = pull_changes(store, plan, result.touched, result.written)
+            changes = pull_changes(store, plan, result.touched, result.written, result.as_sent)
             for index, entry in enumerate(changes):
                 yield entry if index == 0 else "," + entry
             yield '],"yMessages":['
