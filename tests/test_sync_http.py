@@ -52,7 +52,7 @@ def test_first_sync_lists_realms_and_echoes_schema(device):
     assert answer["dbId"] == alice.db_id
 
 
-def test_insert_is_echoed_and_reaches_the_other_device(device):
+def test_an_insert_reaches_the_other_device(device):
     alice, phone = device(), device(identity="device-2")
     alice.sync()
     phone.sync()

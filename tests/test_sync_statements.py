@@ -28,7 +28,8 @@ from tests.protocol_client import ALICE, Device, item
 #: the transaction is refused; a lone client transaction needs no savepoint: a refusal
 #: rolls the shard transaction back); the bus's NOTIFY; the answer's realm set (member
 #: rows and owned realms in one statement). A device that was up to date learns of no
-#: revision but its own: the echo of what it wrote is its answer, nothing is read back.
+#: revision but its own: what it wrote is its answer (nothing, for a row stored as it
+#: was sent), nothing is read back.
 ONE_OBJECT_STATEMENTS = 5
 #: A put (``upsert``) reads its key first: the rules judge a change by the old value.
 ONE_OBJECT_PUT_STATEMENTS = ONE_OBJECT_STATEMENTS + 1

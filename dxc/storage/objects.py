@@ -109,7 +109,7 @@ def _replacing(  # type: ignore[no-untyped-def]
     statement: postgresql.Insert | sqlite.Insert, tombstones_only: bool = False
 ):
     """``statement``, replacing the row of a key already present (only a tombstone if
-    ``tombstones_only``: a live object stays, and the statement counts one row less)."""
+    ``tombstones_only``: a live object stays as it is, and no row of it comes back)."""
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[objects.c.db_id, objects.c.tbl, objects.c.key],

@@ -79,7 +79,8 @@ class ApplyResult:
     #: echoes those written at its revision without reading them back.
     written: dict[tuple[str, str], StoredObject] = field(default_factory=dict)
     #: Of those, the rows stored exactly as the client sent them and not named by a
-    #: transaction it was refused: its device holds them already (see ``echoed``).
+    #: transaction it was refused: its device holds them already (not sent back:
+    #: :func:`dxc.sync.pull.pull_changes`).
     as_sent: dict[tuple[str, str], StoredObject] = field(default_factory=dict)
     #: The revisions its writes were committed at (set by the caller, after the commit).
     committed: set[int] = field(default_factory=set)
