@@ -58,10 +58,26 @@ def check_identifier(value: Any, what: str, max_bytes: int) -> str:
 def check_indexed_props(table: str, value: Mapping[str, Any]) -> None:
     """Check the properties of ``value`` (an object or a change spec of ``table``)
     that the store copies into indexed columns; the rest of a value is free text."""
-    for name in (*_INDEXED[None], *(_INDEXED.get(table) or ())):
+    for name in indexed_props(table):
         for text in _texts(value.get(name)):
             if problem := identifier_problem(text, KEY_BYTES):
                 raise ProtocolError(f"{table}: {name} {shown(text)} {problem}")
+
+
+def indexed_props(table: str) -> tuple[str, ...]:
+    """The properties of ``table``'s values that the store copies into indexed columns."""
+    return _INDEXED[None] + (_INDEXED.get(table) or ())
+
+
+def plainly_storable(texts: list[Any], max_bytes: int) -> bool:
+    """Whether every one of ``texts`` is a non-empty string, short in characters and
+    free of what no column stores: one scan for the lot, the usual case. False says
+    only that the texts must be checked one by one (:func:`identifier_problem`)."""
+    short = max_bytes // 4  # a character is at most 4 bytes of UTF-8
+    return (
+        all(type(text) is str and 0 < len(text) <= short for text in texts)
+        and tson.text_problem("\n".join(texts)) is None
+    )
 
 
 def shown(text: str) -> str:

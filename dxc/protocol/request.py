@@ -23,6 +23,8 @@ from dxc.protocol.identifiers import (
     check_identifier,
     check_indexed_props,
     identifier_problem,
+    indexed_props,
+    plainly_storable,
     shown,
 )
 from dxc.protocol.schema import validate_schema
@@ -257,6 +259,8 @@ def check_operation(operation: Operation) -> Operation:
     else :class:`ProtocolError` saying which does not (also for the REST API's
     operations, which are not parsed from a request)."""
     table = check_identifier(operation.table, "table", TABLE_BYTES)
+    if plainly_storable(_identifiers(operation), KEY_BYTES):
+        return operation
     for key in operation.keys:
         check_identifier(key, f"{operation.type}: key", KEY_BYTES)
     for value in (*(operation.values or ()), *(operation.change_specs or ())):
@@ -265,6 +269,19 @@ def check_operation(operation: Operation) -> Operation:
     if operation.change_spec is not None:
         check_indexed_props(table, operation.change_spec)
     return operation
+
+
+def _identifiers(operation: Operation) -> list[Any]:
+    """The keys of ``operation`` and the indexed properties of its values, which
+    :func:`check_operation` checks (a property that is not a string, a list or a
+    PropModification, makes the list one that is not plainly storable)."""
+    texts: list[Any] = list(operation.keys)
+    names = indexed_props(operation.table)
+    specs = operation.change_specs or ()
+    for value in (*(operation.values or ()), *specs, operation.change_spec):
+        if value is not None:
+            texts.extend(value[name] for name in names if name in value)
+    return texts
 
 
 def _specs(specs: Any, kind: str, allow_null: bool) -> list[Any]:

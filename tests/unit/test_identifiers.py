@@ -6,10 +6,17 @@ from __future__ import annotations
 import pytest
 
 from dxc.protocol import ProtocolError
-from dxc.protocol.identifiers import KEY_BYTES, TABLE_BYTES, check_identifier, identifier_problem
+from dxc.protocol.identifiers import (
+    KEY_BYTES,
+    TABLE_BYTES,
+    check_identifier,
+    check_indexed_props,
+    identifier_problem,
+)
 from dxc.protocol.live import SocketQuery
+from dxc.protocol.request import Operation, check_operation
 from dxc.protocol.revisions import decode_revision
-from dxc.tson import TSONError, check_plain, loads, safe_text, text_problem
+from dxc.tson import PropModification, TSONError, check_plain, loads, safe_text, text_problem
 
 
 @pytest.mark.parametrize(("text", "problem"), [
@@ -85,3 +92,52 @@ def test_revision_tokens_hold_bigints_of_ascii_digits(token, decoded):
 def test_a_socket_version_in_other_digits_is_the_default():
     assert SocketQuery.parse({"v": "\u00b2"}).version == 1
     assert SocketQuery.parse({"v": "2"}).version == 2
+
+
+def _one_by_one(operation: Operation) -> None:
+    """What :func:`check_operation` checks, each identifier on its own (its slow path)."""
+    check_identifier(operation.table, "table", TABLE_BYTES)
+    for key in operation.keys:
+        check_identifier(key, f"{operation.type}: key", KEY_BYTES)
+    for value in (*(operation.values or ()), *(operation.change_specs or ())):
+        if value is not None:
+            check_indexed_props(operation.table, value)
+    if operation.change_spec is not None:
+        check_indexed_props(operation.table, operation.change_spec)
+
+
+def _outcome(check, operation: Operation) -> str | None:
+    try:
+        check(operation)
+    except ProtocolError as error:
+        return str(error)
+    return None
+
+
+_SURROGATE = loads('"\\ud800"')
+
+
+@pytest.mark.parametrize(("keys", "value", "table"), [
+    (["itm1", "itm2"], {"realmId": "rlm1", "owner": "a@x"}, "items"),
+    (["itm1", "itm\x00"], {"realmId": "rlm1"}, "items"),
+    (["itm1", ""], {}, "items"),
+    (["é" * 300], {}, "items"),  # 300 characters, 600 bytes: fits, the long way
+    (["\U0001f600" * 300], {}, "items"),  # 1200 bytes
+    (["k" * (KEY_BYTES + 1)], {}, "items"),
+    (["itm1"], {"realmId": ""}, "items"),  # an empty realm is stored (refused later)
+    (["itm1"], {"owner": None}, "items"),
+    (["itm1"], {"owner": "a" + _SURROGATE}, "items"),
+    (["itm1"], {"realmId": ["rlm1", "x\x00"]}, "items"),
+    (["itm1"], {"realmId": PropModification("add", ["x\x00"])}, "items"),
+    (["mmb1"], {"email": "x" + _SURROGATE, "realmId": "rlm1"}, "members"),
+    (["mmb1"], {"userId": "u" * 2000}, "members"),
+    (["itm1"], {"userId": "u" * 2000}, "items"),  # not indexed in this table
+])
+def test_check_operation_says_what_the_checks_one_by_one_say(keys, value, table):
+    """Its one scan for the lot accepts only what each check accepts, and on anything
+    else the checks one by one give the answer."""
+    put = Operation("upsert", table, keys, values=[dict(value) for _ in keys])
+    update = Operation("update", table, keys, change_specs=[dict(value) for _ in keys])
+    modify = Operation("modify", table, [], change_spec=dict(value))
+    for operation in (put, update, modify):
+        assert _outcome(check_operation, operation) == _outcome(_one_by_one, operation)
