@@ -20,17 +20,18 @@ from dxc.manage import databases
 from dxc.manage.importer import import_document
 from dxc.storage import router
 from dxc.sync import service as sync_service
-from tests.protocol_client import ALICE, Device, item
+from tests.protocol_client import ALICE, BOB, Device, item
 
 #: The user's deactivation check; UPDATE revisions and INSERT applied txids (one
-#: statement: the revision and the claims at it); INSERT the object (its key is not
-#: read first: the INSERT leaves a live object of that key as it is and says so, and
-#: the transaction is refused; a lone client transaction needs no savepoint: a refusal
-#: rolls the shard transaction back); the bus's NOTIFY; the answer's realm set (member
-#: rows and owned realms in one statement). A device that was up to date learns of no
-#: revision but its own: what it wrote is its answer (nothing, for a row stored as it
-#: was sent), nothing is read back.
-ONE_OBJECT_STATEMENTS = 5
+#: statement: the revision and the claims at it, with the access stamp); INSERT the
+#: object (its key is not read first: the INSERT leaves a live object of that key as it
+#: is and says so, and the transaction is refused; a lone client transaction needs no
+#: savepoint: a refusal rolls the shard transaction back); the bus's NOTIFY. The
+#: answer's realm set is the one the worker read at the same access stamp (the user's
+#: earlier sync): no access row changed since. A device that was up to date learns of
+#: no revision but its own: what it wrote is its answer (nothing, for a row stored as
+#: it was sent), nothing is read back.
+ONE_OBJECT_STATEMENTS = 4
 #: A put (``upsert``) reads its key first: the rules judge a change by the old value.
 ONE_OBJECT_PUT_STATEMENTS = ONE_OBJECT_STATEMENTS + 1
 #: Another device wrote since this one's last pull: the answer also reads the
@@ -86,7 +87,7 @@ def two_devices(app) -> tuple[set[Engine], Device, Device]:
     """Two devices of one user, both up to date, and the engines a sync can use."""
     services = app.extensions["dxc"]
     created = databases.create_database(services)
-    import_document(services, created.db_id, {"demoUsers": {ALICE: {}}})
+    import_document(services, created.db_id, {"demoUsers": {ALICE: {}, BOB: {}}})
     devices = []
     for name in ("device-1", "device-2"):
         device = Device(app.test_client(), created.url, name)
@@ -154,3 +155,28 @@ def test_a_device_behind_a_where_clause_operation_reads_it_and_is_rebased(app):
     assert second.state["items"]["itm2"]["done"] is True
     listing = "\n".join(tally.statements)
     assert len(tally.statements) == BEHIND_A_WHERE_CLAUSE_STATEMENTS, listing
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_the_realm_set_is_read_again_once_an_access_row_changed(app):
+    engines, first, second = two_devices(app)
+    bob = Device(app.test_client(), "http://localhost" + first.path, "bob-device")
+    bob.login(BOB)
+    bob.sync()
+    with counting(engines) as tally:
+        second.sync()
+    assert not [s for s in tally.statements if s.startswith("SELECT access_members")]
+
+    shared = bob.sync([
+        bob.op("realms", "insert", ["rlmShared"], "share",
+               values=[{"realmId": "rlmShared", "name": "shared", "owner": BOB}]),
+        bob.op("members", "insert", ["mmbAlice"], "share", values=[
+            {"id": "mmbAlice", "realmId": "rlmShared", "owner": BOB, "email": ALICE}
+        ]),
+    ])
+    assert shared["rejections"] == []
+    with counting(engines) as tally:
+        answer = second.sync()
+
+    assert answer["inviteRealms"] == ["rlmShared"]
+    assert [s for s in tally.statements if s.startswith("SELECT access_members")]

@@ -38,7 +38,9 @@ def store_objects(
     for row in _last_per_key(rows):
         if row.tbl not in (REALMS_TABLE, members.MEMBERS_TABLE):
             continue
-        index = index or AccessIndex(store.connection, store.db_id)
+        if index is None:
+            index = AccessIndex(store.connection, store.db_id)
+            store.stamp_access()
         if row.tbl == REALMS_TABLE:
             if row.deleted:
                 index.drop_realm(row.key)

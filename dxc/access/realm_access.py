@@ -18,7 +18,7 @@ from dxc.access.index import REALMS_TABLE, ROLES_TABLE
 from dxc.access.permissions import FULL, NONE, Permissions
 from dxc.access.principal import Principal
 from dxc.protocol.keys import encode_wire_key
-from dxc.storage.access_index import AccessIndex, MemberEntry, RealmEntry
+from dxc.storage.access_index import AccessIndex, MemberEntry, RealmEntry, StandingCache
 from dxc.storage.objects import ObjectStore
 
 PUBLIC_REALM = "rlm-public"
@@ -37,15 +37,20 @@ class RealmAccess:
     """Realm sets and permissions of one principal, through one connection.
 
     Answers are cached; :meth:`forget` drops them after writes to
-    ``realms``/``members``/``roles`` (or a rolled-back savepoint).
+    ``realms``/``members``/``roles`` (or a rolled-back savepoint). Who the
+    principal stands for is also looked up in ``standing``, the shard's cache,
+    when the store knows the database's access stamp.
     """
 
-    def __init__(self, store: ObjectStore, principal: Principal) -> None:
+    def __init__(
+        self, store: ObjectStore, principal: Principal, standing: StandingCache | None = None
+    ) -> None:
         self.store = store
         self.principal = principal
         self.index = AccessIndex(store.connection, store.db_id)
-        self._memberships: list[MemberEntry] | None = None
-        self._owned: list[str] = []
+        self.standing = standing
+        self._memberships: tuple[MemberEntry, ...] | None = None
+        self._owned: tuple[str, ...] = ()
         self._permissions: dict[str, Permissions] = {}
         self._realms: dict[str, RealmEntry | None] = {}
 
@@ -98,16 +103,25 @@ class RealmAccess:
         rows = self.store.get_many(members.MEMBERS_TABLE, ids).values()
         return any(row.rev > rev for row in rows)
 
-    def memberships(self) -> list[MemberEntry]:
+    def memberships(self) -> tuple[MemberEntry, ...]:
         """The principal's member rows in existing realms, whatever their state
         (read with the realms it owns, in the same statement)."""
         if self._memberships is None:
             user_id = self.principal.user_id
             self._memberships, self._owned = (
-                ([], []) if user_id is None
-                else self.index.standing(user_id, self.principal.email_key)
+                ((), ()) if user_id is None else self._standing(user_id)
             )
         return self._memberships
+
+    def _standing(self, user_id: str) -> tuple[tuple[MemberEntry, ...], tuple[str, ...]]:
+        db_id, stamp, email = self.store.db_id, self.store.access_stamp, self.principal.email_key
+        if self.standing is None or stamp is None:
+            return self.index.standing(user_id, email)
+        known = self.standing.get(db_id, stamp, user_id, email)
+        if known is None:
+            known = self.index.standing(user_id, email)
+            self.standing.put(db_id, stamp, user_id, email, known)
+        return known
 
     def realm(self, realm_id: str) -> RealmEntry | None:
         """The realm, if its ``realms`` row exists."""

@@ -124,14 +124,15 @@ class LiveFeed:
     ) -> CatchUp:
         with shard.transaction(read_only=True) as connection:
             store = ObjectStore(connection, db_id)
-            access = RealmAccess(store, principal)
+            # First, for the access stamp; NotOnShard if the database moved away.
+            upto = store.current_revision()
+            access = RealmAccess(store, principal, shard.standing)
             view = RealmView.of(access.realm_set())
             if client_hash != view.hash:
                 return CatchUp(view)
             since = (decode_revision(client_rev) or {}).get(shard.id)
             if client_rev is None or since is None:
                 return CatchUp(view, pull=True)
-            upto = store.current_revision()  # NotOnShard if the database moved away
             if upto <= since:
                 return CatchUp(view)
             with self.control.connect() as control:

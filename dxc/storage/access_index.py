@@ -7,6 +7,7 @@ current as the objects themselves, savepoint rollbacks included.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -45,6 +46,35 @@ _MEMBER_COLUMNS = (
     members.c.permissions,
     members.c.roles,
 )
+
+
+#: Who a user stands for in a database: their member rows, and the realms they own.
+Standing = tuple[tuple[MemberEntry, ...], tuple[str, ...]]
+
+
+class StandingCache:
+    """Who users stood for, by database and access stamp (``revisions.access_stamp``).
+
+    Every change of the access index writes a new random stamp in the same
+    transaction, so what was read at a stamp holds as long as the stamp reads
+    the same, in every process. An entry is stored only after its stamp was
+    read, so it is never older than its stamp (it may be newer, as a read at
+    that moment would be). The oldest entries go first when it is full.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, int, str, str | None], Standing] = OrderedDict()
+
+    def get(self, db_id: str, stamp: int, user_id: str, email: str | None) -> Standing | None:
+        return self._entries.get((db_id, stamp, user_id, email))
+
+    def put(
+        self, db_id: str, stamp: int, user_id: str, email: str | None, standing: Standing
+    ) -> None:
+        self._entries[db_id, stamp, user_id, email] = standing
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
 
 
 #: Who the user stands for in a database, in one round trip: the member rows of
@@ -134,7 +164,7 @@ class AccessIndex:
         ).first()
         return None if row is None else RealmEntry(*row)
 
-    def standing(self, user_id: str, email: str | None) -> tuple[list[MemberEntry], list[str]]:
+    def standing(self, user_id: str, email: str | None) -> Standing:
         """The member rows of existing realms that stand for ``user_id`` (by user id,
         or by ``email`` while the row has no user id), and the realms it owns."""
         rows = self.connection.execute(
@@ -147,7 +177,7 @@ class AccessIndex:
                 owned.append(row.realm_id)
             else:
                 entries.append(MemberEntry(*row))
-        return entries, owned
+        return tuple(entries), tuple(owned)
 
     def members_of(self, realm_ids: Iterable[str]) -> list[MemberEntry]:
         realm_ids = list(realm_ids)

@@ -13,6 +13,7 @@ then the rows up to it misses nothing.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -189,9 +190,21 @@ _TAKE_REVISION = (
     update(_revisions)
     .where(_revisions.c.db_id == bindparam("counter"))
     .values(rev=_revisions.c.rev + 1)
-    .returning(_revisions.c.rev, _revisions.c.frozen, _revisions.c.criteria_rev)
+    .returning(
+        _revisions.c.rev,
+        _revisions.c.frozen,
+        _revisions.c.criteria_rev,
+        _revisions.c.access_stamp,
+    )
 )
-_CURRENT_REVISION = select(_revisions.c.rev).where(_revisions.c.db_id == bindparam("db_id"))
+_CURRENT_REVISION = select(_revisions.c.rev, _revisions.c.access_stamp).where(
+    _revisions.c.db_id == bindparam("db_id")
+)
+_NEW_ACCESS_STAMP = (
+    update(_revisions)
+    .where(_revisions.c.db_id == bindparam("counter"))
+    .values(access_stamp=bindparam("stamp"))
+)
 
 
 #: The dialects a shard may be on, and how each is given a list of text values bound as
@@ -278,6 +291,7 @@ _TAKE_REVISION_CLAIMING = select(
     _TAKEN.c.rev,
     _TAKEN.c.frozen,
     _TAKEN.c.criteria_rev,
+    _TAKEN.c.access_stamp,
     func.array(select(_CLAIMED.c.txid).scalar_subquery()).label("claimed"),
 )
 #: The first round trip of the streamed statements built once (:meth:`ObjectStore._stream`).
@@ -287,7 +301,11 @@ _FIRST_BATCH = {changed: changed.limit(BATCH + 1) for changed in _CHANGED.values
 class ObjectStore:
     """Reads and writes the objects of database ``db_id`` over one connection."""
 
-    def __init__(self, connection: Connection, db_id: str) -> None:
+    def __init__(
+        self, connection: Connection, db_id: str, access_stamp: int | None = None
+    ) -> None:
+        """``access_stamp``: the database's access stamp, when the caller knows it
+        (a write it committed a moment ago)."""
         self.connection = connection
         self.db_id = db_id
         #: Realms and tables this store wrote to (or that objects left), for notifications.
@@ -297,6 +315,10 @@ class ObjectStore:
         #: store took (under its lock: no other writer adds one before the commit); None
         #: when not known.
         self.criteria_rev: int | None = None
+        #: The access stamp (``revisions.access_stamp``) read with the revision: who a
+        #: user stands for as read through this store is what it was at this stamp.
+        #: None when not known, or when this store changed the access index.
+        self.access_stamp = access_stamp
         self._dialect = connection.dialect.name
         self._insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         self._list = _LIST_PARAMETER[self._dialect]
@@ -304,16 +326,26 @@ class ObjectStore:
     # --- revisions ----------------------------------------------------------
 
     def create_revision_counter(self) -> None:
-        statement = self._insert(schema.revisions).values(db_id=self.db_id, rev=0, criteria_rev=0)
+        statement = self._insert(schema.revisions).values(
+            db_id=self.db_id, rev=0, criteria_rev=0, access_stamp=_new_stamp()
+        )
         self.connection.execute(statement.on_conflict_do_nothing())
 
     def current_revision(self) -> int:
-        """The database's head revision; :class:`NotOnShard` if this shard has no
-        counter of it (the database moved away)."""
-        rev = self.connection.scalar(_CURRENT_REVISION, {"db_id": self.db_id})
-        if rev is None:
+        """The database's head revision (and :attr:`access_stamp`); :class:`NotOnShard`
+        if this shard has no counter of it (the database moved away)."""
+        counter = self.connection.execute(_CURRENT_REVISION, {"db_id": self.db_id}).first()
+        if counter is None:
             raise NotOnShard(self.db_id)
-        return rev
+        self.access_stamp = counter.access_stamp
+        return counter.rev
+
+    def stamp_access(self) -> None:
+        """Note on the counter that the access index changed: a new random stamp, so
+        that no process takes what it read before for current (a stamp rolled back
+        with a savepoint comes back with the index as it was)."""
+        self.connection.execute(_NEW_ACCESS_STAMP, {"counter": self.db_id, "stamp": _new_stamp()})
+        self.access_stamp = None
 
     def fence_unrevisioned_write(self, replica: bool = False) -> None:
         """Let a write that takes no revision (a blob) pass the fence that
@@ -380,6 +412,7 @@ class ObjectStore:
                 f"{self.db_id} takes no writes here: it is moving between installations"
             )
         self.criteria_rev = counter.criteria_rev
+        self.access_stamp = counter.access_stamp
         return counter.rev
 
     def freeze(self, frozen: bool = True) -> int:
@@ -822,6 +855,12 @@ class ObjectStore:
             .order_by(table.c.rev, table.c.id)
         )
         return [(row.user_id, row.operation) for row in rows]
+
+
+def _new_stamp() -> int:
+    """A new access stamp: random, so that a value never comes back (not after a
+    rollback, not after the database moved away and back)."""
+    return secrets.randbits(63)
 
 
 def refresh_statistics(engine: Engine, written: int) -> None:

@@ -22,13 +22,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, select
 
 from dxc.storage import schema
 from dxc.storage import shards as shard_store
+from dxc.storage.access_index import StandingCache
 from dxc.storage.engines import make_engine, single_statements
 from dxc.storage.shard_urls import UrlSeal
 
@@ -58,6 +59,8 @@ class Shard:
     engine: Engine
     location: int
     version: int = 0  #: of the ``shards`` row the engine was opened from
+    #: Who users stand for in its databases, by access stamp (kept with the engine).
+    standing: StandingCache = field(default_factory=StandingCache, compare=False, repr=False)
 
     @contextmanager
     def transaction(self, read_only: bool = False) -> Iterator[Connection]:

@@ -362,6 +362,10 @@ revisions = Table(
     # The newest revision with a where-clause operation (``consistent_operations``),
     # read with the counter under its lock; NULL when not known (read them all).
     Column("criteria_rev", BigInteger, nullable=True),
+    # A random number written anew by every change of the access index
+    # (``access_realms``, ``access_members``): who a user stands for is the same
+    # while it is, so a process may keep what it read; NULL when not known.
+    Column("access_stamp", BigInteger, nullable=True),
 )
 
 objects = Table(

@@ -111,13 +111,19 @@ def copy_revision_counter(source: Connection, target: Connection, db_id: str) ->
     frozen if the database is moving to another installation)."""
     table = schema.revisions
     row = source.execute(
-        select(table.c.rev, table.c.frozen, table.c.criteria_rev).where(table.c.db_id == db_id)
+        select(table.c.rev, table.c.frozen, table.c.criteria_rev, table.c.access_stamp).where(
+            table.c.db_id == db_id
+        )
     ).first()
     if row is None:
         raise LookupError(f"the source shard has no revision counter of {db_id}")
     target.execute(delete(table).where(table.c.db_id == db_id))
     target.execute(table.insert().values(
-        db_id=db_id, rev=row.rev, frozen=row.frozen, criteria_rev=row.criteria_rev
+        db_id=db_id,
+        rev=row.rev,
+        frozen=row.frozen,
+        criteria_rev=row.criteria_rev,
+        access_stamp=row.access_stamp,
     ))
     return row.rev
 

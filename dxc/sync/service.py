@@ -100,20 +100,24 @@ class SyncService:
         request = parse_sync_request(tson.loads(body))
         tables = self._register_tables(db_id, shard, principal, request)
         since = self._since(db_id, shard, request)
-        result, upto = ApplyResult(), None
+        result, upto, stamp = ApplyResult(), None, None
         transactions = _refuse_unknown_tables(request.transactions, tables, self.max_tables)
         for chunk in _chunks(transactions):
-            chunk_result, rev = self._apply(shard, db_id, principal, request, tables, since, chunk)
+            chunk_result, committed = self._apply(
+                shard, db_id, principal, request, tables, since, chunk
+            )
             result.merge(chunk_result)
-            upto = rev or upto
+            if committed is not None:
+                upto, stamp = committed
         if result.invitations and self.send_invites is not None:
             self.send_invites(db_id, result.invitations)
         y_answers, y_rev = self._store_y_updates(db_id, shard, principal, request)
-        upto = y_rev or upto
+        if y_rev is not None:
+            upto, stamp = y_rev, None
         outcome = SyncOutcome(len(result.applied), len(result.rejections))
         prefixes = {name: info.id_prefix for name, info in tables.items()}
         answer = self._answer(
-            db_id, shard, principal, request, since, upto, result, prefixes, y_answers
+            db_id, shard, principal, request, since, (upto, stamp), result, prefixes, y_answers
         )
         return outcome, answer
 
@@ -126,9 +130,10 @@ class SyncService:
         tables: dict[str, table_store.TableInfo],
         since: int | None,
         chunk: list[ClientTransaction],
-    ) -> tuple[ApplyResult, int | None]:
+    ) -> tuple[ApplyResult, tuple[int, int | None] | None]:
         """Apply ``chunk`` in one shard transaction: what it did, and the revision it
-        committed (None when a refusal rolled it back whole: ``ApplyResult.undo``)."""
+        committed with the access stamp at it (None when a refusal rolled it back
+        whole: ``ApplyResult.undo``)."""
         try:
             with (
                 ExitStack() as lock_held,
@@ -141,7 +146,7 @@ class SyncService:
                     lock_held.enter_context(holding_lock())
                 applier = TransactionApplier(
                     write.store,
-                    RealmAccess(write.store, principal),
+                    RealmAccess(write.store, principal, shard.standing),
                     tables,
                     request.client_identity,
                     write.rev,
@@ -153,7 +158,7 @@ class SyncService:
         except _Undone as undone:
             return undone.result, None
         result.committed.add(write.rev)
-        return result, write.rev
+        return result, (write.rev, write.store.access_stamp)
 
     def _store_y_updates(
         self, db_id: str, shard: Shard, principal: Principal, request: SyncRequest
@@ -280,17 +285,20 @@ class SyncService:
         principal: Principal,
         request: SyncRequest,
         since: int | None,
-        upto: int | None,
+        committed: tuple[int | None, int | None],
         result: ApplyResult,
         prefixes: dict[str, str | None],
         y_answers: list[YMessage],
     ) -> Iterator[str]:
+        """The answer, up to the revision in ``committed`` (with the access stamp at
+        it), or up to the head when the request committed nothing."""
+        upto, stamp = committed
         with shard.reads() as connection:
-            store = ObjectStore(connection, db_id)
+            store = ObjectStore(connection, db_id, stamp)
             if upto is None:
                 upto = store.current_revision()
             realm_set, plan = plan_pull(
-                RealmAccess(store, principal),
+                RealmAccess(store, principal, shard.standing),
                 frozenset(synced_tables(request.schema)),
                 request.last_pull,
                 since,
