@@ -34,10 +34,11 @@ from tests.protocol_client import ALICE, BOB, Device, item
 ONE_OBJECT_STATEMENTS = 4
 #: A put (``upsert``) reads its key first: the rules judge a change by the old value.
 ONE_OBJECT_PUT_STATEMENTS = ONE_OBJECT_STATEMENTS + 1
-#: Another device wrote since this one's last pull: the answer also reads the
-#: departures and the changes of its realms. No where-clause operation came after
-#: its base (the counter tells), so there is nothing to rebase its write on.
-BEHIND_STATEMENTS = ONE_OBJECT_STATEMENTS + 2
+#: Another device wrote since this one's last pull: the answer also reads the changes
+#: of its realms. No object left a realm since its revision, and no where-clause
+#: operation came after its base (the counter tells both), so it reads no departures
+#: and there is nothing to rebase its write on.
+BEHIND_STATEMENTS = ONE_OBJECT_STATEMENTS + 1
 #: One did: its write is rebased on the where-clause operations since (one read).
 BEHIND_A_WHERE_CLAUSE_STATEMENTS = BEHIND_STATEMENTS + 1
 #: The write (the NOTIFY goes out with its commit). The user check and the answer's
@@ -180,3 +181,20 @@ def test_the_realm_set_is_read_again_once_an_access_row_changed(app):
 
     assert answer["inviteRealms"] == ["rlmShared"]
     assert [s for s in tally.statements if s.startswith("SELECT access_members")]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_device_behind_a_departure_reads_the_departures(app):
+    engines, first, second = two_devices(app)
+    first.sync([
+        first.op("realms", "insert", ["rlmOther"], "r",
+                 values=[{"realmId": "rlmOther", "name": "other", "owner": ALICE}]),
+        first.op("items", "upsert", ["itm0"], "r", values=[item("itm0", realm="rlmOther")]),
+    ])
+
+    with counting(engines) as tally:
+        answer = second.sync()
+
+    assert answer["rejections"] == []
+    assert second.state["items"]["itm0"]["realmId"] == "rlmOther"
+    assert [s for s in tally.statements if s.startswith("SELECT departures")]

@@ -114,7 +114,8 @@ class RealmAccess:
         return self._memberships
 
     def _standing(self, user_id: str) -> tuple[tuple[MemberEntry, ...], tuple[str, ...]]:
-        db_id, stamp, email = self.store.db_id, self.store.access_stamp, self.principal.email_key
+        db_id, email = self.store.db_id, self.principal.email_key
+        stamp = self.store.notes.access_stamp
         if self.standing is None or stamp is None:
             return self.index.standing(user_id, email)
         known = self.standing.get(db_id, stamp, user_id, email)

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Connection,
     Engine,
@@ -195,11 +196,12 @@ _TAKE_REVISION = (
         _revisions.c.frozen,
         _revisions.c.criteria_rev,
         _revisions.c.access_stamp,
+        _revisions.c.departure_rev,
     )
 )
-_CURRENT_REVISION = select(_revisions.c.rev, _revisions.c.access_stamp).where(
-    _revisions.c.db_id == bindparam("db_id")
-)
+_CURRENT_REVISION = select(
+    _revisions.c.rev, _revisions.c.access_stamp, _revisions.c.departure_rev
+).where(_revisions.c.db_id == bindparam("db_id"))
 _NEW_ACCESS_STAMP = (
     update(_revisions)
     .where(_revisions.c.db_id == bindparam("counter"))
@@ -292,20 +294,35 @@ _TAKE_REVISION_CLAIMING = select(
     _TAKEN.c.frozen,
     _TAKEN.c.criteria_rev,
     _TAKEN.c.access_stamp,
+    _TAKEN.c.departure_rev,
     func.array(select(_CLAIMED.c.txid).scalar_subquery()).label("claimed"),
 )
 #: The first round trip of the streamed statements built once (:meth:`ObjectStore._stream`).
 _FIRST_BATCH = {changed: changed.limit(BATCH + 1) for changed in _CHANGED.values()}
 
 
+@dataclass(frozen=True)
+class CounterNotes:
+    """What the revision counter's row notes besides the revision, read with it (by a
+    writer under its lock) and kept up with the store's own writes: what a reader of
+    the revisions up to it may skip. None where not known."""
+
+    #: Renewed by every change of the access index (``revisions.access_stamp``): who
+    #: a user stands for is what it was at this stamp. None also once the store
+    #: changed the index itself.
+    access_stamp: int | None = None
+    #: The newest revision at which an object left a realm (``revisions.departure_rev``).
+    departure_rev: int | None = None
+
+
 class ObjectStore:
     """Reads and writes the objects of database ``db_id`` over one connection."""
 
     def __init__(
-        self, connection: Connection, db_id: str, access_stamp: int | None = None
+        self, connection: Connection, db_id: str, notes: CounterNotes = CounterNotes()
     ) -> None:
-        """``access_stamp``: the database's access stamp, when the caller knows it
-        (a write it committed a moment ago)."""
+        """``notes``: what the counter noted, when the caller knows it (a write it
+        committed a moment ago)."""
         self.connection = connection
         self.db_id = db_id
         #: Realms and tables this store wrote to (or that objects left), for notifications.
@@ -315,10 +332,7 @@ class ObjectStore:
         #: store took (under its lock: no other writer adds one before the commit); None
         #: when not known.
         self.criteria_rev: int | None = None
-        #: The access stamp (``revisions.access_stamp``) read with the revision: who a
-        #: user stands for as read through this store is what it was at this stamp.
-        #: None when not known, or when this store changed the access index.
-        self.access_stamp = access_stamp
+        self.notes = notes
         self._dialect = connection.dialect.name
         self._insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         self._list = _LIST_PARAMETER[self._dialect]
@@ -327,17 +341,17 @@ class ObjectStore:
 
     def create_revision_counter(self) -> None:
         statement = self._insert(schema.revisions).values(
-            db_id=self.db_id, rev=0, criteria_rev=0, access_stamp=_new_stamp()
+            db_id=self.db_id, rev=0, criteria_rev=0, access_stamp=_new_stamp(), departure_rev=0
         )
         self.connection.execute(statement.on_conflict_do_nothing())
 
     def current_revision(self) -> int:
-        """The database's head revision (and :attr:`access_stamp`); :class:`NotOnShard`
+        """The database's head revision (and the :attr:`notes` at it); :class:`NotOnShard`
         if this shard has no counter of it (the database moved away)."""
         counter = self.connection.execute(_CURRENT_REVISION, {"db_id": self.db_id}).first()
         if counter is None:
             raise NotOnShard(self.db_id)
-        self.access_stamp = counter.access_stamp
+        self.notes = CounterNotes(counter.access_stamp, counter.departure_rev)
         return counter.rev
 
     def stamp_access(self) -> None:
@@ -345,7 +359,7 @@ class ObjectStore:
         that no process takes what it read before for current (a stamp rolled back
         with a savepoint comes back with the index as it was)."""
         self.connection.execute(_NEW_ACCESS_STAMP, {"counter": self.db_id, "stamp": _new_stamp()})
-        self.access_stamp = None
+        self.notes = replace(self.notes, access_stamp=None)
 
     def fence_unrevisioned_write(self, replica: bool = False) -> None:
         """Let a write that takes no revision (a blob) pass the fence that
@@ -412,7 +426,7 @@ class ObjectStore:
                 f"{self.db_id} takes no writes here: it is moving between installations"
             )
         self.criteria_rev = counter.criteria_rev
-        self.access_stamp = counter.access_stamp
+        self.notes = CounterNotes(counter.access_stamp, counter.departure_rev)
         return counter.rev
 
     def freeze(self, frozen: bool = True) -> int:
@@ -698,6 +712,11 @@ class ObjectStore:
                 set_={"rev": statement.excluded.rev},
             )
         )
+        # Every time: a savepoint rolled back may have taken an earlier raise along.
+        self._raise(schema.revisions.c.departure_rev, rev)
+        noted = self.notes.departure_rev
+        if noted is not None:
+            self.notes = replace(self.notes, departure_rev=max(noted, rev))
 
     def purge(self) -> None:
         """Delete every row this database has on the shard (a hard delete)."""
@@ -793,7 +812,7 @@ class ObjectStore:
                 operation=operation,
             )
         )
-        self._raise_criteria_rev(rev)
+        self._raise(schema.revisions.c.criteria_rev, rev)
 
     def consistent_rows(self, after: int, upto: int) -> Iterator[ConsistentOperation]:
         """The where-clause operations recorded in revisions (after, upto], in the
@@ -825,16 +844,15 @@ class ObjectStore:
             }
             for operation in operations
         ])
-        self._raise_criteria_rev(revisions[-1])
+        self._raise(schema.revisions.c.criteria_rev, revisions[-1])
 
-    def _raise_criteria_rev(self, rev: int) -> None:
-        """Note on the counter that a where-clause operation was recorded at ``rev``
-        (one not known stays unknown)."""
-        criteria_rev = schema.revisions.c.criteria_rev
+    def _raise(self, noted: Column[Any], rev: int) -> None:
+        """Note on the counter, in column ``noted``, that something was recorded at
+        ``rev`` (a where-clause operation, a departure; one not known stays unknown)."""
         self.connection.execute(
             update(schema.revisions)
-            .where(schema.revisions.c.db_id == self.db_id, criteria_rev < rev)
-            .values(criteria_rev=rev)
+            .where(schema.revisions.c.db_id == self.db_id, noted < rev)
+            .values({noted.name: rev})
         )
 
     def consistent_operations_after(

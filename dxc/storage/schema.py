@@ -366,6 +366,9 @@ revisions = Table(
     # (``access_realms``, ``access_members``): who a user stands for is the same
     # while it is, so a process may keep what it read; NULL when not known.
     Column("access_stamp", BigInteger, nullable=True),
+    # The newest revision at which an object left a realm (``departures``), read with
+    # the counter; NULL when not known (read them all).
+    Column("departure_rev", BigInteger, nullable=True),
 )
 
 objects = Table(

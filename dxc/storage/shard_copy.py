@@ -108,23 +108,13 @@ def _slices(ids: list[str]) -> Iterator[list[str]]:
 
 def copy_revision_counter(source: Connection, target: Connection, db_id: str) -> int:
     """Give ``target`` the database's revision counter, at the source's revision (and
-    frozen if the database is moving to another installation)."""
+    frozen if the database is moving to another installation), with all it notes."""
     table = schema.revisions
-    row = source.execute(
-        select(table.c.rev, table.c.frozen, table.c.criteria_rev, table.c.access_stamp).where(
-            table.c.db_id == db_id
-        )
-    ).first()
+    row = source.execute(select(table).where(table.c.db_id == db_id)).first()
     if row is None:
         raise LookupError(f"the source shard has no revision counter of {db_id}")
     target.execute(delete(table).where(table.c.db_id == db_id))
-    target.execute(table.insert().values(
-        db_id=db_id,
-        rev=row.rev,
-        frozen=row.frozen,
-        criteria_rev=row.criteria_rev,
-        access_stamp=row.access_stamp,
-    ))
+    target.execute(table.insert().values(**row._mapping))
     return row.rev
 
 

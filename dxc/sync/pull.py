@@ -122,7 +122,9 @@ def pull_changes(
     for table, keys in touched.items():
         if table in plan.tables:
             yield from _current_state(store, plan, table, keys, sent, fresh)
-    departures = () if plan.own_range else store.departures(plan.known, plan.since, plan.upto)
+    departures = (
+        store.departures(plan.known, plan.since, plan.upto) if _may_have_left(store, plan) else ()
+    )
     for table, keys in _group(departures).items():
         if table in plan.tables:
             keys = keys - _sent_keys(sent, table)
@@ -149,6 +151,16 @@ def pull_changes(
                 batch = []
                 take_turns()
     yield from _entries(batch)
+
+
+def _may_have_left(store: ObjectStore, plan: PullPlan) -> bool:
+    """Whether an object may have left a realm the client knows, after its revision:
+    not if every revision since was the request's own (it echoes what it wrote), nor
+    if the counter's newest departure came before."""
+    if plan.own_range or not plan.known:
+        return False
+    departure_rev = store.notes.departure_rev
+    return departure_rev is None or departure_rev > plan.since
 
 
 def _current_state(

@@ -34,7 +34,7 @@ from dxc.protocol.revisions import decode_revision, encode_revision
 from dxc.protocol.schema import echo_schema, is_synced, synced_tables, y_tables
 from dxc.protocol.ymessages import YMessage, to_tson
 from dxc.storage import tables as table_store
-from dxc.storage.objects import ObjectStore
+from dxc.storage.objects import CounterNotes, ObjectStore
 from dxc.storage.router import PLACEMENT_TTL, Shard, ShardRouter
 from dxc.storage.waits import holding_lock
 from dxc.storage.ydocs import YDocStore
@@ -100,7 +100,7 @@ class SyncService:
         request = parse_sync_request(tson.loads(body))
         tables = self._register_tables(db_id, shard, principal, request)
         since = self._since(db_id, shard, request)
-        result, upto, stamp = ApplyResult(), None, None
+        result, upto, notes = ApplyResult(), None, CounterNotes()
         transactions = _refuse_unknown_tables(request.transactions, tables, self.max_tables)
         for chunk in _chunks(transactions):
             chunk_result, committed = self._apply(
@@ -108,16 +108,16 @@ class SyncService:
             )
             result.merge(chunk_result)
             if committed is not None:
-                upto, stamp = committed
+                upto, notes = committed
         if result.invitations and self.send_invites is not None:
             self.send_invites(db_id, result.invitations)
         y_answers, y_rev = self._store_y_updates(db_id, shard, principal, request)
         if y_rev is not None:
-            upto, stamp = y_rev, None
+            upto, notes = y_rev, CounterNotes()
         outcome = SyncOutcome(len(result.applied), len(result.rejections))
         prefixes = {name: info.id_prefix for name, info in tables.items()}
         answer = self._answer(
-            db_id, shard, principal, request, since, (upto, stamp), result, prefixes, y_answers
+            db_id, shard, principal, request, since, (upto, notes), result, prefixes, y_answers
         )
         return outcome, answer
 
@@ -130,9 +130,9 @@ class SyncService:
         tables: dict[str, table_store.TableInfo],
         since: int | None,
         chunk: list[ClientTransaction],
-    ) -> tuple[ApplyResult, tuple[int, int | None] | None]:
+    ) -> tuple[ApplyResult, tuple[int, CounterNotes] | None]:
         """Apply ``chunk`` in one shard transaction: what it did, and the revision it
-        committed with the access stamp at it (None when a refusal rolled it back
+        committed with the counter's notes at it (None when a refusal rolled it back
         whole: ``ApplyResult.undo``)."""
         try:
             with (
@@ -158,7 +158,7 @@ class SyncService:
         except _Undone as undone:
             return undone.result, None
         result.committed.add(write.rev)
-        return result, (write.rev, write.store.access_stamp)
+        return result, (write.rev, write.store.notes)
 
     def _store_y_updates(
         self, db_id: str, shard: Shard, principal: Principal, request: SyncRequest
@@ -285,16 +285,16 @@ class SyncService:
         principal: Principal,
         request: SyncRequest,
         since: int | None,
-        committed: tuple[int | None, int | None],
+        committed: tuple[int | None, CounterNotes],
         result: ApplyResult,
         prefixes: dict[str, str | None],
         y_answers: list[YMessage],
     ) -> Iterator[str]:
-        """The answer, up to the revision in ``committed`` (with the access stamp at
+        """The answer, up to the revision in ``committed`` (with the counter's notes at
         it), or up to the head when the request committed nothing."""
-        upto, stamp = committed
+        upto, notes = committed
         with shard.reads() as connection:
-            store = ObjectStore(connection, db_id, stamp)
+            store = ObjectStore(connection, db_id, notes)
             if upto is None:
                 upto = store.current_revision()
             realm_set, plan = plan_pull(
