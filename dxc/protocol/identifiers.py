@@ -74,10 +74,13 @@ def plainly_storable(texts: list[Any], max_bytes: int) -> bool:
     free of what no column stores: one scan for the lot, the usual case. False says
     only that the texts must be checked one by one (:func:`identifier_problem`)."""
     short = max_bytes // 4  # a character is at most 4 bytes of UTF-8
-    return (
-        all(type(text) is str and 0 < len(text) <= short for text in texts)
-        and tson.text_problem("\n".join(texts)) is None
-    )
+    return plain_texts(texts) and all(0 < len(text) <= short for text in texts)
+
+
+def plain_texts(texts: list[Any]) -> bool:
+    """Whether every one of ``texts`` is a string free of what no column stores (NUL,
+    a lone surrogate): one scan for the lot."""
+    return all(type(text) is str for text in texts) and tson.text_problem("\n".join(texts)) is None
 
 
 def shown(text: str) -> str:

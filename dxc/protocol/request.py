@@ -24,6 +24,7 @@ from dxc.protocol.identifiers import (
     check_indexed_props,
     identifier_problem,
     indexed_props,
+    plain_texts,
     plainly_storable,
     shown,
 )
@@ -201,7 +202,7 @@ def _named_keys(table: Any, mutation: dict[str, Any]) -> list[tuple[str, str]]:
     keys = mutation.get("keys")
     if not isinstance(table, str) or tson.text_problem(table) or not isinstance(keys, list):
         return []
-    if all(type(key) is str for key in keys) and not tson.text_problem("\n".join(keys)):
+    if plain_texts(keys):
         return [(table, key) for key in keys]  # one scan for the lot, the usual case
     return [(table, key) for key in keys if isinstance(key, str) and not tson.text_problem(key)]
 
