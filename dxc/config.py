@@ -93,6 +93,9 @@ class Settings:
     job_retry_delays: tuple[float, ...] = (5, 30, 120, 600, 1800)
     #: How often a replica asks its source for new writes once it caught up.
     replication_poll_ms: int = 1000
+    #: How often a replica reads the whole export of a source that keeps no revisions
+    #: (Dexie Cloud limits exports to 25 per 10 minutes).
+    replication_full_read_seconds: int = 60
     proxy_hops: int = 0
     #: Days a soft-deleted database keeps working before ``flask dxc purge-deleted`` removes it.
     deleted_db_grace_days: int = 30
@@ -181,6 +184,9 @@ def load_settings(
         job_retry_delays=_delays(environ, "DXC_JOB_RETRY_DELAYS", Settings.job_retry_delays),
         replication_poll_ms=_integer(
             environ, "DXC_REPLICATION_POLL_MS", Settings.replication_poll_ms
+        ),
+        replication_full_read_seconds=_integer(
+            environ, "DXC_REPLICATION_FULL_READ_SECONDS", Settings.replication_full_read_seconds
         ),
         proxy_hops=_integer(environ, "DXC_PROXY_HOPS", Settings.proxy_hops),
         deleted_db_grace_days=_integer(

@@ -74,6 +74,15 @@ def server_env() -> dict[str, str]:
 @pytest.fixture
 def target(backend: str, tmp_path: Path) -> Iterator[RunningServer]:
     """A second installation, on its own database of the same kind."""
+    with second_installation(backend, tmp_path, FAST) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def second_installation(
+    backend: str, tmp_path: Path, env: dict[str, str]
+) -> Iterator[RunningServer]:
+    """A server of its own, on a database of ``backend``, with ``env``."""
     folder = tmp_path / "target"
     folder.mkdir()
     with contextlib.ExitStack() as stack:
@@ -81,7 +90,7 @@ def target(backend: str, tmp_path: Path) -> Iterator[RunningServer]:
             url = f"sqlite:///{folder / 'dxc.sqlite'}"
         else:
             url = stack.enter_context(postgres_database())
-        yield stack.enter_context(running_server(url, folder, FAST))
+        yield stack.enter_context(running_server(url, folder, env))
 
 
 @pytest.fixture

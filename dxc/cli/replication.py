@@ -112,7 +112,7 @@ def _json(report: progress.Report, providers: list[str] | None) -> dict[str, Any
         "lagSeconds": report.lag_seconds, "counts": report.counts,
         "blobs": report.blobs, "yDocuments": report.y_documents,
         "yCheckpoint": report.y_checkpoint, "error": report.error, "polled": report.polled,
-        "missingProviders": providers,
+        "fullReads": report.full_reads, "missingProviders": providers,
     }
 
 
@@ -120,10 +120,17 @@ def _print(report: progress.Report, providers: list[str] | None) -> None:
     click.echo(f"{report.db_id} <- {report.source_url}")
     state = "in sync" if report.in_sync else report.state
     click.echo(f"  state: {state}; objects copied: {report.copied}")
-    click.echo(
-        f"  revision here {report.checkpoint}, at the source {report.source_head}: "
-        f"{report.lag_revisions} behind, {report.lag_seconds:.1f} s"
-    )
+    if report.full_reads:
+        click.echo(
+            f"  the source keeps no revisions: its whole export is read every "
+            f"{services().settings.replication_full_read_seconds} s; "
+            f"{report.lag_seconds:.1f} s behind"
+        )
+    else:
+        click.echo(
+            f"  revision here {report.checkpoint}, at the source {report.source_head}: "
+            f"{report.lag_revisions} behind, {report.lag_seconds:.1f} s"
+        )
     click.echo(
         f"  blobs at the source {_known(report.blobs[0])}, here {report.blobs[1]}; "
         f"Y.js documents at the source {_known(report.y_documents[0])}, "
@@ -176,4 +183,31 @@ def redirect(source_url: str, target_url: str) -> None:
     click.echo(f"Its clients are forwarded to {target} within seconds.")
 
 
-COMMANDS = (start_replication, replication_progress, redirect)
+@click.command("stop-replication")
+@click.option("--db", "db_url", required=True, help="The copy here.")
+def stop_replication(db_url: str) -> None:
+    """Stop copying into --db (its job ends within seconds).
+
+    For a copy of a source that is not a dxc-server, once no client uses the
+    source any more: the copy keeps what it has and goes on taking writes. A
+    copy that was not complete (or not taken over from a dxc-server) takes no
+    writes: delete it.
+    """
+    db_id = database_id(db_url)
+    with services().control.begin() as connection:
+        found = replications.get(connection, db_id)
+        if found is None:
+            raise click.ClickException(f"{db_id} is not replicated")
+        if found.state not in replications.RUNNING:
+            raise click.ClickException(f"the replication of {db_id} is {found.state} already")
+        replications.stop(connection, db_id)
+    if found.full_reads and found.state == replications.TAILING:
+        click.echo(f"Stopped copying {found.source_url} into {db_id}; it takes writes as before.")
+    else:
+        click.echo(
+            f"Stopped copying {found.source_url} into {db_id} before it was complete: it "
+            "takes no writes. Delete it (flask dxc delete-db) or replicate into a new database."
+        )
+
+
+COMMANDS = (start_replication, replication_progress, redirect, stop_replication)

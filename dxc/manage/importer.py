@@ -61,7 +61,7 @@ class ImportSummary:
         return {"ok": True, **{_camel(name): value for name, value in counts.items()}}
 
 
-class _Import:
+class Import:
     """One import being assembled: control changes kept aside, rows validated as they come."""
 
     def __init__(self, known: dict[str, table_store.TableInfo]) -> None:
@@ -181,33 +181,34 @@ def import_document(services: Services, db_id: str, document: Any) -> ImportSumm
     unknown = set(document) - SECTIONS - {"$exportMeta"}
     if unknown:
         raise ProtocolError(f"unknown import sections: {', '.join(sorted(unknown))}")
-    batch = _Import(_known_tables(services, db_id))
+    batch = Import(known_tables(services, db_id))
     batch.add_schema(document.get("schema"))
     batch.add_demo_users(document.get("demoUsers"))
     rows = batch.role_rows(document.get("roles")) + batch.data_rows(document.get("data"))
-    return _commit(services, db_id, batch, _batches(rows))
+    return _commit(services, db_id, batch, batches(rows))
 
 
 def import_ndjson(services: Services, db_id: str, body: IO[bytes]) -> ImportSummary:
     """Apply the NDJSON in ``body`` to ``db_id``; any bad line and nothing is imported."""
-    batch = _Import(_known_tables(services, db_id))
-    return _commit(services, db_id, batch, _batches(_ndjson_rows(batch, body)))
+    batch = Import(known_tables(services, db_id))
+    lines = iter(lambda: body.readline(MAX_LINE_BYTES + 1), b"")
+    return _commit(services, db_id, batch, batches(ndjson_rows(batch, lines)))
 
 
-def _known_tables(services: Services, db_id: str) -> dict[str, table_store.TableInfo]:
+def known_tables(services: Services, db_id: str) -> dict[str, table_store.TableInfo]:
     services.router.shard_for(db_id)  # an unknown database fails here
     with services.control.connect() as connection:
         return table_store.get_tables(connection, db_id)
 
 
 def _commit(
-    services: Services, db_id: str, batch: _Import, row_batches: Iterable[list[StoredObject]]
+    services: Services, db_id: str, batch: Import, row_batches: Iterable[list[StoredObject]]
 ) -> ImportSummary:
     """Write the rows in one shard transaction, then the schema and demo users, and only
     then tell live clients (they read the table registry when the news reaches them)."""
     shard = services.router.shard_for(db_id)
-    register = functools.partial(_register, services, db_id, batch)
-    with committing(shard, db_id, services.bus, before_news=register) as write:
+    register_batch = functools.partial(register, services, db_id, batch)
+    with committing(shard, db_id, services.bus, before_news=register_batch) as write:
         for rows in row_batches:
             for row in rows:
                 row.rev = write.rev
@@ -217,7 +218,7 @@ def _commit(
     return batch.summary
 
 
-def _register(services: Services, db_id: str, batch: _Import) -> None:
+def register(services: Services, db_id: str, batch: Import) -> None:
     """Register the import's tables and demo users (control database)."""
     with services.control.begin() as connection:
         for name, declaration in batch.schema.items():
@@ -234,8 +235,10 @@ def _register(services: Services, db_id: str, batch: _Import) -> None:
             batch.summary.demo_users += 1
 
 
-def _ndjson_rows(batch: _Import, body: IO[bytes]) -> Iterator[StoredObject]:
-    for number, raw in enumerate(iter(lambda: body.readline(MAX_LINE_BYTES + 1), b""), 1):
+def ndjson_rows(batch: Import, lines: Iterable[bytes]) -> Iterator[StoredObject]:
+    """The rows of the NDJSON ``lines`` (each at most ``MAX_LINE_BYTES`` + 1 long, so
+    that a longer one is seen); the schema and demo users go into ``batch``."""
+    for number, raw in enumerate(lines, 1):
         if len(raw) > MAX_LINE_BYTES:
             raise ProtocolError(f"line {number}: longer than {MAX_LINE_BYTES} bytes")
         if not raw.strip():
@@ -252,7 +255,7 @@ def _ndjson_rows(batch: _Import, body: IO[bytes]) -> Iterator[StoredObject]:
             raise ProtocolError(f"line {number}: {error}") from None
 
 
-def _line_rows(batch: _Import, line: dict[str, Any]) -> Iterator[StoredObject]:
+def _line_rows(batch: Import, line: dict[str, Any]) -> Iterator[StoredObject]:
     kind = line.get("type")
     legacy_kind = line.get("$type")
     if kind == "header":
@@ -275,7 +278,7 @@ def _line_rows(batch: _Import, line: dict[str, Any]) -> Iterator[StoredObject]:
         raise ProtocolError(f"unknown line type {kind or legacy_kind!r}")
 
 
-def _batches(rows: Iterable[StoredObject]) -> Iterator[list[StoredObject]]:
+def batches(rows: Iterable[StoredObject]) -> Iterator[list[StoredObject]]:
     batch: list[StoredObject] = []
     for row in rows:
         batch.append(row)

@@ -10,7 +10,10 @@ checkpoint (:mod:`dxc.replication.y_copy`), and once caught up wait
 ``DXC_REPLICATION_POLL_MS``. The origin whitelist and the templates are
 copied when it starts, every minute and before the take-over
 (:mod:`dxc.replication.settings`). The copy takes over only after all three
-reached the source's last revision. It ends when the replication is
+reached the source's last revision. A source that is not a dxc-server has
+no revisions: its whole export is read every
+``DXC_REPLICATION_FULL_READ_SECONDS`` instead, and the copy never takes over
+from it (:mod:`dxc.replication.full_reads`). It ends when the replication is
 stopped or its lease is lost; a job that died leaves its lease to run out,
 and :mod:`dxc.replication.supervisor` starts a new one, which continues
 from the stored checkpoints.
@@ -18,18 +21,22 @@ from the stored checkpoints.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 from cryptography.fernet import MultiFernet
 
+from dxc.protocol import ProtocolError
 from dxc.replication.apply import Round, apply_stream
 from dxc.replication.blob_copy import copy_missing_blobs
+from dxc.replication.full_reads import apply_export
 from dxc.replication.logins import import_logins
 from dxc.replication.relocations import SEALING_PURPOSE
 from dxc.replication.settings import PERIOD_SECONDS, copy_settings
@@ -126,10 +133,14 @@ def _one_round(
         if not kept:
             raise LeaseLost(db_id)
 
+    lines = source.export() if replication.full_reads else source.changes(since)
+    lines, revisions = _revisions_said(lines)
+    if not revisions:
+        if replication.source_shard is not None:  # this copy holds the source's revisions
+            raise ProtocolError("the source's answer gives no revision any more")
+        return _full_read(services, db_id, owner, source, lines, job)
     try:
-        found = apply_stream(
-            services, db_id, source.changes(since), progress, replication.source_shard
-        )
+        found = apply_stream(services, db_id, lines, progress, replication.source_shard)
         if job.first or found.frozen or found.head != since:
             copy_missing_blobs(services, db_id, _renewing(services, db_id, owner, source.blobs))
         if replication.y_checkpoint < found.head:
@@ -141,6 +152,65 @@ def _one_round(
         return False
     if found.head == since:
         time.sleep(services.settings.replication_poll_ms / 1000)
+    return True
+
+
+def _revisions_said(lines: Iterator[bytes]) -> tuple[Iterator[bytes], bool]:
+    """``lines`` as they came, and whether their header gives the source's revision (a
+    dxc-server's answer to ``since``: else it is the whole export of another source)."""
+    first = next(lines, b"")
+    try:
+        header = json.loads(first)
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("type") != "header":
+        raise ProtocolError(f"the source's export does not begin with a header: {first[:200]!r}")
+    return chain([first], lines), "revision" in header
+
+
+def _full_read(
+    services: Services, db_id: str, owner: str, source: Source, lines: Iterable[bytes],
+    job: _JobState,
+) -> bool:
+    """A round of a copy whose source keeps no revisions (:mod:`dxc.replication.full_reads`).
+
+    Its writes take revisions of this database, so it is not frozen (as
+    ``start-replication`` left it); its clients are held until the first whole read
+    (:func:`replications.waiting_to_switch`), then they write here too."""
+
+    def progress(rows: int) -> None:
+        with services.control.begin() as connection:
+            if not replications.record_full_read(
+                connection, db_id, owner, copied=rows, lease_seconds=LEASE_SECONDS
+            ):
+                raise LeaseLost(db_id)
+
+    if job.first:
+        with services.router.shard_for(db_id).transaction() as connection:
+            ObjectStore(connection, db_id).freeze(False)
+    try:
+        found = apply_export(services, db_id, lines, progress)
+        if job.first or found.written:
+            copy_missing_blobs(services, db_id, _renewing(services, db_id, owner, source.blobs))
+    except LeaseLost:
+        return False
+    with services.control.begin() as connection:
+        if not replications.record_full_read(
+            connection, db_id, owner, copied=0, lease_seconds=LEASE_SECONDS,
+            counts=dict(found.counts),
+        ):
+            return False
+    return _pause(services, db_id, owner, services.settings.replication_full_read_seconds)
+
+
+def _pause(services: Services, db_id: str, owner: str, seconds: float) -> bool:
+    """Wait ``seconds``, keeping the lease; False once the job should end."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, LEASE_SECONDS / 3))
+        with services.control.begin() as connection:
+            if not replications.claim(connection, db_id, owner, LEASE_SECONDS):
+                return False
     return True
 
 

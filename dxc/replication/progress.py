@@ -36,6 +36,8 @@ class Report:
     y_checkpoint: int
     error: str | None
     polled: str | None
+    #: The source keeps no revisions: its whole export is read every so often.
+    full_reads: bool
 
 
 def reports(services: Services, db_id: str | None = None) -> list[Report]:
@@ -52,7 +54,10 @@ def _report(services: Services, replication: replications.Replication) -> Report
     there = replication.source_counts
     now = utcnow()
     behind = replication.lag or 0
-    fresh = replication.polled is not None and _seconds(now, replication.polled) < STALE_SECONDS
+    stale = STALE_SECONDS + (
+        services.settings.replication_full_read_seconds if replication.full_reads else 0
+    )
+    fresh = replication.polled is not None and _seconds(now, replication.polled) < stale
     caught_up_at = replication.synced or replication.started
     in_sync = (
         replication.state == replications.TAILING and behind == 0 and fresh
@@ -76,6 +81,7 @@ def _report(services: Services, replication: replications.Replication) -> Report
         y_checkpoint=replication.y_checkpoint,
         error=replication.error,
         polled=replication.polled.isoformat() if replication.polled else None,
+        full_reads=replication.full_reads,
     )
 
 

@@ -4,7 +4,8 @@ Logging in is the CLI's ``connect``: an e-mail one-time password for a
 ``CONNECT_CLIENT`` token, then ``/clients/connect`` for an API client of the
 e-mail's owner, whose ``client_credentials`` tokens read everything
 (``GLOBAL_READ``). The data comes from ``/export/stream``; with ``since`` a
-dxc-server source streams the changes after a revision as well. Blobs come
+dxc-server source streams the changes after a revision as well (any other
+source answers with its whole export: :mod:`dxc.replication.full_reads`). Blobs come
 from ``/export/blobs?blobIds=…``, Y.js updates from ``/export/yjs?since=…``
 (the ``since`` there is a dxc-server extension too). The origin whitelist and
 the templates come from the CLI's ``whitelist`` and ``templates pull``
@@ -89,8 +90,16 @@ class Source:
         self._tokens.clear()
 
     def changes(self, since: int) -> Iterator[bytes]:
-        """The lines of ``/export/stream?since=…`` (JSON, not decoded here), as they arrive."""
-        response = self._get("/export/stream", {"since": str(since)}, stream=True)
+        """The lines of ``/export/stream?since=…`` (JSON, not decoded here), as they arrive.
+        A source that is not a dxc-server ignores ``since``: its whole export."""
+        return self._lines({"since": str(since)})
+
+    def export(self) -> Iterator[bytes]:
+        """The lines of the whole ``/export/stream``, as the CLI exports it."""
+        return self._lines({})
+
+    def _lines(self, params: dict[str, str]) -> Iterator[bytes]:
+        response = self._get("/export/stream", params, stream=True)
         with response:
             for raw in response.iter_lines(chunk_size=256 * 1024):
                 if raw:

@@ -732,6 +732,7 @@ class ObjectStore:
             schema.blob_chunks,
             schema.blob_refs,
             schema.y_updates,
+            schema.source_digests,
         ):
             self.connection.execute(delete(table).where(table.c.db_id == self.db_id))
 

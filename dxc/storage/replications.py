@@ -52,6 +52,8 @@ class Replication:
     y_checkpoint: int
     source_blobs: int | None
     source_ydocs: int | None
+    #: The source keeps no revisions: each round reads its whole export.
+    full_reads: bool
 
     @property
     def lag(self) -> int | None:
@@ -153,14 +155,32 @@ def record_round(
     }
     if checkpoint >= source_head:
         values.update(state=TAILING, synced=now)
-    result = connection.execute(
-        update(table)
-        .where(
-            table.c.db_id == db_id, table.c.lease_owner == owner, table.c.state.in_(RUNNING)
+    return _update_held(connection, db_id, owner, values)
+
+
+def record_full_read(
+    connection: Connection,
+    db_id: str,
+    owner: str,
+    *,
+    copied: int,
+    lease_seconds: float,
+    counts: dict[str, int] | None = None,
+) -> bool:
+    """Store how far the lease holder ``owner`` got in a copy that reads the source's
+    whole export: ``copied`` more rows written or deleted here; ``counts`` (the source's
+    live objects per table) once an export was read to its end, which makes the copy
+    caught up. False if it lost the lease."""
+    now = utcnow()
+    values: dict[str, object] = {
+        "full_reads": True, "copied": table.c.copied + copied, "polled": now, "error": None,
+        "lease_until": now + timedelta(seconds=lease_seconds),
+    }
+    if counts is not None:
+        values.update(
+            state=TAILING, synced=now, source_counts=json.dumps(counts, sort_keys=True)
         )
-        .values(**values)
-    )
-    return result.rowcount == 1
+    return _update_held(connection, db_id, owner, values)
 
 
 def record_y_checkpoint(
@@ -168,12 +188,21 @@ def record_y_checkpoint(
 ) -> bool:
     """Y.js updates up to source revision ``checkpoint`` are here (and the lease holder
     ``owner`` lives on); False if it lost the lease."""
+    return _update_held(connection, db_id, owner, {
+        "y_checkpoint": checkpoint, "lease_until": utcnow() + timedelta(seconds=lease_seconds),
+    })
+
+
+def _update_held(
+    connection: Connection, db_id: str, owner: str, values: dict[str, object]
+) -> bool:
+    """Set ``values`` on ``db_id``'s running replication if ``owner`` holds its lease."""
     result = connection.execute(
         update(table)
         .where(
             table.c.db_id == db_id, table.c.lease_owner == owner, table.c.state.in_(RUNNING)
         )
-        .values(y_checkpoint=checkpoint, lease_until=utcnow() + timedelta(seconds=lease_seconds))
+        .values(**values)
     )
     return result.rowcount == 1
 
@@ -208,6 +237,9 @@ def switch(
 
 
 def waiting_to_switch(connection: Connection) -> set[str]:
-    """Copies that take no client requests yet (their source has not stopped)."""
-    rows = connection.execute(select(table.c.db_id).where(table.c.state.in_(RUNNING)))
+    """Copies that take no client requests yet: their source has not stopped. A copy
+    that reads its source's whole export takes them once it read it to the end."""
+    rows = connection.execute(select(table.c.db_id).where(
+        table.c.state.in_(RUNNING), ~(table.c.full_reads & (table.c.state == TAILING))
+    ))
     return {row.db_id for row in rows}

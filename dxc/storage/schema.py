@@ -287,6 +287,8 @@ replications = Table(
     # Blobs and Y.js documents at the source, as of its last answer.
     Column("source_blobs", BigInteger, nullable=True),
     Column("source_ydocs", BigInteger, nullable=True),
+    # The source keeps no revisions (not a dxc-server): each round reads its whole export.
+    Column("full_reads", Boolean, nullable=False, server_default=false()),
 )
 
 # Databases that moved to another installation: this one forwards their clients there.
@@ -512,4 +514,16 @@ blob_refs = Table(
     Column("blob_id", String(64), primary_key=True),
     Column("tbl", String(255), primary_key=True),
     Column("key", Text, primary_key=True),
+)
+
+# A copy of a source that keeps no revisions (docs/migration.md, "A source without
+# revisions"): a digest of each object as the source's export last showed it, written
+# with the object, so that the next full read applies only what changed there.
+source_digests = Table(
+    "source_digests",
+    shard_metadata,
+    Column("db_id", String(64), primary_key=True),
+    Column("tbl", String(255), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("digest", LargeBinary, nullable=False),
 )
