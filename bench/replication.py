@@ -8,8 +8,11 @@ database holding N objects (written in revisions of 1000), then, interleaved
 over ``--rounds``: copies it into an empty database of a second installation
 exactly as the replication job does (the source's ``export/stream?since=0``
 over HTTP, applied here revision for revision), and pipes ``pg_dump`` of the
-source database into ``psql`` on another fresh database. Prints objects per
-second of both and their ratio; nothing here asserts a timing.
+source database into ``psql`` on another fresh database; and copies it as a
+source without revisions is copied (``dxc.replication.full_reads``: the whole
+export, ``export/stream`` without ``since``), then reads it whole again with
+nothing changed, as every later round does. Prints objects per second of each
+and their ratios to ``pg_dump | psql``; nothing here asserts a timing.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from dxc.config import load_settings  # noqa: E402
 from dxc.manage import databases  # noqa: E402
 from dxc.manage.importer import import_document  # noqa: E402
 from dxc.replication.apply import apply_stream  # noqa: E402
+from dxc.replication.full_reads import apply_export  # noqa: E402
 from dxc.replication.source import ClientKey, Source  # noqa: E402
 from dxc.services import Services  # noqa: E402
 from dxc.storage import credentials  # noqa: E402
@@ -52,6 +56,8 @@ def main() -> None:
     args = parser.parse_args()
     copies: list[float] = []
     dumps: list[float] = []
+    full: list[float] = []
+    again: list[float] = []
     with fresh_database(args.postgres) as source_url, source_server(source_url) as (url, key, svc):
         fill(svc, url.rsplit("/", 1)[1], args.objects)
         for _ in range(args.rounds):
@@ -59,11 +65,19 @@ def main() -> None:
                 copies.append(replicate(target_url, url, key, args.objects))
             with fresh_database(args.postgres) as copy_url:
                 dumps.append(dump_and_restore(source_url, copy_url))
+            with fresh_database(args.postgres) as target_url:
+                first, second = read_whole_twice(target_url, url, key, args.objects)
+                full.append(first)
+                again.append(second)
     n = args.objects
-    copy, dump = statistics.median(copies), statistics.median(dumps)
+    dump = statistics.median(dumps)
     print(f"objects: {n}, rounds: {args.rounds} (medians; interleaved)")
-    print(f"replication: {n / copy:10.0f} obj/s   pg_dump | psql: {n / dump:10.0f} obj/s"
-          f"   replication/pg_dump speed {dump / copy:.2f}")
+    print(f"pg_dump | psql:                {n / dump:10.0f} obj/s")
+    for name, times in (("replication (since)", copies), ("full read, first", full),
+                        ("full read, nothing new", again)):
+        seconds = statistics.median(times)
+        print(f"{name + ':':30}{n / seconds:10.0f} obj/s   speed of pg_dump | psql "
+              f"{dump / seconds:.2f}")
 
 
 @contextmanager
@@ -102,28 +116,53 @@ def fill(services: Services, db_id: str, n: int) -> None:
         }}}})
 
 
-def replicate(target_url: str, source_db_url: str, key: ClientKey, n: int) -> float:
-    """Seconds to copy the source into a new installation on ``target_url``."""
+@contextmanager
+def target_installation(
+    target_url: str, source_db_url: str, key: ClientKey
+) -> Iterator[tuple[Services, str, Source]]:
+    """A new installation on ``target_url``, its empty database, and the source."""
     with tempfile.TemporaryDirectory() as folder:
         env = {"DEXIE_CLOUD": target_url, "DXC_SECRET": secrets.token_hex(16),
                "DXC_URL": "http://127.0.0.1:1", "DXC_INSTANCE_PATH": folder}
         services = create_app(load_settings(env)).extensions["dxc"]
         databases.migrate(services)
-        db_id = databases.create_database(services).db_id
         source = Source(source_db_url)
         source.use_key(key)
-        copied = 0
+        try:
+            yield services, databases.create_database(services).db_id, source
+        finally:
+            services.control.dispose()
 
-        def progress(_round: object, _checkpoint: int, rows: int) -> None:
-            nonlocal copied
-            copied += rows
 
+def replicate(target_url: str, source_db_url: str, key: ClientKey, n: int) -> float:
+    """Seconds to copy the source into a new installation on ``target_url``."""
+    copied = 0
+
+    def progress(_round: object, _checkpoint: int, rows: int) -> None:
+        nonlocal copied
+        copied += rows
+
+    with target_installation(target_url, source_db_url, key) as (services, db_id, source):
         started = time.perf_counter()
         apply_stream(services, db_id, source.changes(0), progress)
         seconds = time.perf_counter() - started
-        services.control.dispose()
     assert copied == n, f"copied {copied} of {n}"
     return seconds
+
+
+def read_whole_twice(
+    target_url: str, source_db_url: str, key: ClientKey, n: int
+) -> tuple[float, float]:
+    """Seconds of a full-read copy's first read, and of a second one with nothing new."""
+    with target_installation(target_url, source_db_url, key) as (services, db_id, source):
+        times, written = [], []
+        for _ in range(2):
+            started = time.perf_counter()
+            found = apply_export(services, db_id, source.export(), lambda rows: None)
+            times.append(time.perf_counter() - started)
+            written.append(found.written)
+    assert written == [n, 0], f"wrote {written} of {n}"
+    return times[0], times[1]
 
 
 def dump_and_restore(source_url: str, copy_url: str) -> float:
