@@ -14,9 +14,10 @@ from dxc.manage.databases import create_database
 from dxc.manage.exporter import export_ndjson
 from dxc.manage.importer import import_document
 from dxc.protocol import ProtocolError
+from dxc.replication import job
 from dxc.replication.full_reads import apply_export
 from dxc.replication.job import _revisions_said
-from dxc.storage import tables
+from dxc.storage import replications, tables
 from dxc.storage.objects import ObjectStore, StoredObject
 from dxc.storage.source_digests import SourceDigests
 
@@ -146,3 +147,34 @@ def test_the_header_tells_a_dxc_server_from_another_source():
     assert revisions and list(lines) == dxc
     lines, revisions = _revisions_said(iter(other))
     assert not revisions and list(lines) == other
+
+
+class PlainExportSource:
+    """A source that answers every export with ``lines``, whatever it is asked."""
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+
+    def changes(self, since: int) -> Iterator[bytes]:
+        return iter(self.lines)
+
+    def export(self) -> Iterator[bytes]:
+        return iter(self.lines)
+
+
+def test_a_copy_holding_the_source_revisions_refuses_an_answer_without_them(services, pair):
+    """Full reads would write revisions of its own into a copy whose revisions are the
+    source's (and unfreeze it): a source that stops giving revisions stops the copy."""
+    source, target = pair
+    with services.control.begin() as connection:
+        replications.create(connection, target, "http://source.example/z1", "client", "sealed")
+        assert replications.claim(connection, target, "job", 30)
+        assert replications.record_round(
+            connection, target, "job", checkpoint=3, source_shard=1, source_head=3,
+            source_counts={}, source_blobs=None, source_ydocs=None, copied=0, lease_seconds=30,
+        )
+    plain = PlainExportSource(export_lines(services, source))
+    state = job._JobState(settings_due=float("inf"))
+    with pytest.raises(ProtocolError, match="gives no revision any more"):
+        job._one_round(services, target, "job", plain, state)
+    assert live(services, target) == {}
