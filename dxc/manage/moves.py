@@ -50,6 +50,7 @@ from dxc.storage.shard_copy import (
     check,
     copy_revision_counter,
     copy_rows,
+    hashed_in_database,
     head_revision,
     remove_rows,
 )
@@ -278,7 +279,10 @@ def _hold_and_switch(
             with writing.begin():
                 copied = copy_rows(holding, writing, db_id, since)
                 copy_revision_counter(holding, writing, db_id)
-                _compare(check(holding, db_id), check(writing, db_id), db_id)
+                in_database = hashed_in_database(holding, writing)
+                _compare(
+                    check(holding, db_id, in_database), check(writing, db_id, in_database), db_id
+                )
                 if time.monotonic() - held_from > hold_seconds:
                     raise _HoldTooLong
             # The target holds the database now; the source stops holding it.
@@ -310,7 +314,8 @@ def _lock_revision(connection: Connection, db_id: str, hold_seconds: float) -> i
 
 def _verify(source: Engine, target: Engine, db_id: str, with_counter: bool) -> None:
     with _snapshot(source) as reading, _snapshot(target) as written:
-        theirs, ours = check(reading, db_id), check(written, db_id)
+        in_database = hashed_in_database(reading, written)
+        theirs, ours = check(reading, db_id, in_database), check(written, db_id, in_database)
     if not with_counter:
         if schema.revisions.name not in ours or not ours[schema.revisions.name].rows:
             raise MoveFailed(f"the target shard has no revision counter of {db_id}")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, delete, func, select
+from sqlalchemy import Column, Connection, Table, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dxc.storage import schema
@@ -123,27 +123,64 @@ def head_revision(connection: Connection, db_id: str) -> int | None:
     return connection.scalar(select(table.c.rev).where(table.c.db_id == db_id))
 
 
-def check(connection: Connection, db_id: str) -> dict[str, TableCheck]:
+def check(
+    connection: Connection, db_id: str, in_database: bool = False
+) -> dict[str, TableCheck]:
     """Row count and content hash of each table's rows of ``db_id``.
 
     The hash is a sum of per-row hashes, so it does not depend on the order in
-    which a database returns rows, and the same rows give the same hash on
-    SQLite and PostgreSQL (values are normalised first)."""
+    which a database returns rows. Computed here (``in_database`` False), the
+    same rows give the same hash on SQLite and PostgreSQL (values are
+    normalised first); computed by PostgreSQL (:func:`hashed_in_database`), no
+    row leaves the server, which keeps a move's hold short (blob chunks above
+    all), and only another such hash is comparable with it."""
+    if in_database:
+        _same_text_output(connection)
     checks = {}
     for table in database_tables():
-        columns = _copied_columns(table)
-        count, total = 0, 0
-        rows = connection.execute(
-            select(*columns).where(table.c.db_id == db_id)
-            .execution_options(yield_per=_batch_rows(table))
-        )
-        for row in rows:
-            count += 1
-            encoded = json.dumps([_normal(value) for value in row], ensure_ascii=False)
-            digest = hashlib.sha256(encoded.encode()).digest()
-            total = (total + int.from_bytes(digest[:16], "big")) % _HASH_MODULUS
-        checks[table.name] = TableCheck(count, f"{total:032x}")
+        check_table = _database_check if in_database else _python_check
+        checks[table.name] = check_table(connection, table, db_id)
     return checks
+
+
+def hashed_in_database(*connections: Connection) -> bool:
+    """Whether copies read over ``connections`` are compared by PostgreSQL's hashes."""
+    return all(connection.dialect.name == "postgresql" for connection in connections)
+
+
+def _python_check(connection: Connection, table: Table, db_id: str) -> TableCheck:
+    count, total = 0, 0
+    rows = connection.execute(
+        select(*_copied_columns(table)).where(table.c.db_id == db_id)
+        .execution_options(yield_per=_batch_rows(table))
+    )
+    for row in rows:
+        count += 1
+        encoded = json.dumps([_normal(value) for value in row], ensure_ascii=False)
+        digest = hashlib.sha256(encoded.encode()).digest()
+        total = (total + int.from_bytes(digest[:16], "big")) % _HASH_MODULUS
+    return TableCheck(count, f"{total:032x}")
+
+
+def _database_check(connection: Connection, table: Table, db_id: str) -> TableCheck:
+    """The row count and a sum of the rows' MD5s (64 bits each) as text, by PostgreSQL."""
+    quote = connection.dialect.identifier_preparer.quote
+    row = ", ".join(quote(column.name) for column in _copied_columns(table))
+    count, total = connection.execute(
+        text(
+            f"SELECT count(*), coalesce(sum(('x' || left(md5(ROW({row})::text), 16))"
+            f"::bit(64)::bigint), 0) FROM {quote(table.name)} WHERE db_id = :db_id"
+        ),
+        {"db_id": db_id},
+    ).one()
+    return TableCheck(count, f"{int(total) % _HASH_MODULUS:032x}")
+
+
+def _same_text_output(connection: Connection) -> None:
+    """Make values print alike on any server, whatever its settings, for this transaction."""
+    for setting, value in (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"),
+                           ("bytea_output", "hex"), ("extra_float_digits", "3")):
+        connection.execute(text(f"SET LOCAL {setting} = '{value}'"))
 
 
 def count_rows(connection: Connection, db_id: str) -> int:

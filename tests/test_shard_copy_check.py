@@ -1,0 +1,90 @@
+"""The comparison of a database's two copies before a move switches (shard_copy.check):
+computed by PostgreSQL when both shards are PostgreSQL, it sees every difference the
+one computed in Python sees, and nothing else (not the servers' output settings)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, text, update
+
+from dxc.storage import schema
+from dxc.storage.blobs import IN_DATABASE, BlobIndex, BlobInfo
+from dxc.storage.clock import utcnow
+from dxc.storage.objects import ObjectStore, StoredObject
+from dxc.storage.shard_copy import check, copy_revision_counter, copy_rows, hashed_in_database
+from tests.conftest import postgres_database
+
+DB = "dbcheck"
+
+
+@pytest.fixture
+def shards(postgres_available: bool) -> Iterator[tuple[Engine, Engine]]:
+    if not postgres_available:
+        pytest.skip("PostgreSQL is not available")
+    with postgres_database() as first, postgres_database() as second:
+        engines = create_engine(first), create_engine(second)
+        for engine in engines:
+            schema.shard_metadata.create_all(engine)
+        yield engines
+        for engine in engines:
+            engine.dispose()
+
+
+def fill(engine: Engine) -> None:
+    with engine.begin() as connection:
+        store = ObjectStore(connection, DB)
+        store.create_revision_counter()
+        store.put_many([
+            StoredObject("items", f"itm{n}", "rlm", None if n % 2 else "o", n + 1, n == 3,
+                         None if n == 3 else f'{{"n":{n},"t":"é \\" {n}"}}')
+            for n in range(20)
+        ])
+        index = BlobIndex(connection, DB)
+        index.add(BlobInfo("blob1", "o", "text/plain", 300_000, IN_DATABASE, utcnow()))
+        index.write_chunks("blob1", io.BytesIO(bytes(range(256)) * 1200))
+
+
+def checks(source: Engine, target: Engine, timezone: str = "UTC") -> tuple[dict, dict]:
+    with source.connect() as theirs, target.connect() as ours:
+        ours.execute(text(f"SET TimeZone = '{timezone}'"))
+        in_database = hashed_in_database(theirs, ours)
+        assert in_database
+        return check(theirs, DB, in_database), check(ours, DB, in_database)
+
+
+def test_a_copy_hashes_alike_in_postgres_whatever_the_session_time_zone(shards):
+    source, target = shards
+    fill(source)
+    with source.connect() as reading, target.begin() as writing:
+        copy_rows(reading, writing, DB, None)
+        copy_revision_counter(reading, writing, DB)
+    theirs, ours = checks(source, target, timezone="Asia/Kolkata")
+    assert theirs == ours
+    assert theirs["objects"].rows == 20 and theirs["blob_chunks"].rows == 2
+
+
+@pytest.mark.parametrize("change", ["chunk byte", "value", "tombstone", "owner", "created"])
+def test_any_difference_shows_in_both_comparisons(shards, change):
+    source, target = shards
+    fill(source)
+    with source.connect() as reading, target.begin() as writing:
+        copy_rows(reading, writing, DB, None)
+        copy_revision_counter(reading, writing, DB)
+    objects, blobs = schema.objects, schema.blobs
+    statement = {
+        "chunk byte": text("UPDATE blob_chunks SET data = overlay(data placing '\\x01'::bytea"
+                           " from 7) WHERE seq = (SELECT max(seq) FROM blob_chunks)"),
+        "value": update(objects).where(objects.c.key == "itm5").values(value='{"n":55}'),
+        "tombstone": update(objects).where(objects.c.key == "itm4").values(deleted=True),
+        "owner": update(objects).where(objects.c.key == "itm6").values(owner=None),
+        "created": update(blobs).values(created=utcnow()),
+    }[change]
+    with target.begin() as connection:
+        assert connection.execute(statement).rowcount == 1
+    theirs, ours = checks(source, target)
+    assert theirs != ours
+    with source.connect() as reading, target.connect() as writing:
+        assert check(reading, DB) != check(writing, DB)  # and so does Python's
