@@ -14,7 +14,13 @@ from dxc.storage import schema
 from dxc.storage.blobs import IN_DATABASE, BlobIndex, BlobInfo
 from dxc.storage.clock import utcnow
 from dxc.storage.objects import ObjectStore, StoredObject
-from dxc.storage.shard_copy import check, copy_revision_counter, copy_rows, hashed_in_database
+from dxc.storage.shard_copy import (
+    check,
+    check_copies,
+    copy_revision_counter,
+    copy_rows,
+    hashed_in_database,
+)
 from tests.conftest import postgres_database
 
 DB = "dbcheck"
@@ -50,9 +56,8 @@ def fill(engine: Engine) -> None:
 def checks(source: Engine, target: Engine, timezone: str = "UTC") -> tuple[dict, dict]:
     with source.connect() as theirs, target.connect() as ours:
         ours.execute(text(f"SET TimeZone = '{timezone}'"))
-        in_database = hashed_in_database(theirs, ours)
-        assert in_database
-        return check(theirs, DB, in_database), check(ours, DB, in_database)
+        assert hashed_in_database(theirs, ours)
+        return check_copies(theirs, ours, DB)
 
 
 def test_a_copy_hashes_alike_in_postgres_whatever_the_session_time_zone(shards):

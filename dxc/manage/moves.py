@@ -47,10 +47,9 @@ from dxc.storage.objects import ObjectStore, refresh_statistics
 from dxc.storage.router import PLACEMENT_TTL, UnknownDatabase
 from dxc.storage.shard_copy import (
     TableCheck,
-    check,
+    check_copies,
     copy_revision_counter,
     copy_rows,
-    hashed_in_database,
     head_revision,
     remove_rows,
 )
@@ -279,10 +278,7 @@ def _hold_and_switch(
             with writing.begin():
                 copied = copy_rows(holding, writing, db_id, since)
                 copy_revision_counter(holding, writing, db_id)
-                in_database = hashed_in_database(holding, writing)
-                _compare(
-                    check(holding, db_id, in_database), check(writing, db_id, in_database), db_id
-                )
+                _compare(*check_copies(holding, writing, db_id), db_id)
                 if time.monotonic() - held_from > hold_seconds:
                     raise _HoldTooLong
             # The target holds the database now; the source stops holding it.
@@ -314,8 +310,7 @@ def _lock_revision(connection: Connection, db_id: str, hold_seconds: float) -> i
 
 def _verify(source: Engine, target: Engine, db_id: str, with_counter: bool) -> None:
     with _snapshot(source) as reading, _snapshot(target) as written:
-        in_database = hashed_in_database(reading, written)
-        theirs, ours = check(reading, db_id, in_database), check(written, db_id, in_database)
+        theirs, ours = check_copies(reading, written, db_id)
     if not with_counter:
         if schema.revisions.name not in ours or not ours[schema.revisions.name].rows:
             raise MoveFailed(f"the target shard has no revision counter of {db_id}")

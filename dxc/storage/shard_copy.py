@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -141,6 +142,19 @@ def check(
         check_table = _database_check if in_database else _python_check
         checks[table.name] = check_table(connection, table, db_id)
     return checks
+
+
+def check_copies(
+    source: Connection, target: Connection, db_id: str
+) -> tuple[dict[str, TableCheck], dict[str, TableCheck]]:
+    """:func:`check` of both copies of ``db_id``, comparable with each other: hashed by
+    PostgreSQL, both at once, when both shards are PostgreSQL."""
+    if not hashed_in_database(source, target):
+        return check(source, db_id), check(target, db_id)
+    with ThreadPoolExecutor(max_workers=1) as other:
+        theirs = other.submit(check, source, db_id, True)
+        ours = check(target, db_id, True)
+        return theirs.result(), ours
 
 
 def hashed_in_database(*connections: Connection) -> bool:
