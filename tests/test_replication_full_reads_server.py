@@ -96,7 +96,9 @@ def test_a_source_without_revisions_is_read_whole_and_followed_until_stopped(
             alice.op("items", "delete", ["itm3"], "t4"),
             alice.op("items", "insert", ["itm4"], "t4", values=[item("itm4", title="four")]),
         ])
-        here = lambda: live(target, target_url)  # noqa: E731
+        def here() -> dict[tuple[str, str], tuple]:
+            return live(target, target_url)
+
         wait_until(lambda: ("items", "itm4") in here() and ("items", "itm3") not in here(),
                    target)
         assert here()[("items", "itm1")][2]["title"] == "one!"
