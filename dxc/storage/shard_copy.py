@@ -137,11 +137,8 @@ def check(
     all), and only another such hash is comparable with it."""
     if in_database:
         _same_text_output(connection)
-    checks = {}
-    for table in database_tables():
-        check_table = _database_check if in_database else _python_check
-        checks[table.name] = check_table(connection, table, db_id)
-    return checks
+    check_table = _database_check if in_database else _python_check
+    return {table.name: check_table(connection, table, db_id) for table in database_tables()}
 
 
 def check_copies(
