@@ -15,7 +15,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import create_engine, delete
+from sqlalchemy import Engine, create_engine, delete, text
 
 from dxc.blobs.collector import collect_orphans
 from dxc.manage import moves
@@ -23,7 +23,7 @@ from dxc.storage import schema
 from dxc.storage.blobs import IN_DATABASE, BlobIndex, BlobInfo
 from dxc.storage.clock import utcnow
 from dxc.storage.router import NotOnShard
-from dxc.storage.shard_copy import check, copy_rows
+from dxc.storage.shard_copy import blob_digests, check, copy_rows
 from tests.protocol_client import ALICE
 from tests.shard_databases import shard_database  # noqa: F401
 from tests.test_blobs_http import Db, blob_id
@@ -109,6 +109,83 @@ def test_a_database_with_blobs_in_its_shard_moves_with_them(app, shard_database)
         assert db.get(alice.token, ref).data == body
 
 
+def _blobs_database(app, shard_database) -> tuple[Db, str]:  # noqa: F811
+    """A database with one blob in its shard, and a second shard to move it to."""
+    with app.app_context():
+        added = app.test_cli_runner().invoke(
+            args=["dxc", "add-shard", "local", shard_database(), "--weight", "0"])
+    assert added.exit_code == 0, added.output
+    db = Db(app)
+    alice = db.device(ALICE)
+    ref = db.put(alice.token, secrets.token_bytes(600 * 1024))["ref"]
+    return db, ref
+
+
+def _spoil_a_chunk(connection, blob: str) -> None:
+    """Change the first byte of ``blob``'s first chunk in a (PostgreSQL) copy."""
+    spoiled = connection.execute(text(
+        "UPDATE blob_chunks SET data = set_byte(data, 0, (get_byte(data, 0) + 1) % 256) "
+        "WHERE blob_id = :blob AND seq = 0"
+    ), {"blob": blob})
+    assert spoiled.rowcount == 1
+
+
+def test_a_blob_whose_bytes_differ_after_the_copy_stops_the_move_before_its_hold(
+    app, shard_database, monkeypatch  # noqa: F811
+):
+    """The bytes of blobs are compared while writes go on, not in the hold."""
+    services = app.extensions["dxc"]
+    db, ref = _blobs_database(app, shard_database)
+    catch_up = moves._catch_up
+
+    def spoiled_copy(source: Engine, target: Engine, *args):  # type: ignore[no-untyped-def]
+        copied = catch_up(source, target, *args)
+        with target.begin() as connection:
+            _spoil_a_chunk(connection, connection.scalar(text("SELECT min(blob_id) FROM blobs")))
+        return copied
+
+    held = []
+    monkeypatch.setattr(moves, "_catch_up", spoiled_copy)
+    monkeypatch.setattr(moves, "_hold_and_switch", lambda *args: held.append(args))
+    with pytest.raises(moves.MoveFailed, match="bytes of blob"):
+        moves.move_database(services, db.id, "local", hold_seconds=10)
+    assert not held
+    assert services.router.shard_for(db.id).name != "local"
+
+    monkeypatch.undo()
+    moves.move_database(services, db.id, "local", hold_seconds=10)  # run again: it finishes
+    services.router.forget(db.id)
+    assert services.router.shard_for(db.id).name == "local"
+    assert len(db.get(db.device(ALICE).token, ref).data) == 600 * 1024
+
+
+def test_a_blob_first_copied_in_the_hold_has_its_bytes_compared_there(
+    app, shard_database, monkeypatch  # noqa: F811
+):
+    services = app.extensions["dxc"]
+    db, _ = _blobs_database(app, shard_database)
+    catch_up, copy_counter = moves._catch_up, moves.copy_revision_counter
+
+    def upload_after_the_comparison(source: Engine, *args):  # type: ignore[no-untyped-def]
+        copied = catch_up(source, *args)
+        with source.begin() as connection:  # straight into the shard: past the fence
+            index = BlobIndex(connection, db.id)
+            index.add(BlobInfo("bloblate01", ALICE, "text/plain", 5, IN_DATABASE, utcnow()))
+            index.write_chunks("bloblate01", io.BytesIO(b"late!"))
+        return copied
+
+    def spoil_it_in_the_hold(source, target, db_id):  # type: ignore[no-untyped-def]
+        _spoil_a_chunk(target, "bloblate01")
+        return copy_counter(source, target, db_id)
+
+    monkeypatch.setattr(moves, "_catch_up", upload_after_the_comparison)
+    monkeypatch.setattr(moves, "copy_revision_counter", spoil_it_in_the_hold)
+    with pytest.raises(moves.MoveFailed, match=r"bytes of blob.*bloblate01"):
+        moves.move_database(services, db.id, "local", hold_seconds=10)
+    services.router.forget(db.id)
+    assert services.router.shard_for(db.id).name != "local"
+
+
 def test_a_copy_pass_copies_a_blob_once_and_follows_removals_and_new_uploads(tmp_path):
     """Blobs have no revision: a pass copies those the target lacks and drops those
     the source lost, so that the hold does not copy every blob's bytes again."""
@@ -129,7 +206,8 @@ def test_a_copy_pass_copies_a_blob_once_and_follows_removals_and_new_uploads(tmp
 
     def same() -> bool:
         with source.connect() as theirs, target.connect() as ours:
-            return check(theirs, db_id) == check(ours, db_id)
+            return (check(theirs, db_id) == check(ours, db_id)
+                    and blob_digests(theirs, db_id) == blob_digests(ours, db_id))
 
     upload("blobkept01", secrets.token_bytes(600 * 1024))  # 3 chunks
     upload("blobgoes01", b"gone soon")

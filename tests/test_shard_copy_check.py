@@ -1,6 +1,7 @@
-"""The comparison of a database's two copies before a move switches (shard_copy.check):
-computed by PostgreSQL when both shards are PostgreSQL, it sees every difference the
-one computed in Python sees, and nothing else (not the servers' output settings)."""
+"""The comparison of a database's two copies before a move switches (shard_copy.check,
+and blob_digests for the bytes of blobs): computed by PostgreSQL when both shards are
+PostgreSQL, it sees every difference the one computed in Python sees, and nothing else
+(not the servers' output settings)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from dxc.storage.blobs import IN_DATABASE, BlobIndex, BlobInfo
 from dxc.storage.clock import utcnow
 from dxc.storage.objects import ObjectStore, StoredObject
 from dxc.storage.shard_copy import (
+    blob_digests,
+    blob_digests_of_copies,
     check,
     check_copies,
     copy_revision_counter,
@@ -53,11 +56,22 @@ def fill(engine: Engine) -> None:
         index.write_chunks("blob1", io.BytesIO(bytes(range(256)) * 1200))
 
 
-def checks(source: Engine, target: Engine, timezone: str = "UTC") -> tuple[dict, dict]:
+def checks(source: Engine, target: Engine, timezone: str = "UTC") -> tuple[tuple, tuple]:
+    """Both copies' :func:`check` and :func:`blob_digests`, each computed by PostgreSQL."""
     with source.connect() as theirs, target.connect() as ours:
         ours.execute(text(f"SET TimeZone = '{timezone}'"))
         assert hashed_in_database(theirs, ours)
-        return check_copies(theirs, ours, DB)
+        (rows, other_rows), (blobs, other_blobs) = (
+            check_copies(theirs, ours, DB), blob_digests_of_copies(theirs, ours, DB)
+        )
+        return (rows, blobs), (other_rows, other_blobs)
+
+
+def python_checks(source: Engine, target: Engine) -> tuple[tuple, tuple]:
+    """The same, computed here."""
+    with source.connect() as theirs, target.connect() as ours:
+        return ((check(theirs, DB), blob_digests(theirs, DB)),
+                (check(ours, DB), blob_digests(ours, DB)))
 
 
 def test_a_copy_hashes_alike_in_postgres_whatever_the_session_time_zone(shards):
@@ -68,11 +82,17 @@ def test_a_copy_hashes_alike_in_postgres_whatever_the_session_time_zone(shards):
         copy_revision_counter(reading, writing, DB)
     theirs, ours = checks(source, target, timezone="Asia/Kolkata")
     assert theirs == ours
-    assert theirs["objects"].rows == 20 and theirs["blob_chunks"].rows == 2
+    rows, blobs = theirs
+    assert rows["objects"].rows == 20 and rows["blob_chunks"].rows == 2
+    assert [blob_id for blob_id, _created in blobs] == ["blob1"]
 
 
-@pytest.mark.parametrize("change", ["chunk byte", "value", "tombstone", "owner", "created"])
-def test_any_difference_shows_in_both_comparisons(shards, change):
+@pytest.mark.parametrize(
+    ("change", "seen_by"),
+    [("chunk byte", "blob bytes"), ("chunk gone", "rows and blob bytes"), ("value", "rows"),
+     ("tombstone", "rows"), ("owner", "rows"), ("created", "rows and blob bytes")],
+)
+def test_any_difference_shows_in_both_comparisons(shards, change, seen_by):
     source, target = shards
     fill(source)
     with source.connect() as reading, target.begin() as writing:
@@ -82,6 +102,8 @@ def test_any_difference_shows_in_both_comparisons(shards, change):
     statement = {
         "chunk byte": text("UPDATE blob_chunks SET data = overlay(data placing '\\x01'::bytea"
                            " from 7) WHERE seq = (SELECT max(seq) FROM blob_chunks)"),
+        "chunk gone": text("DELETE FROM blob_chunks"
+                           " WHERE seq = (SELECT max(seq) FROM blob_chunks)"),
         "value": update(objects).where(objects.c.key == "itm5").values(value='{"n":55}'),
         "tombstone": update(objects).where(objects.c.key == "itm4").values(deleted=True),
         "owner": update(objects).where(objects.c.key == "itm6").values(owner=None),
@@ -89,7 +111,7 @@ def test_any_difference_shows_in_both_comparisons(shards, change):
     }[change]
     with target.begin() as connection:
         assert connection.execute(statement).rowcount == 1
-    theirs, ours = checks(source, target)
-    assert theirs != ours
-    with source.connect() as reading, target.connect() as writing:
-        assert check(reading, DB) != check(writing, DB)  # and so does Python's
+    for theirs, ours in (checks(source, target), python_checks(source, target)):
+        (rows, blobs), (other_rows, other_blobs) = theirs, ours
+        assert (rows != other_rows) == ("rows" in seen_by)
+        assert (blobs != other_blobs) == ("blob bytes" in seen_by)

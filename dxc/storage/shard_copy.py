@@ -16,19 +16,34 @@ counter (see ``ObjectStore.next_revision``).
 
 A surrogate key (an autoincrementing ``id``) is not copied: the target numbers
 the rows itself, in the source's order, and comparisons leave it out.
+
+The bytes of blobs are compared blob by blob (:func:`blob_digests`), apart from
+the other rows (:func:`check` sees the chunks' keys only): as they never change,
+a move compares them before it holds the writes, and in the hold only the blobs
+uploaded since.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Column, Connection, LargeBinary, Table, delete, func, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    LargeBinary,
+    Table,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dxc.storage import schema
@@ -40,6 +55,15 @@ _HASH_MODULUS = 2**128
 #: The tables of blobs, each row belonging to one blob that never changes (the
 #: record first: rows are copied in this order).
 BY_BLOB = (schema.blobs, schema.blob_chunks)
+#: A blob as a copy holds it: its id and its upload time (normalised); an id freed by
+#: a removal may be uploaded again, with other bytes.
+Upload = tuple[str, str]
+#: A chunk's part of its blob's hash in PostgreSQL: 64 bits of the MD5 of its number
+#: and its bytes' MD5.
+_CHUNK_HASH = text(
+    "('x' || left(md5(concat(blob_chunks.seq, ':', md5(blob_chunks.data))), 16))::bit(64)::bigint"
+)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -95,11 +119,16 @@ def _copy_blobs(source: Connection, target: Connection, db_id: str) -> int:
 
 
 def _blob_uploads(connection: Connection, db_id: str) -> dict[str, str]:
+    return dict(blob_uploads(connection, db_id))
+
+
+def blob_uploads(connection: Connection, db_id: str) -> set[Upload]:
+    """The blobs ``db_id`` has on this shard."""
     table = schema.blobs
     rows = connection.execute(
         select(table.c.blob_id, table.c.created).where(table.c.db_id == db_id)
     )
-    return {row.blob_id: _normal(row.created) for row in rows}
+    return {(row.blob_id, _normal(row.created)) for row in rows}
 
 
 def _slices(ids: list[str]) -> Iterator[list[str]]:
@@ -127,30 +156,80 @@ def head_revision(connection: Connection, db_id: str) -> int | None:
 def check(
     connection: Connection, db_id: str, in_database: bool = False
 ) -> dict[str, TableCheck]:
-    """Row count and content hash of each table's rows of ``db_id``.
+    """Row count and content hash of each table's rows of ``db_id``, blob chunks by
+    their keys (their bytes: :func:`blob_digests`).
 
     The hash is a sum of per-row hashes, so it does not depend on the order in
     which a database returns rows. Computed here (``in_database`` False), the
     same rows give the same hash on SQLite and PostgreSQL (values are
     normalised first); computed by PostgreSQL (:func:`hashed_in_database`), no
-    row leaves the server, which keeps a move's hold short (blob chunks above
-    all), and only another such hash is comparable with it."""
+    row leaves the server, which keeps a move's hold short, and only another
+    such hash is comparable with it."""
     if in_database:
         _same_text_output(connection)
     check_table = _database_check if in_database else _python_check
     return {table.name: check_table(connection, table, db_id) for table in database_tables()}
 
 
+def blob_digests(
+    connection: Connection, db_id: str, in_database: bool = False,
+    only: Collection[str] | None = None,
+) -> dict[Upload, str]:
+    """A hash of each blob's bytes (its chunks, in order), by its upload; of the blobs
+    ``only`` names if given. Computed here or by PostgreSQL, as :func:`check`."""
+    if only is not None and not only:
+        return {}
+    blobs, chunks = schema.blobs, schema.blob_chunks
+    query = select(blobs.c.blob_id, blobs.c.created).select_from(blobs.outerjoin(
+        chunks, (chunks.c.db_id == blobs.c.db_id) & (chunks.c.blob_id == blobs.c.blob_id)
+    )).where(blobs.c.db_id == db_id)
+    if only is not None:
+        query = query.where(blobs.c.blob_id.in_(bindparam("only", list(only), expanding=True)))
+    if in_database:
+        rows = connection.execute(
+            query.add_columns(func.count(chunks.c.seq), func.coalesce(func.sum(_CHUNK_HASH), 0))
+            .group_by(blobs.c.blob_id, blobs.c.created)
+        )
+        return {(blob_id, _normal(created)): f"{count}:{int(total) % _HASH_MODULUS:032x}"
+                for blob_id, created, count, total in rows}
+    totals: dict[Upload, list[int]] = {}
+    for row in connection.execute(
+        query.add_columns(chunks.c.seq, chunks.c.data).execution_options(yield_per=CHUNK_BATCH)
+    ):
+        total = totals.setdefault((row.blob_id, _normal(row.created)), [0, 0])
+        if row.seq is not None:
+            digest = hashlib.sha256(f"{row.seq}:".encode() + bytes(row.data)).digest()
+            total[0] += 1
+            total[1] = (total[1] + int.from_bytes(digest[:16], "big")) % _HASH_MODULUS
+    return {upload: f"{count}:{total:032x}" for upload, (count, total) in totals.items()}
+
+
 def check_copies(
     source: Connection, target: Connection, db_id: str
 ) -> tuple[dict[str, TableCheck], dict[str, TableCheck]]:
-    """:func:`check` of both copies of ``db_id``, comparable with each other: hashed by
-    PostgreSQL, both at once, when both shards are PostgreSQL."""
+    """:func:`check` of both copies of ``db_id``, comparable with each other."""
+    return on_both(source, target, lambda connection, in_database:
+                   check(connection, db_id, in_database))
+
+
+def blob_digests_of_copies(
+    source: Connection, target: Connection, db_id: str, only: Collection[str] | None = None
+) -> tuple[dict[Upload, str], dict[Upload, str]]:
+    """:func:`blob_digests` of both copies of ``db_id``, comparable with each other."""
+    return on_both(source, target, lambda connection, in_database:
+                   blob_digests(connection, db_id, in_database, only))
+
+
+def on_both(
+    source: Connection, target: Connection, read: Callable[[Connection, bool], T]
+) -> tuple[T, T]:
+    """``read(connection, in_database)`` of both copies: hashed by PostgreSQL, both at
+    once, when both shards are PostgreSQL; else hashed here."""
     if not hashed_in_database(source, target):
-        return check(source, db_id), check(target, db_id)
+        return read(source, False), read(target, False)
     with ThreadPoolExecutor(max_workers=1) as other:
-        theirs = other.submit(check, source, db_id, True)
-        ours = check(target, db_id, True)
+        theirs = other.submit(read, source, True)
+        ours = read(target, True)
         return theirs.result(), ours
 
 
@@ -162,7 +241,7 @@ def hashed_in_database(*connections: Connection) -> bool:
 def _python_check(connection: Connection, table: Table, db_id: str) -> TableCheck:
     count, total = 0, 0
     rows = connection.execute(
-        select(*_copied_columns(table)).where(table.c.db_id == db_id)
+        select(*_compared_columns(table)).where(table.c.db_id == db_id)
         .execution_options(yield_per=_batch_rows(table))
     )
     for row in rows:
@@ -180,7 +259,7 @@ def _database_check(connection: Connection, table: Table, db_id: str) -> TableCh
     row = ", ".join(
         f"md5({quote(column.name)})" if isinstance(column.type, LargeBinary)
         else quote(column.name)
-        for column in _copied_columns(table)
+        for column in _compared_columns(table)
     )
     count, total = connection.execute(
         text(
@@ -282,6 +361,11 @@ def _surrogate(table: Table) -> Column[Any] | None:
 
 def _natural_key(table: Table) -> bool:
     return _surrogate(table) is None
+
+
+def _compared_columns(table: Table) -> list[Column[Any]]:
+    """What :func:`check` hashes: the copied columns, blob chunks' bytes excepted."""
+    return [c for c in _copied_columns(table) if c is not schema.blob_chunks.c.data]
 
 
 def _copied_columns(table: Table) -> list[Column[Any]]:
