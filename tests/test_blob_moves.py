@@ -92,13 +92,18 @@ def test_an_upload_during_the_moves_hold_is_stored_on_the_new_shard(
         assert BlobIndex(connection, db.id).get(bid) is not None
 
 
-def test_a_database_with_blobs_in_its_shard_moves_with_them(app, shard_database):  # noqa: F811
-    services = app.extensions["dxc"]
+def _with_a_second_shard(app, shard_database) -> Db:  # noqa: F811
+    """A database, and a second shard named ``local`` to move it to."""
     with app.app_context():
         added = app.test_cli_runner().invoke(
             args=["dxc", "add-shard", "local", shard_database(), "--weight", "0"])
     assert added.exit_code == 0, added.output
-    db = Db(app)
+    return Db(app)
+
+
+def test_a_database_with_blobs_in_its_shard_moves_with_them(app, shard_database):  # noqa: F811
+    services = app.extensions["dxc"]
+    db = _with_a_second_shard(app, shard_database)
     alice = db.device(ALICE)
     bodies = {db.put(alice.token, body)["ref"]: body
               for body in (secrets.token_bytes(700 * 1024), b"small")}
@@ -111,13 +116,8 @@ def test_a_database_with_blobs_in_its_shard_moves_with_them(app, shard_database)
 
 def _blobs_database(app, shard_database) -> tuple[Db, str]:  # noqa: F811
     """A database with one blob in its shard, and a second shard to move it to."""
-    with app.app_context():
-        added = app.test_cli_runner().invoke(
-            args=["dxc", "add-shard", "local", shard_database(), "--weight", "0"])
-    assert added.exit_code == 0, added.output
-    db = Db(app)
-    alice = db.device(ALICE)
-    ref = db.put(alice.token, secrets.token_bytes(600 * 1024))["ref"]
+    db = _with_a_second_shard(app, shard_database)
+    ref = db.put(db.device(ALICE).token, secrets.token_bytes(600 * 1024))["ref"]
     return db, ref
 
 
