@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, create_engine, text, update
 
-from dxc.storage import schema
+from dxc.storage import schema, shard_copy
 from dxc.storage.blobs import IN_DATABASE, BlobIndex, BlobInfo
 from dxc.storage.clock import utcnow
 from dxc.storage.objects import ObjectStore, StoredObject
@@ -115,3 +115,20 @@ def test_any_difference_shows_in_both_comparisons(shards, change, seen_by):
         (rows, blobs), (other_rows, other_blobs) = theirs, ours
         assert (rows != other_rows) == ("rows" in seen_by)
         assert (blobs != other_blobs) == ("blob bytes" in seen_by)
+
+
+@pytest.mark.parametrize("in_database", [True, False])
+def test_the_digests_of_named_blobs_are_asked_for_in_slices(shards, monkeypatch, in_database):
+    source, _ = shards
+    fill(source)
+    with source.begin() as connection:
+        index = BlobIndex(connection, DB)
+        for blob in ("blob2", "blob3"):
+            index.add(BlobInfo(blob, "o", "text/plain", 5, IN_DATABASE, utcnow()))
+            index.write_chunks(blob, io.BytesIO(blob.encode()))
+    with source.connect() as connection:
+        every = blob_digests(connection, DB, in_database)
+        monkeypatch.setattr(shard_copy, "BATCH", 1)
+        named = blob_digests(connection, DB, in_database, only=["blob3", "blob1", "nosuch"])
+    assert len(every) == 3 and len(set(every.values())) == 3
+    assert named == {upload: digest for upload, digest in every.items() if upload[0] != "blob2"}

@@ -33,17 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    LargeBinary,
-    Table,
-    bindparam,
-    delete,
-    func,
-    select,
-    text,
-)
+from sqlalchemy import Column, Connection, LargeBinary, Select, Table, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dxc.storage import schema
@@ -103,7 +93,7 @@ def _copy_blobs(source: Connection, target: Connection, db_id: str) -> int:
     """Make the target's blobs those of the source: copy what it lacks, delete what
     the source no longer has; a blob is known by its id and upload time (an id
     freed by a removal may be uploaded again, with other bytes)."""
-    theirs, ours = _blob_uploads(source, db_id), _blob_uploads(target, db_id)
+    theirs, ours = dict(blob_uploads(source, db_id)), dict(blob_uploads(target, db_id))
     gone = sorted(blob for blob, created in ours.items() if theirs.get(blob) != created)
     new = sorted(blob for blob, created in theirs.items() if ours.get(blob) != created)
     for some in _slices(gone):
@@ -116,10 +106,6 @@ def _copy_blobs(source: Connection, target: Connection, db_id: str) -> int:
             copied += _copy(source, target, table, db_id, None, upsert=False,
                             where=table.c.blob_id.in_(some))
     return copied
-
-
-def _blob_uploads(connection: Connection, db_id: str) -> dict[str, str]:
-    return dict(blob_uploads(connection, db_id))
 
 
 def blob_uploads(connection: Connection, db_id: str) -> set[Upload]:
@@ -177,14 +163,20 @@ def blob_digests(
 ) -> dict[Upload, str]:
     """A hash of each blob's bytes (its chunks, in order), by its upload; of the blobs
     ``only`` names if given. Computed here or by PostgreSQL, as :func:`check`."""
-    if only is not None and not only:
-        return {}
     blobs, chunks = schema.blobs, schema.blob_chunks
     query = select(blobs.c.blob_id, blobs.c.created).select_from(blobs.outerjoin(
         chunks, (chunks.c.db_id == blobs.c.db_id) & (chunks.c.blob_id == blobs.c.blob_id)
     )).where(blobs.c.db_id == db_id)
-    if only is not None:
-        query = query.where(blobs.c.blob_id.in_(bindparam("only", list(only), expanding=True)))
+    if only is None:
+        return _blob_digests(connection, query, in_database)
+    digests: dict[Upload, str] = {}
+    for some in _slices(sorted(only)):
+        digests |= _blob_digests(connection, query.where(blobs.c.blob_id.in_(some)), in_database)
+    return digests
+
+
+def _blob_digests(connection: Connection, query: Select, in_database: bool) -> dict[Upload, str]:
+    blobs, chunks = schema.blobs, schema.blob_chunks
     if in_database:
         rows = connection.execute(
             query.add_columns(func.count(chunks.c.seq), func.coalesce(func.sum(_CHUNK_HASH), 0))
@@ -242,7 +234,7 @@ def _python_check(connection: Connection, table: Table, db_id: str) -> TableChec
     count, total = 0, 0
     rows = connection.execute(
         select(*_compared_columns(table)).where(table.c.db_id == db_id)
-        .execution_options(yield_per=_batch_rows(table))
+        .execution_options(yield_per=BATCH)
     )
     for row in rows:
         count += 1
