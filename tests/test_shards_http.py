@@ -202,6 +202,34 @@ def test_a_fraction_of_a_shard_moves_biggest_first_then_the_rest(app, shard_data
     assert dxc(app, "remove-shard", "one").exit_code == 0
 
 
+def test_a_drain_waits_for_the_placement_caches_once(app, shard_database, fast_moves,
+                                                    monkeypatch):
+    """The old copies go once every database moved: other processes' placement caches
+    are waited for once, not once per database."""
+    services = app.extensions["dxc"]
+    assert dxc(app, "add-shard", "one", shard_database(), "--weight", "0").exit_code == 0
+    assert dxc(app, "add-shard", "two", shard_database(), "--weight", "0").exit_code == 0
+    ids = [databases.create_database(services).db_id for _ in range(3)]
+    for db_id in ids:
+        assert dxc(app, "move-realms", "--db", db_id, "--to", "one").exit_code == 0
+    monkeypatch.setattr(moves, "PLACEMENT_TTL", 1.0)
+    monkeypatch.setattr(moves, "CACHE_MARGIN_SECONDS", 0.0)
+    waits: list[float] = []
+    sleep = time.sleep
+
+    def waiting(seconds: float) -> None:
+        waits.append(seconds)
+        sleep(seconds)
+
+    monkeypatch.setattr(moves.time, "sleep", waiting)
+    drained = dxc(app, "move-realms", "--from", "one", "--to", "two")
+
+    assert drained.exit_code == 0, drained.output
+    assert drained.output.count("Removed the old copy.") == 3
+    assert all(shards_holding(services, db_id) == ["two"] for db_id in ids)
+    assert 0 < sum(waits) <= moves.PLACEMENT_TTL
+
+
 def test_devices_keep_syncing_while_their_database_moves_back_and_forth(
     app, shard_database, private_shard_database, fast_moves
 ):

@@ -103,6 +103,38 @@ def move_database(
     services: Services, db_id: str, to_name: str, hold_seconds: float, say: Say = lambda _: None
 ) -> MoveReport:
     """Move ``db_id`` to shard ``to_name`` (or finish an interrupted move there)."""
+    report, source = _switch_database(services, db_id, to_name, hold_seconds, say)
+    _remove_old_copy(services, db_id, source, say)
+    return report
+
+
+def drain(
+    services: Services, from_name: str, to_name: str, fraction: float, hold_seconds: float,
+    say: Say = lambda _: None,
+) -> list[MoveReport]:
+    """Move about ``fraction`` of shard ``from_name``'s live objects to ``to_name``, one
+    database after the other (see :func:`plan_drain`). A failure stops there: the databases
+    moved stay moved, and running it again goes on from what is left. The old copies are
+    removed once all moved: the wait for other processes' placement caches is then one,
+    not one per database."""
+    plan = plan_drain(services, from_name, to_name, fraction)
+    say(f"Moving {len(plan.db_ids)} database(s) with {plan.objects} of the {plan.total} live "
+        f"objects on {from_name!r} to {to_name!r}: {', '.join(plan.db_ids) or 'none'}")
+    switched: list[tuple[MoveReport, Engine]] = []
+    try:
+        for db_id in plan.db_ids:
+            switched.append(_switch_database(services, db_id, to_name, hold_seconds, say))
+    finally:
+        for report, source in switched:
+            _remove_old_copy(services, report.db_id, source, say)
+    return [report for report, _ in switched]
+
+
+def _switch_database(
+    services: Services, db_id: str, to_name: str, hold_seconds: float, say: Say
+) -> tuple[MoveReport, Engine]:
+    """Every step of a move but the last: the database is served from shard ``to_name``;
+    its old copy (on the engine returned) is still there."""
     move, names = _start(services, db_id, to_name)
     source = services.router.shard(move.from_shard).engine
     target = services.router.shard(move.to_shard).engine
@@ -121,21 +153,8 @@ def move_database(
             )
         services.router.forget(db_id)
         _step("after-switch")
-    _remove_old_copy(services, db_id, source, say)
-    return MoveReport(db_id, names[move.from_shard], names[move.to_shard], rows, held, revision)
-
-
-def drain(
-    services: Services, from_name: str, to_name: str, fraction: float, hold_seconds: float,
-    say: Say = lambda _: None,
-) -> list[MoveReport]:
-    """Move about ``fraction`` of shard ``from_name``'s live objects to ``to_name``, one
-    database after the other (see :func:`plan_drain`). A failure stops there: the databases
-    moved stay moved, and running it again goes on from what is left."""
-    plan = plan_drain(services, from_name, to_name, fraction)
-    say(f"Moving {len(plan.db_ids)} database(s) with {plan.objects} of the {plan.total} live "
-        f"objects on {from_name!r} to {to_name!r}: {', '.join(plan.db_ids) or 'none'}")
-    return [move_database(services, db_id, to_name, hold_seconds, say) for db_id in plan.db_ids]
+    report = MoveReport(db_id, names[move.from_shard], names[move.to_shard], rows, held, revision)
+    return report, source
 
 
 def plan_drain(services: Services, from_name: str, to_name: str, fraction: float) -> DrainPlan:
