@@ -190,9 +190,8 @@ def _blob_digests(connection: Connection, query: Select, in_database: bool) -> d
     ):
         total = totals.setdefault((row.blob_id, _normal(row.created)), [0, 0])
         if row.seq is not None:
-            digest = hashlib.sha256(f"{row.seq}:".encode() + bytes(row.data)).digest()
             total[0] += 1
-            total[1] = (total[1] + int.from_bytes(digest[:16], "big")) % _HASH_MODULUS
+            total[1] = _plus_hash(total[1], f"{row.seq}:".encode() + bytes(row.data))
     return {upload: f"{count}:{total:032x}" for upload, (count, total) in totals.items()}
 
 
@@ -200,7 +199,7 @@ def check_copies(
     source: Connection, target: Connection, db_id: str
 ) -> tuple[dict[str, TableCheck], dict[str, TableCheck]]:
     """:func:`check` of both copies of ``db_id``, comparable with each other."""
-    return on_both(source, target, lambda connection, in_database:
+    return _on_both(source, target, lambda connection, in_database:
                    check(connection, db_id, in_database))
 
 
@@ -208,11 +207,11 @@ def blob_digests_of_copies(
     source: Connection, target: Connection, db_id: str, only: Collection[str] | None = None
 ) -> tuple[dict[Upload, str], dict[Upload, str]]:
     """:func:`blob_digests` of both copies of ``db_id``, comparable with each other."""
-    return on_both(source, target, lambda connection, in_database:
+    return _on_both(source, target, lambda connection, in_database:
                    blob_digests(connection, db_id, in_database, only))
 
 
-def on_both(
+def _on_both(
     source: Connection, target: Connection, read: Callable[[Connection, bool], T]
 ) -> tuple[T, T]:
     """``read(connection, in_database)`` of both copies: hashed by PostgreSQL, both at
@@ -239,9 +238,14 @@ def _python_check(connection: Connection, table: Table, db_id: str) -> TableChec
     for row in rows:
         count += 1
         encoded = json.dumps([_normal(value) for value in row], ensure_ascii=False)
-        digest = hashlib.sha256(encoded.encode()).digest()
-        total = (total + int.from_bytes(digest[:16], "big")) % _HASH_MODULUS
+        total = _plus_hash(total, encoded.encode())
     return TableCheck(count, f"{total:032x}")
+
+
+def _plus_hash(total: int, data: bytes) -> int:
+    """``total`` plus 128 bits of ``data``'s SHA-256: a hash of a set, in any order."""
+    digest = hashlib.sha256(data).digest()
+    return (total + int.from_bytes(digest[:16], "big")) % _HASH_MODULUS
 
 
 def _database_check(connection: Connection, table: Table, db_id: str) -> TableCheck:
