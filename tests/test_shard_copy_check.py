@@ -9,7 +9,7 @@ import io
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, text, update
+from sqlalchemy import Engine, create_engine, delete, text, update
 
 from dxc.storage import schema, shard_copy
 from dxc.storage.blobs import IN_DATABASE, BlobIndex, BlobInfo
@@ -132,3 +132,35 @@ def test_the_digests_of_named_blobs_are_asked_for_in_slices(shards, monkeypatch,
         named = blob_digests(connection, DB, in_database, only=["blob3", "blob1", "nosuch"])
     assert len(every) == 3 and len(set(every.values())) == 3
     assert named == {upload: digest for upload, digest in every.items() if upload[0] != "blob2"}
+
+
+@pytest.mark.parametrize(
+    ("change", "seen_after_10"),
+    [("value of rev 6", False), ("value of rev 16", True), ("row of rev 6 gone", True)],
+)
+def test_rows_changed_after_a_revision_are_hashed_and_every_row_counted(
+    shards, change, seen_after_10
+):
+    """``changed_after``: what a move's hold compares of copies found alike at that revision.
+    An older row that differs is left to the comparison before (it does not read it)."""
+    source, target = shards
+    fill(source)
+    with source.connect() as reading, target.begin() as writing:
+        copy_rows(reading, writing, DB, None)
+        copy_revision_counter(reading, writing, DB)
+    objects = schema.objects
+    statement = {
+        "value of rev 6": update(objects).where(objects.c.key == "itm5").values(value="{}"),
+        "value of rev 16": update(objects).where(objects.c.key == "itm15").values(value="{}"),
+        "row of rev 6 gone": delete(objects).where(objects.c.key == "itm5"),
+    }[change]
+    with target.begin() as connection:
+        assert connection.execute(statement).rowcount == 1
+    with source.connect() as theirs, target.connect() as ours:
+        for in_database in (True, False):
+            whole = check(theirs, DB, in_database), check(ours, DB, in_database)
+            after = check(theirs, DB, in_database, 10), check(ours, DB, in_database, 10)
+            assert whole[0]["objects"] != whole[1]["objects"]
+            assert (after[0]["objects"] != after[1]["objects"]) == seen_after_10
+            assert after[0]["objects"].rows == 20
+            assert after[0]["blob_chunks"] == whole[0]["blob_chunks"]  # no revisions: whole

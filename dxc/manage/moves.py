@@ -144,7 +144,7 @@ def _switch_database(
             fenced = head_revision(connection, db_id) is None
         if fenced:
             say("The source was fenced before the switch: checking the copy again.")
-            _verify(source, target, db_id, with_counter=False)
+            _verify(source, target, db_id)
             _switch(services.control, db_id, move.to_shard)
         else:
             _step("before-copy")
@@ -267,8 +267,10 @@ def _copy_and_switch(
 
 def _catch_up(
     source: Engine, target: Engine, db_id: str, since: int | None, say: Say
-) -> tuple[int, int | None]:
-    """Copy passes, while writes go on, until one copies little; (rows, revision reached)."""
+) -> tuple[int, int]:
+    """Copy passes, while writes go on, until one copies little; (rows, revision reached).
+    The last pass compares both copies whole, before its copy commits: the hold then
+    compares only what changed after it (see :func:`_hold_and_switch`)."""
     total = 0
     for passes in range(1, MAX_PASSES + 1):
         with _snapshot(source) as reading, target.begin() as writing:
@@ -276,14 +278,18 @@ def _catch_up(
             if upto is None:
                 raise MoveFailed(f"the source shard has no revision counter of {db_id}")
             copied = copy_rows(reading, writing, db_id, since)
+            last = copied < SMALL_PASS_ROWS or passes == MAX_PASSES
+            if last:
+                theirs, ours = check_copies(reading, writing, db_id)
+                _compare(theirs, ours, db_id, but=schema.revisions.name)
         total += copied
         say(f"Pass {passes}: copied {copied} rows up to revision {upto}.")
         if since is None:
             _step("mid-copy")
         since = upto
-        if copied < SMALL_PASS_ROWS:
+        if last:
             break
-    return total, since
+    return total, upto
 
 
 def _hold_and_switch(
@@ -292,12 +298,14 @@ def _hold_and_switch(
     move: shard_store.Move,
     source: Engine,
     target: Engine,
-    since: int | None,
+    since: int,
     hold_seconds: float,
     blobs_alike: set[Upload],
 ) -> tuple[int, float, int]:
     """The final pass, with the writes held; (rows, seconds held, revision).
-    ``blobs_alike``: the blobs whose bytes were found alike in both copies before."""
+    The copies were found alike at revision ``since``: the tables whose rows change only
+    by revision have their rows of later revisions compared, and counted; the others
+    whole. ``blobs_alike``: the blobs whose bytes were found alike in both copies before."""
     with source.connect() as holding, target.connect() as writing:
         with holding.begin():
             revision = _lock_revision(holding, db_id, hold_seconds)
@@ -305,7 +313,7 @@ def _hold_and_switch(
             with writing.begin():
                 copied = copy_rows(holding, writing, db_id, since)
                 copy_revision_counter(holding, writing, db_id)
-                _compare(*check_copies(holding, writing, db_id), db_id)
+                _compare(*check_copies(holding, writing, db_id, changed_after=since), db_id)
                 _compare_blobs(holding, writing, db_id, blobs_alike)
                 if time.monotonic() - held_from > hold_seconds:
                     raise _HoldTooLong
@@ -336,20 +344,21 @@ def _lock_revision(connection: Connection, db_id: str, hold_seconds: float) -> i
     return revision
 
 
-def _verify(source: Engine, target: Engine, db_id: str, with_counter: bool) -> None:
+def _verify(source: Engine, target: Engine, db_id: str) -> None:
+    """Compare the copies whole, the fenced source's (without its counter) with the target's."""
     with _snapshot(source) as reading, _snapshot(target) as written:
         theirs, ours = check_copies(reading, written, db_id)
         _compare_blobs(reading, written, db_id, set())
-    if not with_counter:
-        if schema.revisions.name not in ours or not ours[schema.revisions.name].rows:
-            raise MoveFailed(f"the target shard has no revision counter of {db_id}")
-        theirs.pop(schema.revisions.name)
-        ours.pop(schema.revisions.name)
-    _compare(theirs, ours, db_id)
+    if not ours[schema.revisions.name].rows:
+        raise MoveFailed(f"the target shard has no revision counter of {db_id}")
+    _compare(theirs, ours, db_id, but=schema.revisions.name)
 
 
-def _compare(source: dict[str, TableCheck], target: dict[str, TableCheck], db_id: str) -> None:
-    differ = [name for name in source if source[name] != target.get(name)]
+def _compare(
+    source: dict[str, TableCheck], target: dict[str, TableCheck], db_id: str, but: str = ""
+) -> None:
+    """Refuse a difference in any table (but the one named ``but``)."""
+    differ = [name for name in source if name != but and source[name] != target.get(name)]
     if differ:
         raise MoveFailed(
             f"the copy of {db_id} differs from the source in {', '.join(differ)}; "

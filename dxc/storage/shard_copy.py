@@ -140,10 +140,13 @@ def head_revision(connection: Connection, db_id: str) -> int | None:
 
 
 def check(
-    connection: Connection, db_id: str, in_database: bool = False
+    connection: Connection, db_id: str, in_database: bool = False,
+    changed_after: int | None = None,
 ) -> dict[str, TableCheck]:
     """Row count and content hash of each table's rows of ``db_id``, blob chunks by
-    their keys (their bytes: :func:`blob_digests`).
+    their keys (their bytes: :func:`blob_digests`). With ``changed_after``, the tables
+    :func:`changed_by_revision` hash only their rows of a later revision (and count
+    them all): what is left to compare of copies found alike at that revision.
 
     The hash is a sum of per-row hashes, so it does not depend on the order in
     which a database returns rows. Computed here (``in_database`` False), the
@@ -154,7 +157,20 @@ def check(
     if in_database:
         _same_text_output(connection)
     check_table = _database_check if in_database else _python_check
-    return {table.name: check_table(connection, table, db_id) for table in database_tables()}
+    return {
+        table.name: check_table(
+            connection, table, db_id, changed_after if changed_by_revision(table) else None
+        )
+        for table in database_tables()
+    }
+
+
+def changed_by_revision(table: Table) -> bool:
+    """Whether every change of the table's rows is an upsert by key at a new revision,
+    no row going while the database lives (objects are tombstoned): its rows of
+    revision R or less then stay as they were, but for those written again later.
+    Not so for tables with a surrogate key (Y.js updates are merged and deleted)."""
+    return "rev" in table.c and _natural_key(table) and table is not schema.revisions
 
 
 def blob_digests(
@@ -196,11 +212,11 @@ def _blob_digests(connection: Connection, query: Select, in_database: bool) -> d
 
 
 def check_copies(
-    source: Connection, target: Connection, db_id: str
+    source: Connection, target: Connection, db_id: str, changed_after: int | None = None
 ) -> tuple[dict[str, TableCheck], dict[str, TableCheck]]:
     """:func:`check` of both copies of ``db_id``, comparable with each other."""
     return _on_both(source, target, lambda connection, in_database:
-                   check(connection, db_id, in_database))
+                   check(connection, db_id, in_database, changed_after))
 
 
 def blob_digests_of_copies(
@@ -229,17 +245,21 @@ def hashed_in_database(*connections: Connection) -> bool:
     return all(connection.dialect.name == "postgresql" for connection in connections)
 
 
-def _python_check(connection: Connection, table: Table, db_id: str) -> TableCheck:
-    count, total = 0, 0
-    rows = connection.execute(
-        select(*_compared_columns(table)).where(table.c.db_id == db_id)
-        .execution_options(yield_per=BATCH)
-    )
-    for row in rows:
-        count += 1
+def _python_check(
+    connection: Connection, table: Table, db_id: str, changed_after: int | None
+) -> TableCheck:
+    query = select(*_compared_columns(table)).where(table.c.db_id == db_id)
+    count = None
+    if changed_after is not None:
+        count = connection.scalar(select(func.count()).select_from(table)
+                                  .where(table.c.db_id == db_id))
+        query = query.where(table.c.rev > changed_after)
+    hashed, total = 0, 0
+    for row in connection.execute(query.execution_options(yield_per=BATCH)):
+        hashed += 1
         encoded = json.dumps([_normal(value) for value in row], ensure_ascii=False)
         total = _plus_hash(total, encoded.encode())
-    return TableCheck(count, f"{total:032x}")
+    return TableCheck(hashed if count is None else count, f"{total:032x}")
 
 
 def _plus_hash(total: int, data: bytes) -> int:
@@ -248,7 +268,9 @@ def _plus_hash(total: int, data: bytes) -> int:
     return (total + int.from_bytes(digest[:16], "big")) % _HASH_MODULUS
 
 
-def _database_check(connection: Connection, table: Table, db_id: str) -> TableCheck:
+def _database_check(
+    connection: Connection, table: Table, db_id: str, changed_after: int | None
+) -> TableCheck:
     """The row count and a sum of the rows' MD5s (64 bits each) as text, by PostgreSQL
     (a ``bytea`` value by its own MD5: hashing its bytes costs half its hex text)."""
     quote = connection.dialect.identifier_preparer.quote
@@ -257,12 +279,14 @@ def _database_check(connection: Connection, table: Table, db_id: str) -> TableCh
         else quote(column.name)
         for column in _compared_columns(table)
     )
+    rows = f"FROM {quote(table.name)} WHERE db_id = :db_id"
+    hashed = rows if changed_after is None else f"{rows} AND rev > :after"
     count, total = connection.execute(
         text(
-            f"SELECT count(*), coalesce(sum(('x' || left(md5(ROW({row})::text), 16))"
-            f"::bit(64)::bigint), 0) FROM {quote(table.name)} WHERE db_id = :db_id"
+            f"SELECT (SELECT count(*) {rows}), (SELECT coalesce(sum(('x' || "
+            f"left(md5(ROW({row})::text), 16))::bit(64)::bigint), 0) {hashed})"
         ),
-        {"db_id": db_id},
+        {"db_id": db_id, "after": changed_after},
     ).one()
     return TableCheck(count, f"{int(total) % _HASH_MODULUS:032x}")
 
