@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, delete, update
 from dxc.manage import moves
 from dxc.storage import schema
 from dxc.storage.objects import ObjectStore, StoredObject
+from dxc.storage.ydocs import YDocStore
 from tests.shard_databases import shard_database  # noqa: F401
 from tests.test_blob_moves import _with_a_second_shard
 from tests.test_blobs_http import Db
@@ -100,3 +101,44 @@ def test_the_hold_compares_the_rows_written_since_and_counts_them_all(
     with pytest.raises(moves.MoveFailed, match="differs from the source in objects"):
         moves.move_database(db.services, db.id, "local", hold_seconds=10)
     assert _placed(db) != "local"
+
+
+def _with_a_document(db: Db, key: str) -> None:
+    """A Y.js document on object ``key``, of one update."""
+    with db.services.router.shard_for(db.id).transaction() as connection:
+        store = ObjectStore(connection, db.id)
+        YDocStore(connection, db.id).add("items", "doc", key, store.next_revision(), None, b"u")
+
+
+@pytest.mark.parametrize("change", ["parent deleted", "parent moved", "compacted"])
+def test_documents_changed_during_the_copy_move_along(app, shard_database, monkeypatch, change):  # noqa: F811
+    db = _database(app, shard_database)
+    for key in ("itm1", "itm2"):
+        _with_a_document(db, key)
+        _with_a_document(db, key)
+    copy_rows, changed = moves.copy_rows, []
+
+    def change_after_the_first_pass(source: Connection, *args):  # type: ignore[no-untyped-def]
+        copied = copy_rows(source, *args)
+        if not changed:
+            changed.append(change)
+            _change_document(db, change)
+        return copied
+
+    monkeypatch.setattr(moves, "copy_rows", change_after_the_first_pass)
+    moves.move_database(db.services, db.id, "local", hold_seconds=10)
+    assert _placed(db) == "local"
+
+
+def _change_document(db: Db, change: str) -> None:
+    with db.services.router.shard_for(db.id).transaction() as connection:
+        store, documents = ObjectStore(connection, db.id), YDocStore(connection, db.id)
+        if change == "compacted":
+            assert documents.replace(documents.oldest("items", "doc", "itm1", 10), b"merged")
+            return
+        rev = store.next_revision()
+        if change == "parent moved":
+            store.record_departure("items", "itm1", "rlm", rev)
+        deleted = change == "parent deleted"
+        store.put_many([StoredObject("items", "itm1", "rlm" if deleted else "rlm2", None, rev,
+                                     deleted, None if deleted else '{"n":1}')])

@@ -81,6 +81,9 @@ def copy_rows(source: Connection, target: Connection, db_id: str, since: int | N
     for table in database_tables()[:-1]:
         if table in BY_BLOB:
             continue
+        if table is schema.y_updates and since is not None:
+            copied += _copy_documents(source, target, db_id, since)
+            continue
         if "rev" not in table.c:
             target.execute(delete(table).where(table.c.db_id == db_id))
             copied += _copy(source, target, table, db_id, None, upsert=False)
@@ -105,6 +108,37 @@ def _copy_blobs(source: Connection, target: Connection, db_id: str) -> int:
         for table in BY_BLOB:
             copied += _copy(source, target, table, db_id, None, upsert=False,
                             where=table.c.blob_id.in_(some))
+    return copied
+
+
+def _copy_documents(source: Connection, target: Connection, db_id: str, since: int) -> int:
+    """Copy again the Y.js documents of the objects that have an update or were deleted
+    after revision ``since``: an object's documents are deleted with it, and follow it
+    to another realm at a new revision (their updates' revisions change), so copying
+    their new updates alone would keep what went and copy twice what moved."""
+    table, objects = schema.y_updates, schema.objects
+    parents = source.execute(
+        select(table.c.tbl, table.c.doc_key).where(table.c.db_id == db_id, table.c.rev > since)
+        .union(select(objects.c.tbl, objects.c.key).where(
+            objects.c.db_id == db_id, objects.c.rev > since, objects.c.deleted))
+    ).all()
+    return _copy_documents_of(source, target, db_id, parents)
+
+
+def _copy_documents_of(
+    source: Connection, target: Connection, db_id: str, parents: Collection[tuple[str, str]]
+) -> int:
+    """Replace the target's Y.js updates of objects ``parents`` (table, key) by the source's."""
+    table = schema.y_updates
+    by_table: dict[str, list[str]] = {}
+    for tbl, key in parents:
+        by_table.setdefault(tbl, []).append(key)
+    copied = 0
+    for tbl, keys in sorted(by_table.items()):
+        for some in _slices(sorted(keys)):
+            of_them = (table.c.tbl == tbl) & table.c.doc_key.in_(some)
+            target.execute(delete(table).where(table.c.db_id == db_id, of_them))
+            copied += _copy(source, target, table, db_id, None, upsert=False, where=of_them)
     return copied
 
 
@@ -271,24 +305,65 @@ def _plus_hash(total: int, data: bytes) -> int:
 def _database_check(
     connection: Connection, table: Table, db_id: str, changed_after: int | None
 ) -> TableCheck:
-    """The row count and a sum of the rows' MD5s (64 bits each) as text, by PostgreSQL
-    (a ``bytea`` value by its own MD5: hashing its bytes costs half its hex text)."""
+    """The row count and a sum of the rows' MD5s (64 bits each) as text, by PostgreSQL."""
+    rows = f"FROM {connection.dialect.identifier_preparer.quote(table.name)} WHERE db_id = :db_id"
+    hashed = rows if changed_after is None else f"{rows} AND rev > :after"
+    count, total = connection.execute(
+        text(f"SELECT (SELECT count(*) {rows}), "
+             f"(SELECT coalesce(sum({_row_hash(connection, table)}), 0) {hashed})"),
+        {"db_id": db_id, "after": changed_after},
+    ).one()
+    return TableCheck(count, f"{int(total) % _HASH_MODULUS:032x}")
+
+
+def _row_hash(connection: Connection, table: Table) -> str:
+    """SQL for 64 bits of the MD5 of a row's text (a ``bytea`` value by its own MD5:
+    hashing its bytes costs half its hex text)."""
     quote = connection.dialect.identifier_preparer.quote
     row = ", ".join(
         f"md5({quote(column.name)})" if isinstance(column.type, LargeBinary)
         else quote(column.name)
         for column in _compared_columns(table)
     )
-    rows = f"FROM {quote(table.name)} WHERE db_id = :db_id"
-    hashed = rows if changed_after is None else f"{rows} AND rev > :after"
-    count, total = connection.execute(
-        text(
-            f"SELECT (SELECT count(*) {rows}), (SELECT coalesce(sum(('x' || "
-            f"left(md5(ROW({row})::text), 16))::bit(64)::bigint), 0) {hashed})"
-        ),
-        {"db_id": db_id, "after": changed_after},
-    ).one()
-    return TableCheck(count, f"{int(total) % _HASH_MODULUS:032x}")
+    return f"('x' || left(md5(ROW({row})::text), 16))::bit(64)::bigint"
+
+
+def document_digests(
+    connection: Connection, db_id: str, in_database: bool = False
+) -> dict[tuple[str, str], str]:
+    """A hash of the Y.js updates of each object that has some, by (table, key); computed
+    here or by PostgreSQL, as :func:`check`."""
+    table = schema.y_updates
+    if in_database:
+        _same_text_output(connection)
+        rows = connection.execute(
+            text(f"SELECT tbl, doc_key, count(*), sum({_row_hash(connection, table)}) "
+                 "FROM y_updates WHERE db_id = :db_id GROUP BY tbl, doc_key"),
+            {"db_id": db_id},
+        )
+        return {(tbl, key): f"{count}:{int(total) % _HASH_MODULUS:032x}"
+                for tbl, key, count, total in rows}
+    totals: dict[tuple[str, str], list[int]] = {}
+    for row in connection.execute(
+        select(*_compared_columns(table)).where(table.c.db_id == db_id)
+        .execution_options(yield_per=BATCH)
+    ):
+        total = totals.setdefault((row.tbl, row.doc_key), [0, 0])
+        total[0] += 1
+        encoded = json.dumps([_normal(value) for value in row], ensure_ascii=False)
+        total[1] = _plus_hash(total[1], encoded.encode())
+    return {parent: f"{count}:{total:032x}" for parent, (count, total) in totals.items()}
+
+
+def mend_documents(source: Connection, target: Connection, db_id: str) -> int:
+    """Copy again the Y.js documents whose updates differ between the copies (a
+    compaction merged them in the source, at no new revision); how many objects'."""
+    theirs, ours = _on_both(source, target, lambda connection, in_database:
+                            document_digests(connection, db_id, in_database))
+    differ = {parent for parent in theirs.keys() | ours.keys()
+              if theirs.get(parent) != ours.get(parent)}
+    _copy_documents_of(source, target, db_id, differ)
+    return len(differ)
 
 
 def _same_text_output(connection: Connection) -> None:
