@@ -3,13 +3,16 @@
 1. Record the move in the control database (``shard_moves``: ``copying``).
 2. Copy the database's rows to the target in passes, from consistent
    snapshots of the source, each pass the rows changed since the last one,
-   while writers go on.
+   while writers go on. The last pass compares both copies whole (row counts
+   and a content hash per table).
 3. Hold the writes: take the database's revision lock on the source (every
    writer needs it, so writers wait; at most ``hold_seconds``, else the hold is
    given up and tried again after another pass). Copy the last changes and the
-   revision counter, and compare the two copies (row counts and a content hash
-   per table) before anything switches. The bytes of blobs, which never change,
-   are compared before the hold; in it only those of blobs uploaded since.
+   revision counter, and compare the two copies before anything switches: of
+   the tables whose rows change only by revision, the rows written after the
+   last pass (and the count of all), the other tables whole. The bytes of
+   blobs, which never change, are compared before the hold; in it only those
+   of blobs uploaded since.
 4. Fence the source (its revision counter goes, so a writer that still routes
    there writes nothing: ``NotOnShard``, and /sync retries on the new shard),
    then switch the placement in the control database (``switched``). When the

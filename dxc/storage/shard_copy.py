@@ -5,7 +5,10 @@ so tables that later migrations add come along without changes here. A
 table with a ``rev`` column is copied incrementally: the rows with a
 revision above the last pass (a changed row gets a new revision, and rows
 are never deleted while the database lives, only tombstoned), upserted by
-their primary key. Blobs have no revision but never change (an id's bytes
+their primary key. Y.js updates have a revision but a surrogate key, and are
+deleted with their object or merged by a compaction: they are copied by
+document, each pass those of the objects changed since (:func:`mend_documents`
+copies those a compaction changed). Blobs have no revision but never change (an id's bytes
 are written once; a blob is only added or removed whole): a pass copies the
 blobs the target lacks, with their chunks, and deletes those the source no
 longer has, so a blob's bytes are copied once and not again in every pass and
