@@ -128,6 +128,13 @@ def test_documents_changed_during_the_copy_move_along(app, shard_database, monke
     monkeypatch.setattr(moves, "copy_rows", change_after_the_first_pass)
     moves.move_database(db.services, db.id, "local", hold_seconds=10)
     assert _placed(db) == "local"
+    with db.services.router.shard_for(db.id).transaction(read_only=True) as connection:
+        documents = YDocStore(connection, db.id)
+        updates = {key: [update.data for update in documents.oldest("items", "doc", key, 10)]
+                   for key in ("itm1", "itm2")}
+    assert updates["itm2"] == [b"u", b"u"]
+    assert updates["itm1"] == {"parent deleted": [], "parent moved": [b"u", b"u"],
+                               "compacted": [b"merged"]}[change]
 
 
 def _change_document(db: Db, change: str) -> None:
