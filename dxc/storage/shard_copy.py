@@ -8,11 +8,11 @@ are never deleted while the database lives, only tombstoned), upserted by
 their primary key. Y.js updates have a revision but a surrogate key, and are
 deleted with their object or merged by a compaction: they are copied by
 document, each pass those of the objects changed since (:func:`mend_documents`
-copies those a compaction changed). Blobs have no revision but never change (an id's bytes
-are written once; a blob is only added or removed whole): a pass copies the
-blobs the target lacks, with their chunks, and deletes those the source no
-longer has, so a blob's bytes are copied once and not again in every pass and
-in the hold. Any other table without ``rev`` is copied whole each time (the
+copies those a compaction changed). Blobs have no revision but never change
+(an id's bytes are written once; a blob is only added or removed whole): a pass
+copies the blobs the target lacks, with their chunks, and deletes those the
+source no longer has, so a blob's bytes are copied once and not again in every
+pass and in the hold. Any other table without ``rev`` is copied whole each time (the
 access index, ``blob_refs``: small rows). The ``revisions`` row is copied
 last, with the final pass: a shard holds a database once it has its revision
 counter (see ``ObjectStore.next_revision``).
@@ -294,9 +294,13 @@ def _python_check(
     hashed, total = 0, 0
     for row in connection.execute(query.execution_options(yield_per=BATCH)):
         hashed += 1
-        encoded = json.dumps([_normal(value) for value in row], ensure_ascii=False)
-        total = _plus_hash(total, encoded.encode())
+        total = _plus_hash(total, _row_text(row))
     return TableCheck(hashed if count is None else count, f"{total:032x}")
+
+
+def _row_text(row: Any) -> bytes:
+    """A row as the Python hashes read it: alike from SQLite and PostgreSQL."""
+    return json.dumps([_normal(value) for value in row], ensure_ascii=False).encode()
 
 
 def _plus_hash(total: int, data: bytes) -> int:
@@ -353,8 +357,7 @@ def document_digests(
     ):
         total = totals.setdefault((row.tbl, row.doc_key), [0, 0])
         total[0] += 1
-        encoded = json.dumps([_normal(value) for value in row], ensure_ascii=False)
-        total[1] = _plus_hash(total[1], encoded.encode())
+        total[1] = _plus_hash(total[1], _row_text(row))
     return {parent: f"{count}:{total:032x}" for parent, (count, total) in totals.items()}
 
 
