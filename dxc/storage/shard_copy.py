@@ -203,11 +203,13 @@ def check(
 
 
 def changed_by_revision(table: Table) -> bool:
-    """Whether every change of the table's rows is an upsert by key at a new revision,
-    no row going while the database lives (objects are tombstoned): its rows of
-    revision R or less then stay as they were, but for those written again later.
-    Not so for tables with a surrogate key (Y.js updates are merged and deleted)."""
-    return "rev" in table.c and _natural_key(table) and table is not schema.revisions
+    """Whether the table's rows of revision R or less stay as they were once R is
+    past, but for those written again at a later revision: every table with
+    revisions (objects are tombstoned, not deleted) but the counter. Y.js updates
+    are also deleted with their object, at its new revision, and merged by a
+    compaction, which deletes all but one of them: the row count shows it (see
+    :func:`mend_documents`)."""
+    return "rev" in table.c and table is not schema.revisions
 
 
 def blob_digests(
