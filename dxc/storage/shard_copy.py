@@ -237,7 +237,7 @@ def _blob_digests(connection: Connection, query: Select, in_database: bool) -> d
             query.add_columns(func.count(chunks.c.seq), func.coalesce(func.sum(_CHUNK_HASH), 0))
             .group_by(blobs.c.blob_id, blobs.c.created)
         )
-        return {(blob_id, _normal(created)): f"{count}:{int(total) % _HASH_MODULUS:032x}"
+        return {(blob_id, _normal(created)): _digest(count, total)
                 for blob_id, created, count, total in rows}
     totals: dict[Upload, list[int]] = {}
     for row in connection.execute(
@@ -247,7 +247,7 @@ def _blob_digests(connection: Connection, query: Select, in_database: bool) -> d
         if row.seq is not None:
             total[0] += 1
             total[1] = _plus_hash(total[1], f"{row.seq}:".encode() + bytes(row.data))
-    return {upload: f"{count}:{total:032x}" for upload, (count, total) in totals.items()}
+    return {upload: _digest(count, total) for upload, (count, total) in totals.items()}
 
 
 def check_copies(
@@ -305,6 +305,11 @@ def _row_text(row: Any) -> bytes:
     return json.dumps([_normal(value) for value in row], ensure_ascii=False).encode()
 
 
+def _digest(count: int, total: int) -> str:
+    """A group's digest (a blob's chunks, an object's Y.js updates): rows and hash sum."""
+    return f"{count}:{int(total) % _HASH_MODULUS:032x}"
+
+
 def _plus_hash(total: int, data: bytes) -> int:
     """``total`` plus 128 bits of ``data``'s SHA-256: a hash of a set, in any order."""
     digest = hashlib.sha256(data).digest()
@@ -350,7 +355,7 @@ def document_digests(
                  "FROM y_updates WHERE db_id = :db_id GROUP BY tbl, doc_key"),
             {"db_id": db_id},
         )
-        return {(tbl, key): f"{count}:{int(total) % _HASH_MODULUS:032x}"
+        return {(tbl, key): _digest(count, total)
                 for tbl, key, count, total in rows}
     totals: dict[tuple[str, str], list[int]] = {}
     for row in connection.execute(
@@ -360,7 +365,7 @@ def document_digests(
         total = totals.setdefault((row.tbl, row.doc_key), [0, 0])
         total[0] += 1
         total[1] = _plus_hash(total[1], _row_text(row))
-    return {parent: f"{count}:{total:032x}" for parent, (count, total) in totals.items()}
+    return {parent: _digest(count, total) for parent, (count, total) in totals.items()}
 
 
 def mend_documents(source: Connection, target: Connection, db_id: str) -> int:
