@@ -36,14 +36,19 @@ def taking_turns(items: Iterable[T], every: int = EVERY) -> Iterator[T]:
             take_turns()
 
 
+def under_gevent() -> bool:
+    """Whether gevent patched ``threading`` (a gunicorn worker), so threads are greenlets."""
+    gevent_monkey = sys.modules.get("gevent.monkey")
+    return gevent_monkey is not None and gevent_monkey.is_module_patched("threading")
+
+
 def start(job: Callable[[], object]) -> None:
     """Run ``job`` beside the caller: in a raw greenlet under gevent (a patched
     ``threading.Thread`` costs five times as much to start, and a ``gevent.Greenlet``
     keeps links and a spawn tree nobody uses here, which counts when one change wakes
     thousands of sockets; ``job`` handles its own errors), else in a daemon thread."""
     in_context = functools.partial(contextvars.copy_context().run, job)  # the log's request id
-    gevent_monkey = sys.modules.get("gevent.monkey")
-    if gevent_monkey is not None and gevent_monkey.is_module_patched("threading"):
+    if under_gevent():
         import gevent
 
         gevent.spawn_raw(in_context)

@@ -19,7 +19,7 @@ from app import create_app
 from dxc.access import ANONYMOUS, Principal
 from dxc.access.index import store_objects
 from dxc.auth.tokens import AccessClaims
-from dxc.bus import local_bus, make_bus, polling_bus
+from dxc.bus import local_bus, make_bus, polling_bus, postgres_bus
 from dxc.bus.base import Bus, Change
 from dxc.bus.commits import committing
 from dxc.bus.local_bus import LocalBus
@@ -51,7 +51,6 @@ def published(services, monkeypatch) -> list[Change]:
     """What the sync service and the importer publish (after their commits)."""
     changes: list[Change] = []
     monkeypatch.setattr(services.bus, "publish", changes.append)
-    monkeypatch.setattr(services.bus, "publish_in", lambda _connection, _change: False)
     return changes
 
 
@@ -365,38 +364,61 @@ def test_the_embedded_default_uses_the_local_bus(services, tmp_path):
 def test_the_postgres_bus_carries_a_change_between_processes(
     services, other_process, db_id, listening
 ):
-    listener = listening(PostgresBus(services.control), db_id)
+    listener = listening(PostgresBus(services.control, services.router), db_id)
     sent = Change.committed(db_id, 1, 5, {"rlm-public", ALICE}, {"items"}, "client-1")
-    PostgresBus(other_process.control).publish(sent)
+    PostgresBus(other_process.control, other_process.router).publish(sent)
     assert listener.wait_for(lambda c: c.rev == 5) == sent
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
-def test_a_sync_on_the_default_shard_notifies_with_its_commit(
+def test_a_sync_notifies_after_its_commit(
     services, other_process, db_id, listening, device, monkeypatch
 ):
-    """The NOTIFY goes out with the write's commit (no transaction of its own);
-    a refused write notifies nobody."""
-    bus = PostgresBus(services.control)
+    """The NOTIFY goes out once the write is visible (not inside the writer's
+    transaction); a refused write notifies nobody."""
+    bus = PostgresBus(services.control, services.router)
     monkeypatch.setattr(services.sync, "bus", bus)
-    monkeypatch.setattr(bus, "publish", lambda change: pytest.fail(f"published apart: {change}"))
-    listener = listening(PostgresBus(other_process.control), db_id)
+    notify, seen_at_notify = postgres_bus._notify, []
+
+    def notify_seeing_the_head(connection, change):
+        seen_at_notify.append(head(other_process, db_id))
+        notify(connection, change)
+
+    monkeypatch.setattr(postgres_bus, "_notify", notify_seeing_the_head)
+    listener = listening(PostgresBus(other_process.control, other_process.router), db_id)
     alice = device()
     refused = alice.op("items", "insert", ["itm0"], "tx0", values=[item("itm0", realm=BOB)])
     assert alice.sync([refused])["rejections"]
+    assert seen_at_notify == []
     alice.sync([alice.op("items", "insert", ["itm1"], "tx1", values=[item("itm1")])])
     rev = head(services, db_id)
     change = listener.wait_for(lambda c: c.rev is not None)
     assert (change.rev, change.realms, change.client_id) == (rev, {ALICE}, "device-1")
+    assert seen_at_notify == [rev]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_the_postgres_bus_polls_for_a_change_whose_notification_was_lost(
+    services, other_process, db_id, listening, monkeypatch
+):
+    """A worker that died between its commit and its NOTIFY: the listeners' safety poll."""
+    monkeypatch.setattr(postgres_bus, "SAFETY_POLL_SECONDS", 0.2)
+    listener = listening(PostgresBus(services.control, services.router), db_id)
+    monkeypatch.setattr(other_process.bus, "_send", lambda change: None)  # lost
+    write(other_process, db_id, "itmL")
+    rev = head(services, db_id)
+    change = listener.wait_for(lambda c: c.rev == rev)
+    assert (change.realms, change.origin) == (None, 0)
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_the_postgres_bus_drops_the_realms_of_a_change_too_big_to_notify(
     services, other_process, db_id, listening
 ):
-    listener = listening(PostgresBus(services.control), db_id)
+    listener = listening(PostgresBus(services.control, services.router), db_id)
     realms = {f"rlm~{i:05d}" for i in range(1000)}
-    PostgresBus(other_process.control).publish(Change.committed(db_id, 1, 6, realms, {"items"}))
+    other = PostgresBus(other_process.control, other_process.router)
+    other.publish(Change.committed(db_id, 1, 6, realms, {"items"}))
     assert listener.wait_for(lambda c: c.rev == 6).realms is None
 
 

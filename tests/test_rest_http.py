@@ -134,8 +134,6 @@ def test_all_create_read_filter_delete(db, monkeypatch):
     monkeypatch.setattr(
         db.services.bus, "publish", lambda change: (published.append(change), original(change))
     )
-    # Published after the commit, also where the bus could send it with it (NOTIFY).
-    monkeypatch.setattr(db.services.bus, "publish_in", lambda _connection, _change: False)
     rev = db.revision()
     created = db.post(
         "/all/items",

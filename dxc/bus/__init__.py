@@ -25,7 +25,7 @@ def make_bus(settings: Settings, control: Engine, router: ShardRouter) -> Bus:
     if settings.redis_url:
         return RedisBus(settings.redis_url)
     if control.dialect.name == "postgresql":
-        return PostgresBus(control)
+        return PostgresBus(control, router)
     path = control.url.database
     if path and path != ":memory:" and not path.startswith("file::memory:"):
         return LocalBus(router, folder_for(path))

@@ -1,15 +1,14 @@
 """The notification bus: every worker process learns what another one committed.
 
 A :class:`Change` says "database D, revision R, these realms" and is
-published after the commit (``/sync``, imports), or with it where the bus
-can make it part of the transaction (``NOTIFY``: :meth:`Bus.publish_in`). Each process that holds
+published after the commit (``/sync``, imports). Each process that holds
 open sockets runs one listener, started with its first socket, which hands
 every change to the process's :class:`~dxc.realtime.hub.Hub`.
 
 Backends (``dxc.realtime.service.make_bus`` picks one): Redis pub/sub when ``REDIS_URL`` is set,
 else PostgreSQL ``LISTEN``/``NOTIFY`` when the control database is PostgreSQL,
-else (SQLite) datagrams between the processes of the host, with polling of
-the ``revisions`` table as a safety net. A notification can be lost
+else (SQLite) datagrams between the processes of the host; the last two
+also poll the ``revisions`` table as a safety net. A notification can be lost
 (a broker restart, a dropped connection); every listener therefore tells the
 hub "anything may have changed" after each (re)connection, and sockets then
 compare their client's revision with the database.
@@ -27,8 +26,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from sqlalchemy import Connection
 
 from dxc import metrics
 from dxc.access.index import REALMS_TABLE
@@ -129,6 +126,21 @@ class Change:
         realms = frozenset((realm_id,))
         return cls(db_id, None, None, realms, origin=os.getpid(), awareness=awareness)
 
+    def merged(self, later: Change) -> Change:
+        """One change that says what this one and ``later`` (of the same database and
+        shard) say: the newest revision, every realm; a client only if both are its."""
+        rev = None if self.rev is None or later.rev is None else max(self.rev, later.rev)
+        realms = None if self.realms is None or later.realms is None else self.realms | later.realms
+        return Change(
+            self.db_id,
+            self.shard_id,
+            rev,
+            realms,
+            self.realm_sets or later.realm_sets,
+            self.client_id if self.client_id == later.client_id else None,
+            self.origin if self.origin == later.origin else 0,
+        )
+
     def to_json(self, drop_realms: bool = False) -> str:
         realms = None if self.realms is None or drop_realms else sorted(self.realms)
         data = {
@@ -206,12 +218,6 @@ class Bus(ABC):
             )
         except Exception:
             log.exception("could not publish a change of %s (sockets catch up later)", change.db_id)
-
-    def publish_in(self, connection: Connection, change: Change) -> bool:
-        """Make publishing ``change`` part of the transaction on ``connection``, so
-        that it goes out at the commit and never on a rollback, if this bus can;
-        False when the caller must :meth:`publish` after the commit."""
-        return False
 
     def check(self) -> None:
         """At a worker's start: raise :class:`BusUnusable` if this bus cannot work where

@@ -4,8 +4,7 @@ Every writer (``/sync``, the REST API, imports, maintenance) writes through
 :func:`committing`. It opens a transaction on the database's shard; the
 revision is taken when the writer first asks for it (the revision lock,
 held until the commit, so that revisions become visible in order); and once
-the transaction committed, the bus tells every worker's sockets, as part of
-the commit itself where the bus can (``NOTIFY``). Nothing is published for a
+the transaction committed, the bus tells every worker's sockets. Nothing is published for a
 transaction that rolled back or wrote nothing. A worker's writers of one
 database take turns (:func:`~dxc.storage.waits.turn`) before their transaction.
 """
@@ -85,8 +84,6 @@ def committing(
         write = Write(connection, db_id)
         yield write
         change = write.change(shard.id, client_id)
-        if change is not None and before_news is None and bus.publish_in(connection, change):
-            change = None  # goes out with the commit
     if before_news is not None:
         before_news()
     if change is not None:  # committed: now other devices may learn of it

@@ -27,13 +27,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dxc.bus.base import WAKE_SECONDS, Change
-from dxc.bus.polling_bus import PollingBus
+from dxc.bus.polling_bus import SAFETY_POLL_SECONDS, PollingBus
 from dxc.storage.router import ShardRouter
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two polls of the revision counters, in case a datagram was lost.
-SAFETY_POLL_SECONDS = 5.0
 #: The largest datagram sent; a change with more realms goes out without them
 #: ("any realm may have changed").
 MAX_DATAGRAM = 32 * 1024

@@ -19,6 +19,8 @@ from dxc.storage.objects import ObjectStore
 from dxc.storage.router import ShardRouter, UnknownDatabase
 
 POLL_SECONDS = 1.0  # at most WAKE_SECONDS, so that stop() is prompt
+#: Seconds between two polls of a bus that notifies, in case a notification was lost.
+SAFETY_POLL_SECONDS = 5.0
 
 
 class PollingBus(Bus):

@@ -10,6 +10,14 @@ in gunicorn's ``post_fork``).
 other clients between transactions and notifications never reach us. Each
 worker checks at its start (:meth:`PostgresBus.check`) that a ``NOTIFY`` sent
 through the pool reaches a ``LISTEN`` and refuses to run if it does not.
+
+A change is sent after its commit, in a transaction of its own, with the
+others that came meanwhile (:class:`~dxc.bus.outbox.Outbox`): a ``NOTIFY``
+inside the writer's transaction would hold PostgreSQL's cluster-wide notify
+lock through every writer's commit. A worker that dies between a commit and
+its ``NOTIFY`` loses the notification, so every listener also reads the
+revision counters of its databases every ``SAFETY_POLL_SECONDS``, as
+:class:`~dxc.bus.local_bus.LocalBus` does.
 """
 
 from __future__ import annotations
@@ -23,8 +31,10 @@ import psycopg2
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from dxc import metrics
-from dxc.bus.base import WAKE_SECONDS, Bus, BusUnusable, Change
+from dxc.bus.base import WAKE_SECONDS, BusUnusable, Change
+from dxc.bus.outbox import Outbox
+from dxc.bus.polling_bus import SAFETY_POLL_SECONDS, PollingBus
+from dxc.storage.router import ShardRouter
 
 CHANNEL = "dxc_changes"
 #: NOTIFY payloads must stay below 8000 bytes; longer ones go without their realm list.
@@ -36,28 +46,24 @@ IDLE_CHECK_SECONDS = 30
 PROBE_SECONDS = 5.0
 
 
-class PostgresBus(Bus):
+class PostgresBus(PollingBus):
     name = "postgres-bus"
     # A restart of PostgreSQL: the pool's connect fails (DBAPIError), or our own
     # connection, used without SQLAlchemy, raises psycopg2's errors.
     outages = (DBAPIError, psycopg2.OperationalError, psycopg2.InterfaceError, OSError)
 
-    def __init__(self, control: Engine) -> None:
-        super().__init__()
+    def __init__(self, control: Engine, router: ShardRouter) -> None:
+        super().__init__(router)
         self.control = control
-
-    def publish_in(self, connection: Connection, change: Change) -> bool:
-        """A ``NOTIFY`` is delivered at commit: in a transaction on the control
-        database (the default shard) it needs no transaction of its own."""
-        if connection.engine is not self.control:
-            return False
-        _notify(connection, change)
-        metrics.BUS_CHANGES.labels("published").inc()
-        return True
+        self._outbox = Outbox(self._notify_all)
 
     def _send(self, change: Change) -> None:
+        self._outbox.put(change)
+
+    def _notify_all(self, changes: list[Change]) -> None:
         with self.control.begin() as connection:
-            _notify(connection, change)
+            for change in changes:
+                _notify(connection, change)
 
     def check(self) -> None:
         """Refuse a control database reached through a pooler in transaction mode: a
@@ -103,6 +109,7 @@ class PostgresBus(Bus):
                 cursor.execute(f"LISTEN {CHANNEL}")
             connected()
             heard = time.monotonic()
+            next_poll = heard + SAFETY_POLL_SECONDS
             while not self.stopping:
                 if select.select([connection], [], [], WAKE_SECONDS)[0]:
                     connection.poll()
@@ -112,7 +119,10 @@ class PostgresBus(Bus):
                         cursor.execute("SELECT 1")  # raises if the connection died
                     heard = time.monotonic()
                 while connection.notifies:
-                    self._received(Change.from_json(connection.notifies.pop(0).payload))
+                    self._known(Change.from_json(connection.notifies.pop(0).payload))
+                if time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + SAFETY_POLL_SECONDS
+                    self._poll()
         finally:
             # Not proxy.close(): its rollback would fail (and log) on a connection that died.
             proxy.dbapi_connection.close()
