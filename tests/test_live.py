@@ -380,9 +380,9 @@ def test_a_sync_notifies_after_its_commit(
     monkeypatch.setattr(services.sync, "bus", bus)
     notify, seen_at_notify = postgres_bus._notify, []
 
-    def notify_seeing_the_head(connection, change):
+    def notify_seeing_the_head(connection, changes):
         seen_at_notify.append(head(other_process, db_id))
-        notify(connection, change)
+        notify(connection, changes)
 
     monkeypatch.setattr(postgres_bus, "_notify", notify_seeing_the_head)
     listener = listening(PostgresBus(other_process.control, other_process.router), db_id)

@@ -26,7 +26,8 @@ from tests.protocol_client import ALICE, BOB, Device, item
 #: statement: the revision and the claims at it, with the access stamp); INSERT the
 #: object (its key is not read first: the INSERT leaves a live object of that key as it
 #: is and says so, and the transaction is refused; a lone client transaction needs no
-#: savepoint: a refusal rolls the shard transaction back); the bus's NOTIFY. The
+#: savepoint: a refusal rolls the shard transaction back); the bus's NOTIFY (after the
+#: commit, in a transaction of its own, shared with the writes that come meanwhile). The
 #: answer's realm set is the one the worker read at the same access stamp (the user's
 #: earlier sync): no access row changed since. A device that was up to date learns of
 #: no revision but its own: what it wrote is its answer (nothing, for a row stored as
@@ -41,8 +42,9 @@ ONE_OBJECT_PUT_STATEMENTS = ONE_OBJECT_STATEMENTS + 1
 BEHIND_STATEMENTS = ONE_OBJECT_STATEMENTS + 1
 #: One did: its write is rebased on the where-clause operations since (one read).
 BEHIND_A_WHERE_CLAUSE_STATEMENTS = BEHIND_STATEMENTS + 1
-#: The write (the NOTIFY goes out with its commit). The user check and the answer's
-#: reads run in autocommit (no BEGIN, no COMMIT or ROLLBACK round trips).
+#: The write. The user check, the answer's reads and the NOTIFY (in a gevent worker a
+#: greenlet of the bus sends it, and the request does not wait for it; here the request
+#: sends it) run in autocommit (no BEGIN, no COMMIT or ROLLBACK round trips).
 ONE_OBJECT_TRANSACTIONS = 1
 
 

@@ -4,10 +4,10 @@ A ``NOTIFY`` costs a transaction of its own on the control database, and
 PostgreSQL serialises every committing ``NOTIFY`` of the cluster on one
 lock. One per write made many writers of a database wait for each other,
 so a worker sends its changes in batches instead: the first change after
-a quiet moment goes out at once, and those that come while it is on its way
-wait for the next batch, merged to one per database (the newest revision,
-every realm). A socket needs nothing more: it reads what it is missing
-from the database, whatever the change said.
+a quiet moment goes out at once (the writer sends it), and those that come
+while it is on its way wait for the next batch, merged to one per database
+(the newest revision, every realm). A socket needs nothing more: it reads
+what it is missing from the database, whatever the change said.
 """
 
 from __future__ import annotations
@@ -24,9 +24,12 @@ log = logging.getLogger(__name__)
 
 class Outbox:
     """Hands changes to ``send`` in batches: one :class:`Change` per database and shard,
-    awareness updates (never merged) in their order. Under gevent a greenlet of its
-    own sends, so that a request does not wait for it; elsewhere (a command) the
-    caller sends before it returns, so that nothing is left unsent at its exit."""
+    awareness updates (never merged) in their order.
+
+    A writer that finds nothing on its way sends its change itself, at once; the
+    batches that gather meanwhile go out from a greenlet of their own under gevent,
+    so that no writer waits for the others' news. Elsewhere (a command) the writer
+    sends them too, so that nothing is left unsent at the process's exit."""
 
     def __init__(self, send: Callable[[list[Change]], None]) -> None:
         self._send = send
@@ -46,21 +49,26 @@ class Outbox:
             if self._sending:
                 return  # goes out with the next batch of the one sending
             self._sending = True
-        if cooperative.under_gevent():
+        if self._send_batch() and cooperative.under_gevent():
             cooperative.start(self._drain)
         else:
             self._drain()
 
     def _drain(self) -> None:
-        while True:
-            with self._lock:
-                batch = [*self._awareness, *self._waiting.values()]
-                self._awareness, self._waiting = [], {}
-                if not batch:
-                    self._sending = False
-                    return
-            try:
-                self._send(batch)
-            except Exception:
-                log.exception("could not send %d changes (sockets catch up at the next poll)",
-                              len(batch))
+        while self._send_batch():
+            pass
+
+    def _send_batch(self) -> bool:
+        """Send what waits; False when nothing did (the next change finds no one sending)."""
+        with self._lock:
+            batch = [*self._awareness, *self._waiting.values()]
+            self._awareness, self._waiting = [], {}
+            if not batch:
+                self._sending = False
+                return False
+        try:
+            self._send(batch)
+        except Exception:
+            log.exception("could not send %d changes (sockets catch up at the next poll)",
+                          len(batch))
+        return True
