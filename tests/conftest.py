@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,6 +32,8 @@ from app import create_app
 from dxc.config import Settings, load_settings
 from dxc.manage import databases
 from dxc.services import Services
+from dxc.storage.databases import ensure_default_shard
+from dxc.storage.migrate import upgrade
 from dxc.storage.objects import ObjectStore
 from tests.mailbox import Mailbox
 
@@ -92,29 +95,84 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A connection URL to an empty database of ``backend``, dropped afterwards."""
+    """A connection URL to a new database of ``backend`` with the newest schema (a copy of
+    one migrated for the session: migrating costs more than most tests), dropped afterwards."""
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'dxc.sqlite'}"
+        path = tmp_path / "dxc.sqlite"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        yield f"sqlite:///{path}"
         return
     yield request.getfixturevalue("database_url_postgresql")
 
 
 @pytest.fixture
-def database_url_postgresql(postgres_available: bool) -> Iterator[str]:
-    """A fresh PostgreSQL database, for tests that need PostgreSQL itself."""
+def blank_database_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A connection URL to an empty database of ``backend``: for the migrations' own tests."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'dxc.sqlite'}"
+        return
+    yield request.getfixturevalue("blank_database_url_postgresql")
+
+
+@pytest.fixture
+def blank_database_url_postgresql(postgres_available: bool) -> Iterator[str]:
+    """An empty PostgreSQL database (a new installation's first start)."""
     if not postgres_available:
         pytest.skip("no PostgreSQL")
     with postgres_database() as url:
         yield url
 
 
+@pytest.fixture
+def database_url_postgresql(
+    postgres_available: bool, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A fresh PostgreSQL database with the newest schema, for tests that need PostgreSQL."""
+    if not postgres_available:
+        pytest.skip("no PostgreSQL")
+    with postgres_database(template=request.getfixturevalue("migrated_postgres")) as url:
+        yield url
+
+
+def _migrate(url: str) -> None:
+    """Give the empty database at ``url`` what ``databases.migrate`` gives a new installation."""
+    engine = create_engine(url)
+    upgrade(engine, "control")
+    with engine.begin() as connection:
+        ensure_default_shard(connection)
+    upgrade(engine, "shard")
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("migrated") / "dxc.sqlite"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres_available: bool) -> Iterator[str]:
+    """The name of a migrated PostgreSQL database that test databases are copies of."""
+    with postgres_database() as url:
+        _migrate(url)
+        yield make_url(url).database
+
+
 @contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new PostgreSQL database's URL, dropped at the end."""
+def postgres_database(template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database's URL (a copy of ``template``), dropped at the end.
+
+    Its commits do not wait for the disk (``synchronous_commit = off``): a test
+    that crashes PostgreSQL uses a cluster of its own."""
     name = f"dxc_test_{secrets.token_hex(6)}"
     admin = create_engine(_postgres_admin_url(), isolation_level="AUTOCOMMIT")
+    copy_of = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"{copy_of}'))
+        connection.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     try:
         yield _postgres_admin_url().set(database=name).render_as_string(hide_password=False)
     finally:

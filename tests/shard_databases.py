@@ -27,6 +27,8 @@ def _create(admin_url: URL) -> tuple[str, Callable[[], None]]:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
+        # As the test databases (conftest.postgres_database): commits need not wait for the disk.
+        connection.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     admin.dispose()
     url = admin_url.set(database=name, password=PASSWORD)
     return url.render_as_string(hide_password=False), lambda: drop_database(url)
@@ -74,7 +76,8 @@ def private_cluster() -> Iterator[URL]:
                    check=True, capture_output=True)
     subprocess.run(
         [*run_as, bin_dir / "pg_ctl", "-D", data, "-l", folder / "log", "-w", "-o",
-         f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"],
+         # Thrown away at the end (never crashed meanwhile): it need not wait for the disk.
+         f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
         check=True, capture_output=True,
     )
     try:

@@ -26,8 +26,8 @@ def _object(key: str, tbl: str, realm: str, owner: str, value: dict) -> dict:
     }
 
 
-def test_access_index_is_backfilled_and_matches_the_declared_schema(database_url):
-    engine = create_engine(database_url)
+def test_access_index_is_backfilled_and_matches_the_declared_schema(blank_database_url):
+    engine = create_engine(blank_database_url)
     _upgrade_to(engine, "shard_0001")
     accepted = tson.Date("2024-01-01T00:00:00.000Z")
     later = tson.Date("2024-02-01T00:00:00.000Z")

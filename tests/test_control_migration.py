@@ -10,8 +10,8 @@ from dxc.storage import schema
 from dxc.storage.migrate import upgrade
 
 
-def test_control_migrations_match_the_declared_schema(database_url):
-    engine = create_engine(database_url)
+def test_control_migrations_match_the_declared_schema(blank_database_url):
+    engine = create_engine(blank_database_url)
     upgrade(engine, "control")
     with engine.connect() as connection:
         context = MigrationContext.configure(

@@ -145,9 +145,9 @@ def migrated(database_url: str, before: str, *rows: str) -> Engine:
     return engine
 
 
-def test_the_migration_fills_the_criteria_revision(database_url):
+def test_the_migration_fills_the_criteria_revision(blank_database_url):
     engine = migrated(
-        database_url,
+        blank_database_url,
         "shard_0009",
         "INSERT INTO consistent_operations (db_id, rev, tbl, client_identity, user_id,"
         " operation) VALUES ('zwith', 3, 'items', 'd', 'ann', 'x'),"
@@ -161,9 +161,9 @@ def test_the_migration_fills_the_criteria_revision(database_url):
     assert filled == {"zwith": 7, "zwithout": 0}
 
 
-def test_the_migration_fills_the_notes(database_url):
+def test_the_migration_fills_the_notes(blank_database_url):
     engine = migrated(
-        database_url,
+        blank_database_url,
         "shard_0011",
         "INSERT INTO departures (db_id, tbl, key, realm_id, rev) VALUES"
         " ('zwith', 'items', 'a', 'r', 3), ('zwith', 'items', 'b', 'r', 7)",

@@ -14,11 +14,13 @@ from click.testing import Result
 from sqlalchemy import select, text
 
 from app import create_app
+from dxc.config import load_settings
 from dxc.manage import databases
 from dxc.storage import schema
 from dxc.storage.clock import utcnow
 from dxc.storage.migrate import alembic_config, upgrade
 from dxc.storage.shard_urls import UnreadableShardUrl, masked
+from tests.conftest import free_port, server_environment
 from tests.shard_databases import *  # noqa: F403 (the fixtures)
 from tests.shard_databases import PASSWORD
 
@@ -68,12 +70,12 @@ def test_a_shard_password_is_stored_sealed_and_never_shown(app, shard_database, 
 
 
 def test_clear_urls_of_older_installations_work_and_migrate_seals_them(
-    settings, shard_database
+    blank_database_url, tmp_path, shard_database
 ):
     """A control database at control_0010 with a shard stored in clear: the newest
     schema reads it as it is, ``migrate`` seals it, the schema is as declared."""
     url = shard_database()
-    app = create_app(settings)
+    app = create_app(load_settings(server_environment(blank_database_url, tmp_path, free_port())))
     services = app.extensions["dxc"]
     config = alembic_config("control")
     try:

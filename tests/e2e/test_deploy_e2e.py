@@ -91,7 +91,7 @@ def azure_startup_command() -> str:
 def test_platform_start_and_real_client_sync(
     request, tmp_path: Path, environment, command
 ) -> None:
-    database_url = request.getfixturevalue("database_url_postgresql")
+    database_url = request.getfixturevalue("blank_database_url_postgresql")
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DXC_", "DEXIE_CLOUD"))},
