@@ -31,8 +31,13 @@ class Outbox:
     so that no writer waits for the others' news. Elsewhere (a command) the writer
     sends them too, so that nothing is left unsent at the process's exit."""
 
-    def __init__(self, send: Callable[[list[Change]], None]) -> None:
+    def __init__(
+        self, send: Callable[[list[Change]], None], outages: tuple[type[Exception], ...] = ()
+    ) -> None:
+        """``outages``: what ``send`` raises while its broker is away (one line each in the
+        log, no traceback: repeated while it lasts)."""
         self._send = send
+        self._outages = outages
         self._lock = threading.Lock()
         self._waiting: dict[tuple[str, int | None], Change] = {}
         self._awareness: list[Change] = []
@@ -68,6 +73,9 @@ class Outbox:
                 return False
         try:
             self._send(batch)
+        except self._outages as error:
+            log.warning("could not send %d changes (%s): sockets catch up at the next poll",
+                        len(batch), type(error).__name__)
         except Exception:
             log.exception("could not send %d changes (sockets catch up at the next poll)",
                           len(batch))

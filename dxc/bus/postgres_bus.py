@@ -62,7 +62,7 @@ class PostgresBus(PollingBus):
     def __init__(self, control: Engine, router: ShardRouter) -> None:
         super().__init__(router)
         self.control = control
-        self._outbox = Outbox(self._notify_all)
+        self._outbox = Outbox(self._notify_all, self.outages)
 
     def _send(self, change: Change) -> None:
         self._outbox.put(change)

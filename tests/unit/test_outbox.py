@@ -64,3 +64,12 @@ def test_a_failed_send_is_logged_and_the_next_change_still_goes_out(caplog):
     outbox.put(later)
     assert batches[1] == [later]
     assert "could not send 1 changes" in caplog.text
+
+
+def test_an_outage_is_one_line_in_the_log(caplog):
+    def send(batch: list[Change]) -> None:
+        raise ConnectionError("database down")
+
+    Outbox(send, outages=(ConnectionError,)).put(Change.anything("db1", 1, 3))
+    assert "could not send 1 changes (ConnectionError)" in caplog.text
+    assert "Traceback" not in caplog.text
